@@ -1,0 +1,30 @@
+# Convenience wrapper around CMake: `make run` builds and starts latchd in the foreground,
+# `make test` builds and runs the whole test suite. Both install missing Debian packages first.
+BUILD ?= build
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+LATCHD_ARGS ?=
+
+.PHONY: all build run test clean deps
+
+all: build
+
+deps:
+	@sh packaging/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target latchd
+	exec $(BUILD)/control/latchd $(LATCHD_ARGS)
+
+test: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+clean:
+	rm -rf $(BUILD)

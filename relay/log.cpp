@@ -1,0 +1,41 @@
+// Logging to stderr. Any thread: each line goes out in one write so lines never interleave.
+#include "log.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <string>
+
+namespace latch {
+namespace {
+std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
+constexpr std::string_view kNames[] = {"error", "warning", "info", "debug"};
+}  // namespace
+
+std::optional<LogLevel> parse_log_level(std::string_view name) {
+    for (int i = 0; i < 4; ++i) {
+        if (kNames[i] == name) return static_cast<LogLevel>(i);
+    }
+    return std::nullopt;
+}
+
+void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
+
+bool log_enabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed); }
+
+void log_line(LogLevel level, std::string_view message) {
+    auto now = std::chrono::system_clock::now();
+    std::time_t secs = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string line = fmt::format("{}.{:03}Z latchd[{}] {}\n", stamp, ms,
+                                   kNames[static_cast<int>(level)], message);
+    ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
+}
+
+}  // namespace latch

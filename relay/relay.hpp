@@ -1,0 +1,54 @@
+// Relay: the data plane as a whole: N workers, each with its slice of the port range, and
+// the mailbox through which their replies reach the control thread. Constructed, started,
+// used and stopped on the control thread; the reply handler runs there too.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "mailbox.hpp"
+#include "relay_config.hpp"
+#include "relay_types.hpp"
+#include "worker.hpp"
+
+namespace latch {
+
+class Relay {
+public:
+    using ReplyHandler = std::function<void(WorkerReply&)>;
+
+    // Throws std::invalid_argument on a config that cannot work (port range too small).
+    Relay(const RelayConfig& config, uv_loop_t* control_loop, ReplyHandler on_reply);
+    Relay(const Relay&) = delete;
+    Relay& operator=(const Relay&) = delete;
+    ~Relay();
+
+    void start();
+    // Ends every session, joins the workers and closes the reply mailbox. The control loop
+    // then has one closing handle to run out.
+    void stop();
+
+    unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+    // Any thread. False when the worker is stopping or `worker` is out of range.
+    bool post(unsigned worker, WorkerCommand command);
+    // Which worker owns a media port (workers.size() if none).
+    unsigned worker_for_port(uint16_t port) const;
+    const Worker& worker(unsigned index) const { return *workers_.at(index); }
+    // After stop(): every worker's loop closed with no handle left.
+    bool closed_cleanly() const;
+    const RelayConfig& config() const { return config_; }
+
+private:
+    const RelayConfig config_;
+    Mailbox<WorkerReply> replies_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    bool started_ = false;
+};
+
+// The effective number of workers for a config (0 means one per core).
+unsigned effective_workers(const RelayConfig& config);
+
+}  // namespace latch

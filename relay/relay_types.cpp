@@ -1,0 +1,38 @@
+// Counter arithmetic and names for the shared relay value types. Any thread.
+#include "relay_types.hpp"
+
+namespace latch {
+
+std::string_view drop_reason_name(DropReason reason) {
+    switch (reason) {
+        case DropReason::malformed: return "malformed";
+        case DropReason::wrong_component: return "wrong-component";
+        case DropReason::foreign_source: return "foreign-source";
+        case DropReason::not_learnable: return "not-learnable";
+        case DropReason::no_destination: return "no-destination";
+        case DropReason::send_failed: return "send-failed";
+        case DropReason::truncated: return "truncated";
+        case DropReason::receive_error: return "receive-error";
+        case DropReason::count_: break;
+    }
+    return "unknown";
+}
+
+uint64_t FlowCounters::total_drops() const {
+    uint64_t sum = 0;
+    for (auto d : drops) sum += d;
+    return sum;
+}
+
+FlowCounters& FlowCounters::operator+=(const FlowCounters& other) {
+    packets_in += other.packets_in;
+    bytes_in += other.bytes_in;
+    packets_out += other.packets_out;
+    bytes_out += other.bytes_out;
+    learned += other.learned;
+    for (std::size_t i = 0; i < kDropReasons; ++i) drops[i] += other.drops[i];
+    if (other.last_packet_ms > last_packet_ms) last_packet_ms = other.last_packet_ms;
+    return *this;
+}
+
+}  // namespace latch

@@ -1,0 +1,134 @@
+// The values that cross between the control thread and the workers: session specifications,
+// commands, replies and statistics snapshots. Plain data, no pointers; any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "endpoint.hpp"
+#include "latch.hpp"
+
+namespace latch {
+
+using SessionId = uint64_t;
+
+inline constexpr int kLegs = 2;        // 0: the offerer's side, 1: the answerer's side
+inline constexpr int kComponents = 2;  // 0: RTP, 1: RTCP
+
+enum class Transport : uint8_t {
+    rtp,      // RTP on the even port, RTCP on the odd port; headers checked
+    non_rtp,  // datagrams relayed as they are (T.38 UDPTL and the like); odd port unused
+};
+
+enum class DropReason : uint8_t {
+    malformed,        // not a valid packet for the stream's transport
+    wrong_component,  // RTP on the RTCP port or RTCP on the RTP port (without rtcp-mux)
+    foreign_source,   // not from the learned source
+    not_learnable,    // from an unknown source and unfit to teach one (SSRC 0)
+    no_destination,   // the other side has no address yet (on hold, nothing signalled)
+    send_failed,      // the kernel refused the send (EAGAIN, unreachable...)
+    truncated,        // larger than the receive buffer
+    receive_error,    // the socket reported an error instead of a datagram
+    count_
+};
+inline constexpr std::size_t kDropReasons = static_cast<std::size_t>(DropReason::count_);
+std::string_view drop_reason_name(DropReason reason);
+
+struct FlowCounters {
+    uint64_t packets_in = 0;  // every datagram received, dropped ones included
+    uint64_t bytes_in = 0;
+    uint64_t packets_out = 0;  // sent from this flow's socket toward its endpoint
+    uint64_t bytes_out = 0;
+    uint64_t learned = 0;  // times a source was (re)learned
+    std::array<uint64_t, kDropReasons> drops{};
+    uint64_t last_packet_ms = 0;  // monotonic (uv_now) time of the last accepted packet; 0: never
+
+    uint64_t total_drops() const;
+    FlowCounters& operator+=(const FlowCounters& other);
+};
+
+// What signalling says about one leg of one media stream.
+struct LegSpec {
+    Endpoint local;          // address to bind the relay sockets on (port ignored)
+    Endpoint expected_rtp;   // where the endpoint said it receives RTP; unset or 0.0.0.0: none
+    Endpoint expected_rtcp;  // unset: the RTP port + 1 (or the RTP port with rtcp-mux)
+    LatchMode mode = LatchMode::symmetric;
+};
+
+struct MediaSpec {
+    Transport transport = Transport::rtp;
+    bool rtcp_mux = false;  // RTCP shares the RTP port
+    std::array<LegSpec, kLegs> legs;
+};
+
+struct SessionSpec {
+    std::vector<MediaSpec> media;
+};
+
+struct FlowSnapshot {
+    Endpoint local;
+    Endpoint expected;
+    Endpoint learned;
+    LatchState state = LatchState::unlearned;
+    FlowCounters counters;
+};
+
+struct MediaSnapshot {
+    Transport transport = Transport::rtp;
+    bool rtcp_mux = false;
+    // [leg][component]; for non-RTP transports only the RTP component has a socket.
+    std::array<std::array<FlowSnapshot, kComponents>, kLegs> flows;
+};
+
+struct SessionSnapshot {
+    SessionId id = 0;
+    unsigned worker = 0;
+    uint64_t created_ms = 0;      // monotonic (uv_now) times
+    uint64_t last_signal_ms = 0;
+    uint64_t last_packet_ms = 0;  // 0: never
+    std::vector<MediaSnapshot> media;
+};
+
+struct WorkerStats {
+    unsigned worker = 0;
+    uint64_t sessions = 0;
+    uint64_t sessions_created = 0;
+    uint64_t sessions_timed_out = 0;
+    uint64_t ports_capacity = 0;  // pairs
+    uint64_t ports_available = 0;
+    FlowCounters totals;  // every flow, live and ended
+};
+
+enum class Op : uint8_t {
+    create,
+    update,
+    query,
+    remove,
+    stats,
+    shutdown,  // ends every session and the worker's loop; no reply
+};
+
+struct WorkerCommand {
+    uint64_t request = 0;  // echoed in the reply
+    Op op = Op::query;
+    SessionId session = 0;
+    SessionSpec spec;  // create, update
+};
+
+enum class ReplyStatus : uint8_t { ok, error, timed_out };
+
+struct WorkerReply {
+    uint64_t request = 0;  // 0 for unsolicited replies (timed_out)
+    Op op = Op::query;
+    ReplyStatus status = ReplyStatus::ok;
+    SessionId session = 0;
+    unsigned worker = 0;
+    std::string error;         // status == error
+    SessionSnapshot snapshot;  // create, update, query, remove, timed_out
+    WorkerStats stats;         // stats
+};
+
+}  // namespace latch

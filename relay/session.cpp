@@ -1,0 +1,171 @@
+// Session set-up, re-signalling, teardown and snapshots. Worker thread only.
+#include "session.hpp"
+
+#include <algorithm>
+
+namespace latch {
+namespace {
+
+// How many pairs to try when ports of our slice are held by some other program.
+constexpr int kMaxBindAttempts = 32;
+
+int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
+    flow.socket = make_uv_handle<uv_udp_t>();
+    int rc = uv_udp_init_ex(env.loop, flow.socket.get(), static_cast<unsigned>(local.family()));
+    if (rc == 0) {
+        flow.socket->data = &flow;
+        unsigned flags = local.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+        rc = uv_udp_bind(flow.socket.get(), local.sockaddr_ptr(), flags);
+    }
+    if (rc == 0) rc = uv_udp_recv_start(flow.socket.get(), env.alloc, env.recv);
+    if (rc != 0) {
+        flow.socket.reset();
+        return rc;
+    }
+    flow.local = local;
+    return 0;
+}
+
+Endpoint expected_rtcp(const LegSpec& leg, bool rtcp_mux) {
+    if (leg.expected_rtcp.is_set() || !leg.expected_rtp.is_set()) return leg.expected_rtcp;
+    if (rtcp_mux || leg.expected_rtp.port() == 0) return leg.expected_rtp;
+    return leg.expected_rtp.with_port(static_cast<uint16_t>(leg.expected_rtp.port() + 1));
+}
+
+}  // namespace
+
+Session::~Session() = default;
+
+std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
+    auto media = std::make_unique<Media>();
+    media->transport = spec.transport;
+    media->rtcp_mux = spec.rtcp_mux;
+    bool rtcp_socket = spec.transport == Transport::rtp && !spec.rtcp_mux;
+
+    for (int leg = 0; leg < kLegs; ++leg) {
+        const Endpoint& local = spec.legs[leg].local;
+        if (!local.is_set()) {
+            close_media(*media, *env.pool);
+            return "no local address for the relay sockets";
+        }
+        auto& flows = media->flows[leg];
+        for (int attempt = 0; media->ports[leg] == 0; ++attempt) {
+            auto port = env.pool->acquire();
+            if (!port || attempt == kMaxBindAttempts) {
+                if (port) env.pool->release(*port);
+                close_media(*media, *env.pool);
+                return "no ports available";
+            }
+            int rc = open_flow(flows[0], local.with_port(*port), env);
+            if (rc == 0 && rtcp_socket) {
+                rc = open_flow(flows[1], local.with_port(static_cast<uint16_t>(*port + 1)), env);
+                if (rc != 0) flows[0].socket.reset();
+            }
+            if (rc == 0) {
+                media->ports[leg] = *port;
+                break;
+            }
+            env.pool->release(*port);
+            if (rc != UV_EADDRINUSE && rc != UV_EACCES) {
+                close_media(*media, *env.pool);
+                return "cannot bind " + local.address_string() + ": " + uv_strerror(rc);
+            }
+        }
+    }
+    for (int leg = 0; leg < kLegs; ++leg) {
+        for (int c = 0; c < kComponents; ++c) {
+            Flow& flow = media->flows[leg][c];
+            flow.peer = &media->flows[1 - leg][c];
+            flow.session = this;
+            flow.component = static_cast<uint8_t>(c);
+            flow.transport = spec.transport;
+            flow.rtcp_mux = spec.rtcp_mux;
+        }
+    }
+    media_.push_back(std::move(media));
+    return {};
+}
+
+std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms) {
+    std::size_t before = media_.size();
+    for (std::size_t i = before; i < spec.media.size(); ++i) {
+        if (auto error = open_media(spec.media[i], env); !error.empty()) {
+            for (std::size_t j = before; j < media_.size(); ++j) close_media(*media_[j], *env.pool);
+            media_.resize(before);
+            return error;
+        }
+    }
+    uint64_t window = env.config->learning_window_ms;
+    std::size_t n = std::min(media_.size(), spec.media.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        Media& media = *media_[i];
+        for (int leg = 0; leg < kLegs; ++leg) {
+            const LegSpec& ls = spec.media[i].legs[leg];
+            media.flows[leg][0].latch.reset(ls.expected_rtp, ls.mode, now_ms, window);
+            media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.mode, now_ms, window);
+        }
+    }
+    last_signal_ms_ = now_ms;
+    return {};
+}
+
+void Session::close_media(Media& media, PortPool& pool) {
+    for (int leg = 0; leg < kLegs; ++leg) {
+        for (auto& flow : media.flows[leg]) flow.socket.reset();
+        // libuv closes the descriptor inside uv_close, so the port is free again right away.
+        if (media.ports[leg] != 0) pool.release(media.ports[leg]);
+        media.ports[leg] = 0;
+    }
+}
+
+void Session::close(PortPool& pool) {
+    for (auto& media : media_) close_media(*media, pool);
+    media_.clear();
+}
+
+uint64_t Session::last_activity_ms() const {
+    uint64_t last = last_signal_ms_;
+    for (const auto& media : media_) {
+        for (const auto& leg : media->flows) {
+            for (const auto& flow : leg) last = std::max(last, flow.counters.last_packet_ms);
+        }
+    }
+    return last;
+}
+
+void Session::add_totals(FlowCounters& into) const {
+    for (const auto& media : media_) {
+        for (const auto& leg : media->flows) {
+            for (const auto& flow : leg) into += flow.counters;
+        }
+    }
+}
+
+SessionSnapshot Session::snapshot(unsigned worker) const {
+    SessionSnapshot snap;
+    snap.id = id_;
+    snap.worker = worker;
+    snap.created_ms = created_ms_;
+    snap.last_signal_ms = last_signal_ms_;
+    for (const auto& media : media_) {
+        MediaSnapshot ms;
+        ms.transport = media->transport;
+        ms.rtcp_mux = media->rtcp_mux;
+        for (int leg = 0; leg < kLegs; ++leg) {
+            for (int c = 0; c < kComponents; ++c) {
+                const Flow& flow = media->flows[leg][c];
+                FlowSnapshot& fs = ms.flows[leg][c];
+                fs.local = flow.local;
+                fs.expected = flow.latch.expected();
+                fs.learned = flow.latch.learned();
+                fs.state = flow.latch.state();
+                fs.counters = flow.counters;
+                snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
+            }
+        }
+        snap.media.push_back(ms);
+    }
+    return snap;
+}
+
+}  // namespace latch

@@ -1,0 +1,81 @@
+// Worker: one thread, one libuv loop, and every session (with its sockets, latches and
+// counters) that lives on it. Other threads reach it only through post(); its replies go to
+// the control thread's mailbox as values.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "mailbox.hpp"
+#include "port_pool.hpp"
+#include "relay_config.hpp"
+#include "relay_types.hpp"
+#include "session.hpp"
+
+namespace latch {
+
+class Worker {
+public:
+    // `replies` must outlive the worker's thread.
+    Worker(unsigned index, const RelayConfig& config, PortRange ports, Mailbox<WorkerReply>& replies);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    ~Worker();
+
+    // Initialises the loop and its handles on the calling thread, then runs the loop on a new
+    // thread. Throws on failure.
+    void start();
+    // Any thread. False once the worker is stopping.
+    bool post(WorkerCommand command) { return inbox_.post(std::move(command)); }
+    // Ends every session, closes every handle, joins the thread. Not from the worker itself.
+    void stop();
+
+    unsigned index() const { return index_; }
+    PortRange ports() const { return pool_.range(); }
+    // After stop(): whether uv_loop_close() succeeded, i.e. no handle was left open.
+    bool closed_cleanly() const { return closed_cleanly_.load(); }
+
+private:
+    void run() noexcept;
+    void handle_commands(std::vector<WorkerCommand>& batch) noexcept;
+    void execute(WorkerCommand& command);
+    void sweep() noexcept;
+    void end_session(SessionId id, ReplyStatus status, uint64_t request, Op op);
+    void shut_down();
+    WorkerStats stats() const;
+    WorkerReply reply_for(const WorkerCommand& command) const;
+
+    static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
+    static void on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf,
+                        const sockaddr* addr, unsigned flags) noexcept;
+
+    unsigned index_;
+    const RelayConfig& config_;
+    PortPool pool_;
+    Mailbox<WorkerReply>& replies_;
+    Mailbox<WorkerCommand> inbox_;
+
+    uv_loop_t loop_{};
+    UvPtr<uv_timer_t> sweep_timer_;
+    SessionEnv env_;
+    std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
+    FlowCounters ended_totals_;  // counters of sessions already gone
+    uint64_t sessions_created_ = 0;
+    uint64_t sessions_timed_out_ = 0;
+    bool loop_initialised_ = false;
+    bool stopping_ = false;
+    std::atomic<bool> closed_cleanly_{false};
+    std::thread thread_;
+
+    // The one receive buffer: every datagram is read into it and sent on from it.
+    static constexpr std::size_t kBufferSize = 65536;
+    std::unique_ptr<char[]> buffer_;
+};
+
+}  // namespace latch

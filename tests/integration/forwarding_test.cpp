@@ -1,0 +1,233 @@
+// Forwarding through real relay sockets on 127.0.0.1: both directions, symmetric NAT,
+// strangers after latching, non-RTP transports, junk, asymmetric, IPv6.
+#include <catch2/catch.hpp>
+
+#include "relay_harness.hpp"
+#include "rtp_builder.hpp"
+#include "udp_peer.hpp"
+
+using namespace latch;
+using namespace latch::test;
+
+namespace {
+
+RelayConfig config(uint16_t port_min) {
+    RelayConfig c;
+    c.workers = 2;
+    c.port_min = port_min;
+    c.port_max = static_cast<uint16_t>(port_min + 199);
+    return c;
+}
+
+const Endpoint kLocal = *Endpoint::parse("127.0.0.1", 0);
+
+// Receives one datagram and checks its bytes and where it came from.
+void expect_datagram(const UdpPeer& peer, const Bytes& data, const Endpoint& from) {
+    auto got = peer.receive(2s);
+    REQUIRE(got);
+    CHECK(got->data == data);
+    CHECK(got->from == from);
+}
+
+const FlowCounters& counters(const WorkerReply& r, int leg, int component = 0) {
+    return r.snapshot.media.at(0).flows[leg][component].counters;
+}
+uint64_t drops(const WorkerReply& r, int leg, DropReason why, int component = 0) {
+    return counters(r, leg, component).drops[static_cast<std::size_t>(why)];
+}
+
+}  // namespace
+
+TEST_CASE("a session forwards RTP and RTCP both ways", "[forwarding]") {
+    RelayHarness h(config(20000));
+    UdpPeer a, a_rtcp, b, b_rtcp;
+    SessionSpec spec = audio_spec(kLocal, a.local(), b.local());
+    spec.media[0].legs[0].expected_rtcp = a_rtcp.local();
+    spec.media[0].legs[1].expected_rtcp = b_rtcp.local();
+    auto created = h.call(1, Op::create, 1, spec);
+    REQUIRE(created.status == ReplyStatus::ok);
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    CHECK(ra.port() % 2 == 0);
+    CHECK(relay_rtcp(created, 0).port() == ra.port() + 1);
+    CHECK(h.relay().worker_for_port(ra.port()) == 1);
+
+    for (uint16_t seq = 0; seq < 10; ++seq) {
+        auto from_a = make_rtp(0xa, seq, seq);
+        a.send_to(ra, from_a);
+        expect_datagram(b, from_a, rb);
+        auto from_b = make_rtp(0xb, seq, 100 + seq);
+        b.send_to(rb, from_b);
+        expect_datagram(a, from_b, ra);
+    }
+    auto rr_a = make_rtcp_rr(0xa);
+    a_rtcp.send_to(relay_rtcp(created, 0), rr_a);
+    expect_datagram(b_rtcp, rr_a, relay_rtcp(created, 1));
+    auto rr_b = make_rtcp_rr(0xb);
+    b_rtcp.send_to(relay_rtcp(created, 1), rr_b);
+    expect_datagram(a_rtcp, rr_b, relay_rtcp(created, 0));
+
+    auto q = h.call(1, Op::query, 1);
+    REQUIRE(q.status == ReplyStatus::ok);
+    CHECK(counters(q, 0).packets_in == 10);
+    CHECK(counters(q, 0).bytes_in == 10 * 172);
+    CHECK(counters(q, 1).packets_out == 10);  // toward B
+    CHECK(counters(q, 1).packets_in == 10);
+    CHECK(counters(q, 0).packets_out == 10);
+    CHECK(counters(q, 0, 1).packets_in == 1);
+    CHECK(counters(q, 1, 1).packets_out == 1);
+    CHECK(counters(q, 0).total_drops() == 0);
+    CHECK(q.snapshot.media[0].flows[0][0].state == LatchState::confirmed);
+    CHECK(q.snapshot.last_packet_ms > 0);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("a peer behind a symmetric NAT gets media both ways", "[forwarding][nat]") {
+    RelayHarness h(config(20200));
+    UdpPeer a_signalled;  // the port A wrote in its SDP: nothing of A's ever comes from here
+    UdpPeer a_real, b;
+    auto created = h.call(0, Op::create, 7, audio_spec(kLocal, a_signalled.local(), b.local()));
+    REQUIRE(created.status == ReplyStatus::ok);
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+
+    // Before A has sent anything, media toward A goes where A's SDP said.
+    auto early = make_rtp(0xb, 1, 1);
+    b.send_to(rb, early);
+    expect_datagram(a_signalled, early, ra);
+
+    auto from_a = make_rtp(0xa, 1, 2);
+    a_real.send_to(ra, from_a);
+    expect_datagram(b, from_a, rb);
+    for (uint16_t seq = 2; seq < 6; ++seq) {
+        auto from_b = make_rtp(0xb, seq, seq);
+        b.send_to(rb, from_b);
+        expect_datagram(a_real, from_b, ra);  // learned: A's real source
+    }
+    CHECK_FALSE(a_signalled.try_receive());
+    auto q = h.call(0, Op::query, 7);
+    CHECK(q.snapshot.media[0].flows[0][0].learned == a_real.local());
+    CHECK(counters(q, 0).learned == 1);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("a third address sending after latching is not forwarded", "[forwarding][nat]") {
+    RelayHarness h(config(20400));
+    UdpPeer a, b;
+    UdpPeer stranger("127.0.0.9");
+    auto created = h.call(0, Op::create, 3, audio_spec(kLocal, a.local(), b.local()));
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    auto pa = make_rtp(0xa, 1, 1), pb = make_rtp(0xb, 1, 2);
+    a.send_to(ra, pa);
+    expect_datagram(b, pa, rb);
+    b.send_to(rb, pb);
+    expect_datagram(a, pb, ra);
+
+    constexpr int kSpray = 20;
+    for (int i = 0; i < kSpray; ++i) {
+        stranger.send_to(ra, make_rtp(0xa, static_cast<uint16_t>(2 + i), 666));
+        stranger.send_to(rb, make_rtp(0xb, static_cast<uint16_t>(2 + i), 666));
+    }
+    // Wait until the relay has seen (and dropped) every stranger packet.
+    WorkerReply q;
+    for (int i = 0; i < 200; ++i) {
+        q = h.call(0, Op::query, 3);
+        if (drops(q, 0, DropReason::foreign_source) + drops(q, 1, DropReason::foreign_source) ==
+            2 * kSpray) {
+            break;
+        }
+        stranger.receive(5ms);  // paces the polling; nothing is expected here
+    }
+    CHECK(drops(q, 0, DropReason::foreign_source) == kSpray);
+    CHECK(drops(q, 1, DropReason::foreign_source) == kSpray);
+    CHECK_FALSE(a.try_receive());
+    CHECK_FALSE(b.try_receive());
+    CHECK_FALSE(stranger.try_receive());
+
+    // The call goes on undisturbed.
+    auto pa2 = make_rtp(0xa, 2, 3);
+    a.send_to(ra, pa2);
+    expect_datagram(b, pa2, rb);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("non-RTP transports relay datagrams as they are", "[forwarding][t38]") {
+    RelayHarness h(config(20600));
+    UdpPeer a, b;
+    SessionSpec spec = audio_spec(kLocal, a.local(), b.local());
+    spec.media[0].transport = Transport::non_rtp;
+    auto created = h.call(0, Op::create, 4, spec);
+    REQUIRE(created.status == ReplyStatus::ok);
+    CHECK_FALSE(relay_rtcp(created, 0).is_set());  // no RTCP socket for UDPTL
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    Bytes udptl = {0x00, 0x01, 0x02, 0xff, 't', '3', '8'};
+    a.send_to(ra, udptl);
+    expect_datagram(b, udptl, rb);
+    Bytes reply = {0x00};
+    b.send_to(rb, reply);
+    expect_datagram(a, reply, ra);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("junk on the RTP and RTCP ports is counted and dropped", "[forwarding][junk]") {
+    RelayHarness h(config(20800));
+    UdpPeer a, b;
+    auto created = h.call(0, Op::create, 5, audio_spec(kLocal, a.local(), b.local()));
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    a.send_to(ra, Bytes{'j', 'u', 'n', 'k', '!', '!', '!', '!', '!', '!', '!', '!', '!'});
+    a.send_to(ra, Bytes{0x80, 0x00});                        // truncated
+    a.send_to(ra, make_rtcp_rr(0xa));                        // RTCP on the RTP port
+    a.send_to(relay_rtcp(created, 0), make_rtp(0xa, 1, 1));  // RTP on the RTCP port
+    a.send_to(ra, Bytes(2000, 0xff));                        // version 3
+    a.send_to(ra, make_rtp(0, 1, 1));                        // SSRC 0 from an unknown source
+
+    auto pa = make_rtp(0xa, 2, 2);
+    a.send_to(ra, pa);
+    expect_datagram(b, pa, rb);
+    auto q = h.call(0, Op::query, 5);
+    CHECK(drops(q, 0, DropReason::malformed) == 3);
+    CHECK(drops(q, 0, DropReason::wrong_component) == 1);
+    CHECK(drops(q, 0, DropReason::wrong_component, 1) == 1);
+    CHECK(drops(q, 0, DropReason::not_learnable) == 1);
+    CHECK(counters(q, 0).packets_in == 6);
+    CHECK(counters(q, 0, 1).packets_in == 1);
+    CHECK(counters(q, 1).packets_out == 1);
+    CHECK_FALSE(b.try_receive());
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("an asymmetric leg keeps receiving at its signalled address", "[forwarding]") {
+    RelayHarness h(config(21000));
+    UdpPeer a_signalled, a_sender, b;
+    auto created = h.call(1, Op::create, 6,
+                          audio_spec(kLocal, a_signalled.local(), b.local(), LatchMode::asymmetric));
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    auto pa = make_rtp(0xa, 1, 1);
+    a_sender.send_to(ra, pa);
+    expect_datagram(b, pa, rb);
+    auto pb = make_rtp(0xb, 1, 2);
+    b.send_to(rb, pb);
+    expect_datagram(a_signalled, pb, ra);
+    CHECK_FALSE(a_sender.try_receive());
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("IPv6 legs forward on ::1", "[forwarding][ipv6]") {
+    std::optional<UdpPeer> a, b;
+    try {
+        a.emplace("::1");
+        b.emplace("::1");
+    } catch (const std::exception& e) {
+        WARN("no IPv6 loopback here: " << e.what());
+        return;
+    }
+    RelayHarness h(config(21200));
+    auto created = h.call(0, Op::create, 8, audio_spec(*Endpoint::parse("::1", 0), a->local(), b->local()));
+    REQUIRE(created.status == ReplyStatus::ok);
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    CHECK(ra.family() == AF_INET6);
+    auto pa = make_rtp(0xa, 1, 1), pb = make_rtp(0xb, 1, 2);
+    a->send_to(ra, pa);
+    expect_datagram(*b, pa, rb);
+    b->send_to(rb, pb);
+    expect_datagram(*a, pb, ra);
+    CHECK(h.shutdown());
+}

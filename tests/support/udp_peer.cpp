@@ -1,0 +1,62 @@
+// UdpPeer on POSIX sockets. Test thread.
+#include "udp_peer.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace latch::test {
+
+UdpPeer::UdpPeer(const std::string& address, uint16_t port) {
+    auto ep = Endpoint::parse(address, port);
+    if (!ep) throw std::invalid_argument("bad address " + address);
+    fd_ = ::socket(ep->family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    if (::bind(fd_, ep->sockaddr_ptr(), ep->sockaddr_len()) != 0) {
+        int err = errno;
+        ::close(fd_);
+        throw std::runtime_error("bind " + ep->to_string() + ": " + std::strerror(err));
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    local_ = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+UdpPeer::UdpPeer(UdpPeer&& other) noexcept : fd_(other.fd_), local_(other.local_) { other.fd_ = -1; }
+
+UdpPeer::~UdpPeer() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void UdpPeer::send_to(const Endpoint& to, const std::vector<uint8_t>& data) const {
+    ssize_t n = ::sendto(fd_, data.data(), data.size(), 0, to.sockaddr_ptr(), to.sockaddr_len());
+    if (n != static_cast<ssize_t>(data.size())) {
+        throw std::runtime_error("sendto " + to.to_string() + ": " + std::strerror(errno));
+    }
+}
+
+std::optional<Datagram> UdpPeer::receive(std::chrono::milliseconds timeout) const {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    Datagram d;
+    d.data.resize(65536);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ssize_t n = ::recvfrom(fd_, d.data.data(), d.data.size(), MSG_DONTWAIT,
+                           reinterpret_cast<sockaddr*>(&ss), &len);
+    if (n < 0) return std::nullopt;
+    d.data.resize(static_cast<std::size_t>(n));
+    d.from = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    return d;
+}
+
+void UdpPeer::set_receive_buffer(int bytes) const {
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+}  // namespace latch::test
