@@ -1,0 +1,104 @@
+// latchd start-up, main loop and clean shutdown. Main (control) thread.
+#include "daemon.hpp"
+
+#include <sys/resource.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "log.hpp"
+#include "ng_commands.hpp"
+#include "ng_server.hpp"
+#include "relay.hpp"
+
+namespace latch {
+
+uint64_t raise_descriptor_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+        getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    return limit.rlim_cur;
+}
+
+namespace {
+
+// An audio call holds four sockets (RTP and RTCP on each leg) and two port pairs.
+constexpr uint64_t kSocketsPerCall = 4;
+constexpr uint64_t kReservedDescriptors = 64;
+
+void report_capacity(const RelayConfig& relay, uint64_t descriptors) {
+    uint64_t by_fds = descriptors > kReservedDescriptors
+                          ? (descriptors - kReservedDescriptors) / kSocketsPerCall
+                          : 0;
+    uint64_t pairs = 0;
+    for (auto& r : split_port_range(relay.port_min, relay.port_max, effective_workers(relay))) {
+        pairs += r.pairs();
+    }
+    uint64_t by_ports = pairs / 2;
+    log(LogLevel::info, "descriptor limit {}: room for {} concurrent audio calls ({} by the port range{})",
+        descriptors, std::min(by_fds, by_ports), by_ports,
+        by_fds < by_ports ? ", fewer by the descriptor limit: raise LimitNOFILE" : "");
+}
+
+}  // namespace
+
+void run_daemon(const DaemonConfig& config) {
+    set_log_level(config.log_level);
+    uint64_t descriptors = raise_descriptor_limit();
+
+    uv_loop_t loop;
+    if (int rc = uv_loop_init(&loop); rc != 0) {
+        throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
+    }
+    {
+        std::unique_ptr<NgCommands> commands;
+        Relay relay(config.relay, &loop, [&commands](WorkerReply& reply) {
+            if (commands) commands->on_worker_reply(reply);
+        });
+        commands = std::make_unique<NgCommands>(relay);
+        relay.start();
+        NgServer ng(&loop, config.listen_ng, [&commands](NgRequest& request, NgServer::Respond respond) {
+            commands->dispatch(request, respond);
+        });
+        log(LogLevel::info, "latchd {}: ng control on {}, {} workers, media ports {}-{}", kLatchVersion,
+            ng.local().to_string(), relay.worker_count(), config.relay.port_min, config.relay.port_max);
+        report_capacity(config.relay, descriptors);
+
+        struct Stopper {
+            NgServer* ng;
+            Relay* relay;
+            UvPtr<uv_signal_t> sigint, sigterm;
+            void stop(int signum) {
+                log(LogLevel::info, "signal {}: shutting down", signum);
+                ng->close();
+                relay->stop();
+                sigint.reset();
+                sigterm.reset();
+            }
+        } stopper{&ng, &relay, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
+        for (uv_signal_t* sig : {stopper.sigint.get(), stopper.sigterm.get()}) {
+            uv_signal_init(&loop, sig);
+            sig->data = &stopper;
+            uv_signal_start(
+                sig,
+                [](uv_signal_t* s, int signum) noexcept {
+                    if (auto* st = static_cast<Stopper*>(s->data)) st->stop(signum);
+                },
+                sig == stopper.sigint.get() ? SIGINT : SIGTERM);
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+        if (!relay.closed_cleanly()) log(LogLevel::error, "a worker left handles open at shutdown");
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);  // close callbacks of handles destroyed with their owners
+    if (int rc = uv_loop_close(&loop); rc != 0) {
+        log(LogLevel::error, "control loop closed with handles open: {}", uv_strerror(rc));
+    }
+    log(LogLevel::info, "stopped");
+}
+
+}  // namespace latch

@@ -1,0 +1,93 @@
+// Command-line parsing for latchd. Main thread, at start-up.
+#include "daemon_config.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <stdexcept>
+
+namespace latch {
+namespace {
+
+template <typename T>
+T number(const std::string& option, const std::string& text, T min, T max) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
+        throw std::invalid_argument(
+            fmt::format("{}: '{}' is not a number from {} to {}", option, text, min, max));
+    }
+    return value;
+}
+
+}  // namespace
+
+std::string usage_text() {
+    return R"(usage: latchd [options]
+
+RTP media relay driven by a SIP proxy over the ng control protocol.
+
+  --listen-ng ADDR:PORT     ng control socket (default 127.0.0.1:2223; [::1]:2223 for IPv6)
+  --workers N               forwarding threads (default: one per core)
+  --port-min N              lowest media port (default 30000)
+  --port-max N              highest media port (default 40000)
+  --idle-timeout SECONDS    end a call after this long without media or signalling (default 60)
+  --learning-window MS      how long after signalling a source may be learned (default 3000)
+  --log-level LEVEL         error, warning, info or debug (default info)
+  --help                    this text
+  --version                 the version
+)";
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+    CommandLine cl;
+    DaemonConfig& c = cl.config;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string option = args[i];
+        std::string value;
+        bool inline_value = false;
+        if (auto eq = option.find('='); option.rfind("--", 0) == 0 && eq != std::string::npos) {
+            value = option.substr(eq + 1);
+            option = option.substr(0, eq);
+            inline_value = true;
+        }
+        auto take = [&]() -> const std::string& {
+            if (inline_value) return value;
+            if (i + 1 >= args.size()) throw std::invalid_argument(option + " needs a value");
+            value = args[++i];
+            return value;
+        };
+        if (option == "--help" || option == "-h") {
+            cl.show_help = true;
+        } else if (option == "--version") {
+            cl.show_version = true;
+        } else if (option == "--listen-ng") {
+            auto ep = Endpoint::parse(take());
+            if (!ep) throw std::invalid_argument("--listen-ng: '" + value + "' is not ADDRESS:PORT");
+            c.listen_ng = *ep;
+        } else if (option == "--workers") {
+            c.relay.workers = number<unsigned>(option, take(), 1, 256);
+        } else if (option == "--port-min") {
+            c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
+        } else if (option == "--port-max") {
+            c.relay.port_max = number<uint16_t>(option, take(), 1024, 65535);
+        } else if (option == "--idle-timeout") {
+            c.relay.idle_timeout_ms = number<uint32_t>(option, take(), 1, 86400) * 1000;
+        } else if (option == "--learning-window") {
+            c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
+        } else if (option == "--log-level") {
+            auto level = parse_log_level(take());
+            if (!level) throw std::invalid_argument("--log-level: '" + value + "' is not error, warning, info or debug");
+            c.log_level = *level;
+        } else {
+            throw std::invalid_argument("unknown option '" + args[i] + "' (see --help)");
+        }
+    }
+    if (c.relay.port_min > c.relay.port_max) {
+        throw std::invalid_argument(fmt::format("--port-min {} is above --port-max {}",
+                                                c.relay.port_min, c.relay.port_max));
+    }
+    return cl;
+}
+
+}  // namespace latch

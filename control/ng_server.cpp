@@ -1,0 +1,89 @@
+// NgServer. Control thread only.
+#include "ng_server.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "log.hpp"
+
+namespace latch {
+
+NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch)
+    : dispatch_(std::move(dispatch)), buffer_(std::make_unique<char[]>(kMaxMessage)) {
+    socket_ = make_uv_handle<uv_udp_t>();
+    int rc = uv_udp_init_ex(loop, socket_.get(), static_cast<unsigned>(listen.family()));
+    if (rc == 0) {
+        socket_->data = this;
+        unsigned flags = listen.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+        rc = uv_udp_bind(socket_.get(), listen.sockaddr_ptr(), flags);
+    }
+    if (rc == 0) rc = uv_udp_recv_start(socket_.get(), &NgServer::on_alloc, &NgServer::on_recv);
+    if (rc != 0) {
+        socket_.reset();
+        throw std::runtime_error("cannot listen on " + listen.to_string() + ": " + uv_strerror(rc));
+    }
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    uv_udp_getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+    local_ = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+void NgServer::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+    auto* self = static_cast<NgServer*>(handle->data);
+    buf->base = self->buffer_.get();
+    buf->len = kMaxMessage;
+}
+
+void NgServer::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                       unsigned flags) noexcept {
+    auto* self = static_cast<NgServer*>(handle->data);
+    if (self == nullptr || nread <= 0 || addr == nullptr) return;
+    try {
+        self->handle(std::string_view(buf->base, static_cast<std::size_t>(nread)),
+                     Endpoint::from_sockaddr(addr), (flags & UV_UDP_PARTIAL) != 0);
+    } catch (const std::exception& e) {
+        // A request must never take the daemon down; this one is lost, the rest go on.
+        log(LogLevel::error, "control request failed: {}", e.what());
+    }
+}
+
+void NgServer::handle(std::string_view datagram, const Endpoint& from, bool truncated) {
+    NgParsed parsed = parse_ng(datagram);
+    if (std::holds_alternative<NgNoCookie>(parsed)) {
+        ++counters_.dropped;
+        log(LogLevel::debug, "dropped {} bytes without a cookie from {}", datagram.size(), from.to_string());
+        return;
+    }
+    if (truncated) {
+        const std::string& cookie = std::holds_alternative<NgRequest>(parsed)
+                                        ? std::get<NgRequest>(parsed).cookie
+                                        : std::get<NgBadRequest>(parsed).cookie;
+        ++counters_.bad_requests;
+        send(from, cookie, NgEncoding::bencode, ng_error("message too large"));
+        return;
+    }
+    if (auto* bad = std::get_if<NgBadRequest>(&parsed)) {
+        ++counters_.bad_requests;
+        send(from, bad->cookie, bad->encoding, ng_error(bad->reason));
+        return;
+    }
+    auto& request = std::get<NgRequest>(parsed);
+    ++counters_.requests;
+    dispatch_(request, [this, from, cookie = request.cookie, encoding = request.encoding](
+                           const nlohmann::json& reply) { send(from, cookie, encoding, reply); });
+}
+
+void NgServer::send(const Endpoint& to, std::string_view cookie, NgEncoding encoding,
+                    const nlohmann::json& reply) {
+    if (!socket_) return;  // closed meanwhile (shutdown)
+    std::string wire = encode_ng(cookie, encoding, reply);
+    uv_buf_t buf = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
+    int rc = uv_udp_try_send(socket_.get(), &buf, 1, to.sockaddr_ptr());
+    if (rc < 0) {
+        log(LogLevel::warning, "reply to {} not sent: {}", to.to_string(), uv_strerror(rc));
+        return;
+    }
+    ++counters_.replies;
+}
+
+}  // namespace latch

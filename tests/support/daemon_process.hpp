@@ -1,0 +1,45 @@
+// DaemonProcess: runs the real latchd binary for integration tests, finds its control port
+// from its log, and stops it by its own PID. Test thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "endpoint.hpp"
+
+namespace latch::test {
+
+class DaemonProcess {
+public:
+    // Starts latchd with `args` plus --listen-ng 127.0.0.1:0 and waits (up to 5 s) for it to
+    // log its control address. Throws if it exits or stays silent.
+    explicit DaemonProcess(std::vector<std::string> args);
+    DaemonProcess(const DaemonProcess&) = delete;
+    DaemonProcess& operator=(const DaemonProcess&) = delete;
+    ~DaemonProcess();
+
+    const Endpoint& ng() const { return ng_; }
+    // SIGTERM, then waits up to `timeout`; the exit status, or -1 if it had to be killed.
+    int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // Everything latchd logged so far (reads what is pending without waiting).
+    const std::string& log();
+
+private:
+    pid_t pid_ = -1;
+    int log_fd_ = -1;
+    std::string log_;
+    Endpoint ng_;
+};
+
+// Runs a program to completion (up to `timeout`), capturing stdout and stderr together.
+struct ProgramResult {
+    int exit_code = -1;
+    std::string output;
+};
+ProgramResult run_program(const std::string& path, const std::vector<std::string>& args,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace latch::test
