@@ -55,6 +55,17 @@ void run_daemon(const DaemonConfig& config) {
     if (int rc = uv_loop_init(&loop); rc != 0) {
         throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
     }
+    // Declared before everything that owns handles, so it runs after they are all closing:
+    // also when start-up throws half-way.
+    struct LoopCloser {
+        uv_loop_t* loop;
+        ~LoopCloser() {
+            uv_run(loop, UV_RUN_DEFAULT);  // the close callbacks
+            if (int rc = uv_loop_close(loop); rc != 0) {
+                log(LogLevel::error, "control loop closed with handles open: {}", uv_strerror(rc));
+            }
+        }
+    } loop_closer{&loop};
     {
         std::unique_ptr<NgCommands> commands;
         Relay relay(config.relay, &loop, [&commands](WorkerReply& reply) {
@@ -93,12 +104,8 @@ void run_daemon(const DaemonConfig& config) {
         }
         uv_run(&loop, UV_RUN_DEFAULT);
         if (!relay.closed_cleanly()) log(LogLevel::error, "a worker left handles open at shutdown");
+        log(LogLevel::info, "stopped");
     }
-    uv_run(&loop, UV_RUN_DEFAULT);  // close callbacks of handles destroyed with their owners
-    if (int rc = uv_loop_close(&loop); rc != 0) {
-        log(LogLevel::error, "control loop closed with handles open: {}", uv_strerror(rc));
-    }
-    log(LogLevel::info, "stopped");
 }
 
 }  // namespace latch
