@@ -36,7 +36,7 @@ public:
     bool post(unsigned worker, WorkerCommand command);
     // Which worker owns a media port (workers.size() if none).
     unsigned worker_for_port(uint16_t port) const;
-    const Worker& worker(unsigned index) const { return *workers_.at(index); }
+    Worker& worker(unsigned index) { return *workers_.at(index); }
     // After stop(): every worker's loop closed with no handle left.
     bool closed_cleanly() const;
     const RelayConfig& config() const { return config_; }

@@ -38,6 +38,8 @@ public:
 
     unsigned index() const { return index_; }
     PortRange ports() const { return pool_.range(); }
+    // The running thread (for pinning and CPU accounting by benchmarks and the daemon).
+    std::thread::native_handle_type native_thread() { return thread_.native_handle(); }
     // After stop(): whether uv_loop_close() succeeded, i.e. no handle was left open.
     bool closed_cleanly() const { return closed_cleanly_.load(); }
 
