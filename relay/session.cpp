@@ -40,7 +40,9 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
     auto media = std::make_unique<Media>();
     media->transport = spec.transport;
     media->rtcp_mux = spec.rtcp_mux;
-    bool rtcp_socket = spec.transport == Transport::rtp && !spec.rtcp_mux;
+    // RTP media always get their RTCP socket, so that rtcp-mux may be dropped by a later
+    // answer or re-offer without new ports.
+    bool rtcp_socket = spec.transport == Transport::rtp;
 
     for (int leg = 0; leg < kLegs; ++leg) {
         const Endpoint& local = spec.legs[leg].local;
@@ -99,7 +101,9 @@ std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t no
     std::size_t n = std::min(media_.size(), spec.media.size());
     for (std::size_t i = 0; i < n; ++i) {
         Media& media = *media_[i];
+        if (media.transport == Transport::rtp) media.rtcp_mux = spec.media[i].rtcp_mux;
         for (int leg = 0; leg < kLegs; ++leg) {
+            for (auto& flow : media.flows[leg]) flow.rtcp_mux = media.rtcp_mux;
             const LegSpec& ls = spec.media[i].legs[leg];
             media.flows[leg][0].latch.reset(ls.expected_rtp, ls.mode, now_ms, window);
             media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.mode, now_ms, window);
