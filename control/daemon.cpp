@@ -71,7 +71,7 @@ void run_daemon(const DaemonConfig& config) {
         Relay relay(config.relay, &loop, [&commands](WorkerReply& reply) {
             if (commands) commands->on_worker_reply(reply);
         });
-        commands = std::make_unique<NgCommands>(relay);
+        commands = std::make_unique<NgCommands>(&loop, relay, config);
         relay.start();
         NgServer ng(&loop, config.listen_ng, [&commands](NgRequest& request, NgServer::Respond respond) {
             commands->dispatch(request, respond);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <fstream>
 #include <stdexcept>
 
 namespace latch {
@@ -27,7 +28,13 @@ std::string usage_text() {
 
 RTP media relay driven by a SIP proxy over the ng control protocol.
 
+  --config FILE             read options from FILE ("option = value" lines; the command
+                            line overrides them)
   --listen-ng ADDR:PORT     ng control socket (default 127.0.0.1:2223; [::1]:2223 for IPv6)
+  --interface NAME=ADDR[!ADV]
+                            a logical interface: media sockets bind ADDR, SDP says ADV
+                            (default: default=127.0.0.1); repeat for more interfaces, or
+                            once per family under one name; the first is the default
   --workers N               forwarding threads (default: one per core)
   --port-min N              lowest media port (default 30000)
   --port-max N              highest media port (default 40000)
@@ -39,9 +46,52 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
 )";
 }
 
-CommandLine parse_command_line(const std::vector<std::string>& args) {
+std::vector<std::string> read_config_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::invalid_argument("--config: cannot read '" + path + "'");
+    std::vector<std::string> args;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        auto trim = [](std::string s) {
+            auto b = s.find_first_not_of(" \t\r");
+            auto e = s.find_last_not_of(" \t\r");
+            return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+        };
+        line = trim(line.substr(0, line.find('#')));
+        if (line.empty()) continue;
+        auto eq = line.find('=');
+        if (eq == std::string::npos) {
+            throw std::invalid_argument(fmt::format("{} line {}: expected 'option = value'", path, number));
+        }
+        args.push_back("--" + trim(line.substr(0, eq)));
+        args.push_back(trim(line.substr(eq + 1)));
+    }
+    return args;
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
+    // The config file's options go first, so that the command line overrides them.
+    std::vector<std::string> args;
+    std::size_t from_files = 0;  // args[0, from_files) came from config files
+    for (std::size_t i = 0; i < cli_args.size(); ++i) {
+        const std::string& a = cli_args[i];
+        if (a == "--config" && i + 1 < cli_args.size()) {
+            auto from_file = read_config_file(cli_args[++i]);
+            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(), from_file.end());
+            from_files += from_file.size();
+        } else if (a.rfind("--config=", 0) == 0) {
+            auto from_file = read_config_file(a.substr(9));
+            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(), from_file.end());
+            from_files += from_file.size();
+        } else if (a == "--config") {
+            throw std::invalid_argument("--config needs a value");
+        } else {
+            args.push_back(a);
+        }
+    }
     CommandLine cl;
     DaemonConfig& c = cl.config;
+    bool cli_interfaces = false;  // interfaces on the command line replace the file's
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string option = args[i];
         std::string value;
@@ -65,6 +115,12 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
             auto ep = Endpoint::parse(take());
             if (!ep) throw std::invalid_argument("--listen-ng: '" + value + "' is not ADDRESS:PORT");
             c.listen_ng = *ep;
+        } else if (option == "--interface") {
+            if (i >= from_files && !cli_interfaces) {
+                c.interfaces.clear();
+                cli_interfaces = true;
+            }
+            c.interfaces.push_back(parse_interface(take()));
         } else if (option == "--workers") {
             c.relay.workers = number<unsigned>(option, take(), 1, 256);
         } else if (option == "--port-min") {
@@ -83,6 +139,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
             throw std::invalid_argument("unknown option '" + args[i] + "' (see --help)");
         }
     }
+    if (c.interfaces.empty()) c.interfaces.push_back(parse_interface("default=127.0.0.1"));
     if (c.relay.port_min > c.relay.port_max) {
         throw std::invalid_argument(fmt::format("--port-min {} is above --port-max {}",
                                                 c.relay.port_min, c.relay.port_max));

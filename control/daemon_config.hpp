@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "endpoint.hpp"
+#include "interfaces.hpp"
 #include "log.hpp"
 #include "relay_config.hpp"
 
@@ -15,6 +16,7 @@ namespace latch {
 struct DaemonConfig {
     Endpoint listen_ng = *Endpoint::parse("127.0.0.1:2223");
     RelayConfig relay;
+    std::vector<Interface> interfaces;  // never empty after parsing
     LogLevel log_level = LogLevel::info;
 };
 
@@ -25,7 +27,13 @@ struct CommandLine {
 };
 
 // Throws std::invalid_argument with a sentence naming the option and what is wrong.
+// "--config FILE" reads FILE first (lines "option = value", '#' comments); the options given on
+// the command line override it.
 CommandLine parse_command_line(const std::vector<std::string>& args);
+
+// A config file's settings as command-line arguments ("--option", "value"...). Throws
+// std::invalid_argument naming the file and line.
+std::vector<std::string> read_config_file(const std::string& path);
 
 std::string usage_text();
 inline constexpr const char* kLatchVersion = "0.1.0";

@@ -68,16 +68,33 @@ void NgServer::handle(std::string_view datagram, const Endpoint& from, bool trun
         return;
     }
     auto& request = std::get<NgRequest>(parsed);
+    std::string key = request.cookie + ' ' + from.to_string();
+    std::string cached;
+    switch (cache_.lookup_or_reserve(key, uv_now(socket_->loop), cached)) {
+        case ReplyCache::Lookup::answered:
+            ++counters_.retransmissions;
+            return send_wire(from, cached);
+        case ReplyCache::Lookup::pending:
+            ++counters_.duplicates_in_flight;
+            return;
+        case ReplyCache::Lookup::miss:
+            break;
+    }
     ++counters_.requests;
-    dispatch_(request, [this, from, cookie = request.cookie, encoding = request.encoding](
-                           const nlohmann::json& reply) { send(from, cookie, encoding, reply); });
+    dispatch_(request, [this, from, key, cookie = request.cookie, encoding = request.encoding](
+                           const nlohmann::json& reply) { send(from, cookie, encoding, reply, key); });
 }
 
 void NgServer::send(const Endpoint& to, std::string_view cookie, NgEncoding encoding,
-                    const nlohmann::json& reply) {
-    if (!socket_) return;  // closed meanwhile (shutdown)
+                    const nlohmann::json& reply, const std::string& cache_key) {
     std::string wire = encode_ng(cookie, encoding, reply);
-    uv_buf_t buf = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
+    if (!cache_key.empty()) cache_.store(cache_key, wire);
+    send_wire(to, wire);
+}
+
+void NgServer::send_wire(const Endpoint& to, const std::string& wire) {
+    if (!socket_) return;  // closed meanwhile (shutdown)
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(wire.data()), static_cast<unsigned>(wire.size()));
     int rc = uv_udp_try_send(socket_.get(), &buf, 1, to.sockaddr_ptr());
     if (rc < 0) {
         log(LogLevel::warning, "reply to {} not sent: {}", to.to_string(), uv_strerror(rc));

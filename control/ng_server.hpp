@@ -10,6 +10,7 @@
 
 #include "endpoint.hpp"
 #include "ng_codec.hpp"
+#include "reply_cache.hpp"
 #include "uv_handle.hpp"
 
 namespace latch {
@@ -19,6 +20,8 @@ struct NgServerCounters {
     uint64_t bad_requests = 0;  // answered with an error before dispatch
     uint64_t dropped = 0;       // no cookie: not answered
     uint64_t replies = 0;
+    uint64_t retransmissions = 0;  // answered from the reply cache
+    uint64_t duplicates_in_flight = 0;  // dropped: the first copy is still being handled
 };
 
 class NgServer {
@@ -42,13 +45,15 @@ private:
                         const sockaddr* addr, unsigned flags) noexcept;
     void handle(std::string_view datagram, const Endpoint& from, bool truncated);
     void send(const Endpoint& to, std::string_view cookie, NgEncoding encoding,
-              const nlohmann::json& reply);
+              const nlohmann::json& reply, const std::string& cache_key = {});
+    void send_wire(const Endpoint& to, const std::string& wire);
 
     static constexpr std::size_t kMaxMessage = 65536;
     UvPtr<uv_udp_t> socket_;
     Endpoint local_;
     Dispatch dispatch_;
     NgServerCounters counters_;
+    ReplyCache cache_{30000, 65536};  // 30 s, as SIP retransmissions last at most 32 s
     std::unique_ptr<char[]> buffer_;
 };
 

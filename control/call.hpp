@@ -1,0 +1,52 @@
+// Call: the control thread's record of one call: its session on a worker, the parties' tags,
+// the interfaces of its legs and the session specification last sent. Control thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "interfaces.hpp"
+#include "relay_types.hpp"
+#include "uv_handle.hpp"
+
+namespace latch {
+
+struct CallMedia {
+    std::string type;   // audio, video, image
+    std::string proto;  // RTP/AVP, udptl
+    std::array<bool, kLegs> signalled{};  // this leg's SDP has described the stream
+    std::array<bool, kLegs> rtcp_mux{};   // this leg's SDP offered or accepted rtcp-mux
+};
+
+struct Call {
+    std::string call_id;
+    SessionId session = 0;
+    unsigned worker = 0;
+    std::array<std::string, kLegs> tags;  // 0: the first offerer, 1: its answerer
+    std::array<const Interface*, kLegs> interfaces{};
+    SessionSpec spec;  // what the worker was last told
+    std::vector<CallMedia> media;
+    int64_t created_us = 0;      // wall clock
+    int64_t last_signal_us = 0;  // wall clock
+    bool on_worker = false;      // the worker has created the session
+
+    // Commands for one call run one at a time: those arriving meanwhile wait here.
+    bool busy = false;
+    std::deque<std::function<void()>> waiting;
+    UvPtr<uv_timer_t> delete_timer;  // a delete with delete-delay pending
+    std::function<void()> on_delete_timer;
+
+    // Which leg a tag belongs to, or -1.
+    int leg_of(const std::string& tag) const {
+        if (!tag.empty() && tag == tags[0]) return 0;
+        if (!tag.empty() && tag == tags[1]) return 1;
+        return -1;
+    }
+};
+
+}  // namespace latch

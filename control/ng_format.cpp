@@ -1,0 +1,110 @@
+// Formatting of query, delete and statistics replies. Control thread.
+#include "ng_format.hpp"
+
+namespace latch {
+namespace {
+
+nlohmann::json endpoint_json(const Endpoint& ep) {
+    if (!ep.is_set()) return nlohmann::json::object();
+    return {{"family", ep.family() == AF_INET6 ? "IPv6" : "IPv4"},
+            {"address", ep.address_string()},
+            {"port", ep.port()}};
+}
+
+nlohmann::json counters_json(const FlowCounters& c) {
+    return {{"packets", c.packets_in}, {"bytes", c.bytes_in}, {"errors", c.total_drops()}};
+}
+
+const char* state_name(LatchState s) {
+    switch (s) {
+        case LatchState::unlearned: return "unlearned";
+        case LatchState::learning: return "learning";
+        case LatchState::confirmed: return "confirmed";
+    }
+    return "?";
+}
+
+}  // namespace
+
+int64_t Clocks::wall_seconds(uint64_t monotonic) const {
+    if (monotonic == 0) return 0;
+    int64_t age_ms = static_cast<int64_t>(monotonic_ms) - static_cast<int64_t>(monotonic);
+    return (wall_us / 1000 - age_ms) / 1000;
+}
+
+nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const Clocks& clocks) {
+    nlohmann::json tags = nlohmann::json::object();
+    FlowCounters rtp_total, rtcp_total;
+    for (int leg = 0; leg < kLegs; ++leg) {
+        nlohmann::json medias = nlohmann::json::array();
+        for (std::size_t i = 0; i < snap.media.size(); ++i) {
+            const MediaSnapshot& m = snap.media[i];
+            nlohmann::json streams = nlohmann::json::array();
+            for (int c = 0; c < kComponents; ++c) {
+                const FlowSnapshot& f = m.flows[leg][c];
+                if (!f.local.is_set()) continue;
+                (c == 0 ? rtp_total : rtcp_total) += f.counters;
+                const Endpoint& endpoint = f.learned.is_set() ? f.learned : f.expected;
+                streams.push_back({
+                    {"local port", f.local.port()},
+                    {"local address", f.local.address_string()},
+                    {"family", f.local.family() == AF_INET6 ? "IPv6" : "IPv4"},
+                    {"endpoint", endpoint_json(endpoint)},
+                    {"advertised endpoint", endpoint_json(f.expected)},
+                    {"last packet", clocks.wall_seconds(f.counters.last_packet_ms)},
+                    {"flags", nlohmann::json::array({c == 0 ? "RTP" : "RTCP"})},
+                    {"latch", state_name(f.state)},
+                    {"stats", counters_json(f.counters)},
+                    {"sent", {{"packets", f.counters.packets_out}, {"bytes", f.counters.bytes_out}}},
+                });
+            }
+            const CallMedia* info = i < call.media.size() ? &call.media[i] : nullptr;
+            medias.push_back({{"index", i + 1},
+                              {"type", info ? info->type : ""},
+                              {"protocol", info ? info->proto : ""},
+                              {"streams", streams}});
+        }
+        std::string tag = call.tags[leg].empty() ? "(leg " + std::to_string(leg + 1) + ")" : call.tags[leg];
+        tags[tag] = {{"tag", call.tags[leg]}, {"medias", medias}};
+    }
+    return {{"created", call.created_us / 1000000},
+            {"created_us", call.created_us % 1000000},
+            {"last signal", call.last_signal_us / 1000000},
+            {"tags", tags},
+            {"totals", {{"RTP", counters_json(rtp_total)}, {"RTCP", counters_json(rtcp_total)}}}};
+}
+
+nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64_t calls,
+                                 const nlohmann::json& control) {
+    FlowCounters totals;
+    uint64_t sessions = 0, created = 0, timed_out = 0, capacity = 0, available = 0;
+    nlohmann::json per_worker = nlohmann::json::array();
+    for (const auto& w : workers) {
+        totals += w.totals;
+        sessions += w.sessions;
+        created += w.sessions_created;
+        timed_out += w.sessions_timed_out;
+        capacity += w.ports_capacity;
+        available += w.ports_available;
+        per_worker.push_back({{"worker", w.worker},
+                              {"sessions", w.sessions},
+                              {"port pairs", w.ports_capacity},
+                              {"port pairs free", w.ports_available},
+                              {"packets relayed", w.totals.packets_out}});
+    }
+    nlohmann::json drops = nlohmann::json::object();
+    for (std::size_t i = 0; i < kDropReasons; ++i) {
+        drops[std::string(drop_reason_name(static_cast<DropReason>(i)))] = totals.drops[i];
+    }
+    return {{"calls", calls},
+            {"sessions", {{"current", sessions}, {"created", created}, {"timed out", timed_out}}},
+            {"packets", {{"received", totals.packets_in}, {"relayed", totals.packets_out}}},
+            {"bytes", {{"received", totals.bytes_in}, {"relayed", totals.bytes_out}}},
+            {"learned", totals.learned},
+            {"drops", drops},
+            {"port pairs", {{"total", capacity}, {"free", available}}},
+            {"workers", per_worker},
+            {"control", control}};
+}
+
+}  // namespace latch
