@@ -35,7 +35,7 @@ TEST_CASE("latchd answers bad requests with reasons and drops cookieless junk", 
     CHECK_THAT(*client.exchange_raw("c3 [1,2]", 2s), Catch::Contains("Invalid NG data format"));
     CHECK_THAT(*client.exchange_raw(R"(c4 {"command":"frobnicate"})", 2s),
                Catch::Contains("Unrecognized command"));
-    CHECK_THAT(*client.exchange_raw(R"(c5 {"command":5})", 2s), Catch::Contains("not a string"));
+    CHECK_THAT(*client.exchange_raw(R"(c5 {"command":5})", 2s), Catch::Contains("'command' must be a string"));
     CHECK_THAT(*client.exchange_raw(R"(c6 {"flags":[]})", 2s), Catch::Contains("missing key 'command'"));
     CHECK_FALSE(client.exchange_raw("garbage-without-a-space", 300ms));
     // Still serving.
