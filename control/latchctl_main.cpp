@@ -1,23 +1,32 @@
 // latchctl: command-line client of latchd's ng control socket. Main thread.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "ng_client.hpp"
 
 namespace {
 
-const char* kUsage = R"(usage: latchctl [--server ADDR:PORT] [--json] [--timeout MS] COMMAND
+using nlohmann::json;
 
-  ping        check that latchd answers, and how fast
+const char* kUsage = R"(usage: latchctl [--server ADDR:PORT] [--json] [--timeout MS] COMMAND [ARGS]
 
-  --server    latchd's ng control socket (default 127.0.0.1:2223)
-  --json      print the reply dictionary as JSON
-  --timeout   how long to wait for the reply (default 2000 ms)
+commands:
+  ping              check that latchd answers, and how fast
+  list [LIMIT]      the call-ids of active calls (at most LIMIT, default 1000)
+  query CALL-ID     one call: its parties, streams, learned addresses and counters
+  delete CALL-ID    end a call now and print its final counters
+  statistics        calls, packets, drops and port use of the whole relay
+
+options:
+  --server ADDR:PORT  latchd's ng control socket (default 127.0.0.1:2223)
+  --json              print latchd's reply as JSON, for scripts
+  --timeout MS        how long to wait for the reply (default 2000)
 )";
 
 int fail(const std::string& message) {
@@ -25,11 +34,87 @@ int fail(const std::string& message) {
     return 1;
 }
 
+// Left-aligned columns, widths from the content.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width;
+    for (const auto& row : rows) {
+        width.resize(std::max(width.size(), row.size()), 0);
+        for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    }
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], width[i]) : row[i];
+        }
+        std::puts(line.c_str());
+    }
+}
+
+std::string endpoint_text(const json& ep) {
+    if (!ep.is_object() || !ep.contains("address")) return "-";
+    std::string addr = ep["address"].get<std::string>();
+    if (ep.value("family", "") == "IPv6") addr = "[" + addr + "]";
+    return addr + ":" + std::to_string(ep["port"].get<int>());
+}
+
+std::string age_text(int64_t when) {
+    if (when == 0) return "never";
+    int64_t age = static_cast<int64_t>(std::time(nullptr)) - when;
+    return age <= 0 ? "now" : fmt::format("{} s ago", age);
+}
+
+void print_call(const json& reply) {
+    std::vector<std::vector<std::string>> rows = {
+        {"PARTY", "MEDIA", "STREAM", "RELAY PORT", "ENDPOINT", "LATCH", "PACKETS IN", "BYTES IN", "DROPS", "PACKETS OUT", "LAST PACKET"}};
+    const json tags = reply.value("tags", json::object());  // items() must not outlive it
+    for (const auto& [key, party] : tags.items()) {
+        for (const auto& media : party.value("medias", json::array())) {
+            for (const auto& s : media.value("streams", json::array())) {
+                rows.push_back({key, fmt::format("{} {}", media.value("index", 0), media.value("type", "")),
+                                s["flags"].empty() ? "" : s["flags"][0].get<std::string>(),
+                                std::to_string(s.value("local port", 0)), endpoint_text(s["endpoint"]),
+                                s.value("latch", ""), std::to_string(s["stats"].value("packets", 0)),
+                                std::to_string(s["stats"].value("bytes", 0)),
+                                std::to_string(s["stats"].value("errors", 0)),
+                                std::to_string(s.value("sent", json::object()).value("packets", 0)),
+                                age_text(s.value("last packet", int64_t{0}))});
+            }
+        }
+    }
+    print_table(rows);
+    const json& t = reply["totals"];
+    std::printf("\ntotals: RTP %llu packets, %llu bytes; RTCP %llu packets\n",
+                t["RTP"].value("packets", 0ull), t["RTP"].value("bytes", 0ull), t["RTCP"].value("packets", 0ull));
+}
+
+void print_statistics(const json& s) {
+    std::vector<std::vector<std::string>> rows = {
+        {"calls", std::to_string(s.value("calls", 0))},
+        {"sessions created", std::to_string(s["sessions"].value("created", 0))},
+        {"sessions timed out", std::to_string(s["sessions"].value("timed out", 0))},
+        {"packets received", std::to_string(s["packets"].value("received", 0ull))},
+        {"packets relayed", std::to_string(s["packets"].value("relayed", 0ull))},
+        {"bytes relayed", std::to_string(s["bytes"].value("relayed", 0ull))},
+        {"sources learned", std::to_string(s.value("learned", 0ull))},
+        {"port pairs free", fmt::format("{} of {}", s["port pairs"].value("free", 0), s["port pairs"].value("total", 0))},
+    };
+    const json drops = s.value("drops", json::object());
+    for (const auto& [reason, n] : drops.items()) {
+        rows.push_back({"dropped: " + reason, std::to_string(n.get<uint64_t>())});
+    }
+    for (const auto& w : s.value("workers", json::array())) {
+        rows.push_back({fmt::format("worker {}", w.value("worker", 0)),
+                        fmt::format("{} sessions, {} of {} port pairs free, {} packets relayed", w.value("sessions", 0),
+                                    w.value("port pairs free", 0), w.value("port pairs", 0), w.value("packets relayed", 0ull))});
+    }
+    print_table(rows);
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
     std::string server_text = "127.0.0.1:2223";
-    bool json = false;
+    bool as_json = false;
     long timeout_ms = 2000;
     std::vector<std::string> words;
     for (int i = 1; i < argc; ++i) {
@@ -38,7 +123,7 @@ int main(int argc, char* argv[]) {
             std::fputs(kUsage, stdout);
             return 0;
         } else if (arg == "--json") {
-            json = true;
+            as_json = true;
         } else if (arg == "--server" && i + 1 < argc) {
             server_text = argv[++i];
         } else if (arg == "--timeout" && i + 1 < argc) {
@@ -54,25 +139,49 @@ int main(int argc, char* argv[]) {
     if (!server) return fail("--server: '" + server_text + "' is not ADDRESS:PORT");
     if (timeout_ms <= 0) return fail("--timeout must be a positive number of milliseconds");
 
-    if (words[0] != "ping") return fail("unknown command '" + words[0] + "' (see --help)");
+    const std::string& command = words[0];
+    json request = {{"command", command}};
+    if (command == "query" || command == "delete") {
+        if (words.size() != 2) return fail(command + " needs exactly one CALL-ID");
+        request["call-id"] = words[1];
+    } else if (command == "list") {
+        long limit = words.size() > 1 ? std::strtol(words[1].c_str(), nullptr, 10) : 1000;
+        if (limit <= 0) return fail("list: LIMIT must be a positive number");
+        request["limit"] = limit;
+    } else if (command != "ping" && command != "statistics") {
+        return fail("unknown command '" + command + "' (see --help)");
+    }
+
     try {
         latch::NgClient client(*server);
         auto start = std::chrono::steady_clock::now();
-        auto reply = client.request({{"command", "ping"}}, latch::NgEncoding::json,
-                                    std::chrono::milliseconds(timeout_ms));
+        auto reply = client.request(request, latch::NgEncoding::json, std::chrono::milliseconds(timeout_ms));
         auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
         if (!reply) {
             return fail(fmt::format("no answer from latchd at {} within {} ms (is it running? is --server right?)",
                                     server->to_string(), timeout_ms));
         }
-        if (json) {
-            std::puts(reply->dump().c_str());
-        } else if (reply->value("result", "") == "pong") {
-            std::printf("pong from %s in %.2f ms\n", server->to_string().c_str(), elapsed.count());
-        } else {
-            return fail("unexpected reply: " + reply->dump());
+        std::string result = reply->value("result", "");
+        if (as_json) {
+            std::puts(reply->dump(2).c_str());
+            return result == "ok" || result == "pong" ? 0 : 1;
         }
-        return reply->value("result", "") == "pong" ? 0 : 1;
+        if (result == "error") return fail(reply->value("error-reason", "error without a reason"));
+        if (command == "ping") {
+            if (result != "pong") return fail("unexpected reply: " + reply->dump());
+            std::printf("pong from %s in %.2f ms\n", server->to_string().c_str(), elapsed.count());
+        } else if (command == "list") {
+            const json& calls = (*reply)["calls"];
+            std::printf("%zu active call%s\n", calls.size(), calls.size() == 1 ? "" : "s");
+            for (const auto& id : calls) std::puts(id.get<std::string>().c_str());
+        } else if (command == "query" || command == "delete") {
+            if (reply->contains("warning")) return fail(words[1] + ": " + (*reply)["warning"].get<std::string>());
+            if (command == "delete") std::printf("deleted %s; final counters:\n\n", words[1].c_str());
+            print_call(*reply);
+        } else if (command == "statistics") {
+            print_statistics((*reply)["statistics"]);
+        }
+        return 0;
     } catch (const std::exception& e) {
         return fail(e.what());
     }

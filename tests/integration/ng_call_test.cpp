@@ -151,3 +151,200 @@ TEST_CASE("a retransmitted offer gets the same reply and does not run twice", "[
     CHECK(stats["statistics"]["calls"] == 2);
     CHECK(latchd.stop() == 0);
 }
+
+TEST_CASE("bad ng requests get precise error reasons", "[ng][errors]") {
+    DaemonProcess latchd(daemon_args("25600", "25799"));
+    NgClient client(latchd.ng());
+    auto reason = [&](const json& request) {
+        auto reply = client.request(request, NgEncoding::bencode, 3s);
+        REQUIRE(reply);
+        CHECK((*reply)["result"] == "error");
+        return (*reply).value("error-reason", std::string());
+    };
+    std::string sdp = phone_sdp("x", 4000);
+    CHECK(reason({{"command", "offer"}, {"from-tag", "a"}, {"sdp", sdp}}) == "missing key 'call-id'");
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"sdp", sdp}}) == "missing key 'from-tag'");
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}}) == "missing key 'sdp'");
+    CHECK(reason({{"command", "offer"}, {"call-id", 5}, {"from-tag", "a"}, {"sdp", sdp}}) ==
+          "'call-id' must be a string");
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", sdp}, {"flags", "x"}, {"replace", 3}}) ==
+          "'replace' must be a list of strings");
+    CHECK_THAT(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", "v=0\r\nm=audio x RTP/AVP 0\r\n"}}),
+               Catch::StartsWith("Failed to parse SDP: line 2"));
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", sdp}, {"direction", {"nowhere", "x"}}}) ==
+          "Unknown interface 'nowhere'");
+    CHECK(reason({{"command", "answer"}, {"call-id", "nope"}, {"from-tag", "a"}, {"to-tag", "b"}, {"sdp", sdp}}) ==
+          "Unknown call-id");
+    CHECK(reason({{"command", "answer"}, {"call-id", "nope"}, {"from-tag", "a"}, {"sdp", sdp}}) == "missing key 'to-tag'");
+    CHECK(reason({{"command", "query"}, {"call-id", "nope"}}) == "Unknown call-id");
+    CHECK(reason({{"command", "delete"}, {"call-id", "nope"}, {"flags", {"fatal"}}}) == "Unknown call-id");
+    CHECK(reason({{"command", "record"}}) == "Unrecognized command");
+
+    // An answer whose from-tag is not a party of the call.
+    REQUIRE(call(client, {{"command", "offer"}, {"call-id", "c1"}, {"from-tag", "a"}, {"sdp", sdp}}, NgEncoding::json)["result"] == "ok");
+    CHECK(reason({{"command", "answer"}, {"call-id", "c1"}, {"from-tag", "zz"}, {"to-tag", "b"}, {"sdp", sdp}}) ==
+          "Unknown from-tag 'zz'");
+    // After all of that, the one good call is still there and nothing leaked.
+    CHECK(call(client, {{"command", "list"}}, NgEncoding::json)["calls"] == json::array({"c1"}));
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("re-offers keep the ports; hold and resume keep media flowing", "[ng][reinvite]") {
+    DaemonProcess latchd(daemon_args("25800", "25999"));
+    NgClient client(latchd.ng());
+    UdpPeer uac, uas;
+    json offer = kamailio_request("offer", "hold@test", phone_sdp("uac", uac.local().port()));
+    json answer = kamailio_request("answer", "hold@test", phone_sdp("uas", uas.local().port()));
+    std::string first_offer = call(client, offer, NgEncoding::bencode)["sdp"];
+    std::string first_answer = call(client, answer, NgEncoding::bencode)["sdp"];
+    Endpoint to_uas_side = sdp_target(first_offer), to_uac_side = sdp_target(first_answer);
+
+    // Hold: the caller re-offers with a=sendonly; the callee answers recvonly.
+    json hold = offer;
+    std::string held = phone_sdp("uac", uac.local().port());
+    held.replace(held.find("a=sendrecv"), 10, "a=sendonly");
+    hold["sdp"] = held;
+    std::string hold_sdp = call(client, hold, NgEncoding::bencode)["sdp"];
+    CHECK(sdp_target(hold_sdp) == to_uas_side);
+    CHECK_THAT(hold_sdp, Catch::Contains("a=sendonly\r\n"));
+    json hold_answer = answer;
+    std::string recvonly = phone_sdp("uas", uas.local().port());
+    recvonly.replace(recvonly.find("a=sendrecv"), 10, "a=recvonly");
+    hold_answer["sdp"] = recvonly;
+    CHECK(sdp_target(call(client, hold_answer, NgEncoding::bencode)["sdp"]) == to_uac_side);
+
+    auto music = make_rtp(0x1111, 1, 1);  // music on hold, caller to callee
+    uac.send_to(to_uac_side, music);
+    expect_packet(uas, music, to_uas_side);
+
+    // Resume: sendrecv again, same ports, audio both ways.
+    CHECK(sdp_target(call(client, offer, NgEncoding::bencode)["sdp"]) == to_uas_side);
+    CHECK(sdp_target(call(client, answer, NgEncoding::bencode)["sdp"]) == to_uac_side);
+    auto a = make_rtp(0x1111, 2, 2), b = make_rtp(0x2222, 2, 3);
+    uac.send_to(to_uac_side, a);
+    expect_packet(uas, a, to_uas_side);
+    uas.send_to(to_uas_side, b);
+    expect_packet(uac, b, to_uac_side);
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("a caller behind a NAT is reached at its real source", "[ng][nat]") {
+    DaemonProcess latchd(daemon_args("26000", "26199"));
+    NgClient client(latchd.ng());
+    UdpPeer uac_private_port, uac_nat("127.0.0.5"), uas;
+    // The caller's SDP names a private address; the proxy saw it at 127.0.0.5 and says so.
+    std::string private_sdp = phone_sdp("uac", uac_private_port.local().port());
+    private_sdp.replace(private_sdp.find("c=IN IP4 127.0.0.1"), 18, "c=IN IP4 192.168.1.20");
+    json offer = kamailio_request("offer", "nat@test", private_sdp);
+    offer["received-from"] = {"IP4", "127.0.0.5"};
+    offer["flags"] = {"SIP source address"};
+    Endpoint to_uas_side = sdp_target(call(client, offer, NgEncoding::bencode)["sdp"]);
+    Endpoint to_uac_side = sdp_target(
+        call(client, kamailio_request("answer", "nat@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+
+    auto from_uac = make_rtp(0x1111, 1, 1);
+    uac_nat.send_to(to_uac_side, from_uac);  // from the NAT's port, not the SDP's
+    expect_packet(uas, from_uac, to_uas_side);
+    auto from_uas = make_rtp(0x2222, 1, 2);
+    uas.send_to(to_uas_side, from_uas);
+    expect_packet(uac_nat, from_uas, to_uac_side);
+
+    json q = call(client, {{"command", "query"}, {"call-id", "nat@test"}}, NgEncoding::json);
+    json stream = q["tags"]["uac-3c560faf"]["medias"][0]["streams"][0];
+    CHECK(stream["advertised endpoint"]["address"] == "127.0.0.5");
+    CHECK(stream["endpoint"]["port"] == uac_nat.local().port());
+    CHECK(stream["latch"] == "learning");
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("interfaces bind one address and advertise another", "[ng][interfaces]") {
+    DaemonProcess latchd({"--workers", "1", "--port-min", "26200", "--port-max", "26299", "--interface",
+                          "internal=127.0.0.1", "--interface", "external=127.0.0.1!203.0.113.7"});
+    NgClient client(latchd.ng());
+    json offer = kamailio_request("offer", "if@test", phone_sdp("uac", 4000));
+    offer["direction"] = {"internal", "external"};
+    std::string to_callee = call(client, offer, NgEncoding::bencode)["sdp"];
+    CHECK_THAT(to_callee, Catch::Contains("c=IN IP4 203.0.113.7\r\n"));
+    CHECK_THAT(to_callee, Catch::Contains("o=- 635081253 1 IN IP4 203.0.113.7\r\n"));
+    std::string to_caller = call(client, kamailio_request("answer", "if@test", phone_sdp("uas", 4002)), NgEncoding::bencode)["sdp"];
+    CHECK_THAT(to_caller, Catch::Contains("c=IN IP4 127.0.0.1\r\n"));
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("latchctl lists, queries, counts and deletes calls", "[ng][latchctl]") {
+    DaemonProcess latchd(daemon_args("26300", "26499"));
+    NgClient client(latchd.ng());
+    UdpPeer uac, uas;
+    call(client, kamailio_request("offer", "ctl@test", phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
+    Endpoint to_uac_side = sdp_target(
+        call(client, kamailio_request("answer", "ctl@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+    uac.send_to(to_uac_side, make_rtp(0x1111, 1, 1));
+    REQUIRE(uas.receive(2s));
+
+    std::string server = latchd.ng().to_string();
+    auto list = run_program(LATCHCTL_PATH, {"--server", server, "list"});
+    CHECK(list.exit_code == 0);
+    CHECK(list.output == "1 active call\nctl@test\n");
+
+    auto query = run_program(LATCHCTL_PATH, {"--server", server, "query", "ctl@test"});
+    CHECK(query.exit_code == 0);
+    CHECK_THAT(query.output, Catch::Contains("PARTY"));
+    CHECK_THAT(query.output, Catch::Contains("uac-3c560faf"));
+    CHECK_THAT(query.output, Catch::Contains(uac.local().to_string()));
+    CHECK_THAT(query.output, Catch::Contains("totals: RTP 1 packets, 172 bytes"));
+
+    auto stats = run_program(LATCHCTL_PATH, {"--server", server, "--json", "statistics"});
+    CHECK(stats.exit_code == 0);
+    json parsed = json::parse(stats.output);
+    CHECK(parsed["statistics"]["calls"] == 1);
+    CHECK(parsed["statistics"]["packets"]["relayed"] == 1);
+    auto stats_table = run_program(LATCHCTL_PATH, {"--server", server, "statistics"});
+    CHECK_THAT(stats_table.output, Catch::Contains("packets relayed"));
+
+    auto del = run_program(LATCHCTL_PATH, {"--server", server, "delete", "ctl@test"});
+    CHECK(del.exit_code == 0);
+    CHECK_THAT(del.output, Catch::StartsWith("deleted ctl@test"));
+    auto gone = run_program(LATCHCTL_PATH, {"--server", server, "query", "ctl@test"});
+    CHECK(gone.exit_code == 1);
+    CHECK_THAT(gone.output, Catch::Contains("Unknown call-id"));
+    CHECK(run_program(LATCHCTL_PATH, {"--server", server, "list"}).output == "0 active calls\n");
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("an idle call is removed from the directory", "[ng][timeout]") {
+    DaemonProcess latchd({"--workers", "1", "--port-min", "26500", "--port-max", "26599", "--idle-timeout", "1"});
+    NgClient client(latchd.ng());
+    call(client, kamailio_request("offer", "idle@test", phone_sdp("uac", 4000)), NgEncoding::bencode);
+    CHECK(call(client, {{"command", "list"}}, NgEncoding::json)["calls"].size() == 1);
+    json calls;
+    for (int i = 0; i < 50; ++i) {  // up to 5 s for a 1 s timeout swept every second
+        calls = call(client, {{"command", "list"}}, NgEncoding::json)["calls"];
+        if (calls.empty()) break;
+        UdpPeer pace;
+        pace.receive(100ms);
+    }
+    CHECK(calls.empty());
+    CHECK_THAT(latchd.log(), Catch::Contains("call idle@test ended after 1 s without media"));
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("a burst of bad control input does not disturb a live call", "[ng][junk]") {
+    DaemonProcess latchd(daemon_args("26600", "26799"));
+    NgClient client(latchd.ng());
+    UdpPeer uac, uas;
+    call(client, kamailio_request("offer", "junk@test", phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
+    Endpoint to_uac_side = sdp_target(
+        call(client, kamailio_request("answer", "junk@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+    UdpPeer attacker("127.0.0.9");
+    int received = 0;
+    for (int i = 0; i < 500; ++i) {
+        std::string junk = i % 3 == 0 ? "garbage" : i % 3 == 1 ? fmt::format("c{} d7:command", i) : fmt::format("c{} {{\"x\":", i);
+        attacker.send_to(latchd.ng(), Bytes(junk.begin(), junk.end()));
+        auto p = make_rtp(0x1111, static_cast<uint16_t>(i), static_cast<uint32_t>(i));
+        uac.send_to(to_uac_side, p);
+        if (auto got = uas.receive(1s); got && got->data == p) ++received;
+    }
+    CHECK(received == 500);
+    CHECK(call(client, {{"command", "ping"}}, NgEncoding::json)["result"] == "pong");
+    CHECK(latchd.stop() == 0);
+}
