@@ -76,6 +76,7 @@ void run_daemon(const DaemonConfig& config) {
         NgServer ng(&loop, config.listen_ng, [&commands](NgRequest& request, NgServer::Respond respond) {
             commands->dispatch(request, respond);
         });
+        commands->set_server(&ng);
         log(LogLevel::info, "latchd {}: ng control on {}, {} workers, media ports {}-{}", kLatchVersion,
             ng.local().to_string(), relay.worker_count(), config.relay.port_min, config.relay.port_max);
         report_capacity(config.relay, descriptors);

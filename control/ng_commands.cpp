@@ -385,7 +385,15 @@ void NgCommands::statistics(const Respond& respond) {
             if (--gather->remaining > 0) return;
             nlohmann::json control = nlohmann::json::object();
             for (const auto& [command, results] : results_) {
-                for (const auto& [result, n] : results) control[command][result] = n;
+                for (const auto& [result, n] : results) control["commands"][command][result] = n;
+            }
+            if (server_) {
+                const NgServerCounters& c = server_->counters();
+                control["requests"] = c.requests;
+                control["bad requests"] = c.bad_requests;
+                control["dropped without cookie"] = c.dropped;
+                control["retransmissions"] = c.retransmissions;
+                control["duplicates in flight"] = c.duplicates_in_flight;
             }
             gather->respond({{"result", "ok"},
                              {"statistics", format_statistics(gather->stats, calls_.size(), control)}});

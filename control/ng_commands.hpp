@@ -30,6 +30,8 @@ public:
     void on_worker_reply(WorkerReply& reply);
 
     std::size_t calls() const { return calls_.size(); }
+    // Where statistics finds the control socket's counters.
+    void set_server(const NgServer* server) { server_ = server; }
 
 private:
     using Respond = NgServer::Respond;
@@ -61,6 +63,7 @@ private:
     void count(const std::string& command, const nlohmann::json& reply);
 
     uv_loop_t* loop_;
+    const NgServer* server_ = nullptr;
     Relay& relay_;
     const DaemonConfig& config_;
     std::unordered_map<std::string, std::unique_ptr<Call>> calls_;

@@ -54,12 +54,13 @@ void NgServer::handle(std::string_view datagram, const Endpoint& from, bool trun
         log(LogLevel::debug, "dropped {} bytes without a cookie from {}", datagram.size(), from.to_string());
         return;
     }
-    if (truncated) {
+    if (truncated || datagram.size() > kMaxRequest) {
         const std::string& cookie = std::holds_alternative<NgRequest>(parsed)
                                         ? std::get<NgRequest>(parsed).cookie
                                         : std::get<NgBadRequest>(parsed).cookie;
         ++counters_.bad_requests;
-        send(from, cookie, NgEncoding::bencode, ng_error("message too large"));
+        send(from, cookie, NgEncoding::bencode,
+             ng_error(fmt::format("message too large ({} bytes; the limit is {})", datagram.size(), kMaxRequest)));
         return;
     }
     if (auto* bad = std::get_if<NgBadRequest>(&parsed)) {

@@ -48,7 +48,12 @@ private:
               const nlohmann::json& reply, const std::string& cache_key = {});
     void send_wire(const Endpoint& to, const std::string& wire);
 
-    static constexpr std::size_t kMaxMessage = 65536;
+    static constexpr std::size_t kMaxMessage = 65536;  // the receive buffer: any UDP datagram
+public:
+    // Larger requests get an error: no SIP body needs this much, and parsing it costs.
+    static constexpr std::size_t kMaxRequest = 32768;
+
+private:
     UvPtr<uv_udp_t> socket_;
     Endpoint local_;
     Dispatch dispatch_;

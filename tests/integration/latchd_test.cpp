@@ -1,5 +1,6 @@
 // The real latchd binary over its real ng control socket on 127.0.0.1.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "daemon_process.hpp"
 #include "ng_client.hpp"
@@ -38,8 +39,14 @@ TEST_CASE("latchd answers bad requests with reasons and drops cookieless junk", 
     CHECK_THAT(*client.exchange_raw(R"(c5 {"command":5})", 2s), Catch::Contains("'command' must be a string"));
     CHECK_THAT(*client.exchange_raw(R"(c6 {"flags":[]})", 2s), Catch::Contains("missing key 'command'"));
     CHECK_FALSE(client.exchange_raw("garbage-without-a-space", 300ms));
-    // Still serving.
+    std::string huge = "c8 d7:command4:ping3:pad40000:" + std::string(40000, 'x') + "e";
+    CHECK_THAT(*client.exchange_raw(huge, 2s), Catch::Contains(fmt::format("message too large ({} bytes; the limit is 32768)", huge.size())));
+    // Still serving, and the junk was counted.
     CHECK(client.exchange_raw("c7 d7:command4:pinge", 2s) == "c7 d6:result4:ponge");
+    auto stats = client.request({{"command", "statistics"}}, NgEncoding::json, 2s);
+    REQUIRE(stats);
+    CHECK((*stats)["statistics"]["control"]["dropped without cookie"] == 1);
+    CHECK((*stats)["statistics"]["control"]["bad requests"] == 4);
     CHECK(latchd.stop() == 0);
 }
 
