@@ -58,7 +58,9 @@ private:
     Endpoint local_;
     Dispatch dispatch_;
     NgServerCounters counters_;
-    ReplyCache cache_{30000, 65536};  // 30 s, as SIP retransmissions last at most 32 s
+    // 30 s covers the control client's retries (Kamailio's rtpengine module: a few seconds);
+    // 8 MiB holds the replies of several thousand offers per second of that time.
+    ReplyCache cache_{30000, 8u << 20};
     std::unique_ptr<char[]> buffer_;
 };
 

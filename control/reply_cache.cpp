@@ -4,10 +4,13 @@
 namespace latch {
 
 void ReplyCache::expire(uint64_t now_ms) {
-    while (!order_.empty() && (order_.front().first <= now_ms || entries_.size() >= max_entries_)) {
+    while (!order_.empty() && (order_.front().first <= now_ms || bytes_ > max_bytes_)) {
         auto it = entries_.find(order_.front().second);
         // The key may have been re-entered later with a newer expiry; only drop this one's.
-        if (it != entries_.end() && it->second.expires_ms == order_.front().first) entries_.erase(it);
+        if (it != entries_.end() && it->second.expires_ms == order_.front().first) {
+            bytes_ -= 2 * it->first.size() + it->second.reply.size();
+            entries_.erase(it);
+        }
         order_.pop_front();
     }
 }
@@ -24,12 +27,15 @@ ReplyCache::Lookup ReplyCache::lookup_or_reserve(const std::string& key, uint64_
     uint64_t expires = now_ms + ttl_ms_;
     entries_.emplace(key, Entry{{}, expires});
     order_.emplace_back(expires, key);
+    bytes_ += 2 * key.size();  // in the map and in the order queue
     return Lookup::miss;
 }
 
 void ReplyCache::store(const std::string& key, std::string reply) {
     auto it = entries_.find(key);
-    if (it != entries_.end()) it->second.reply = std::move(reply);
+    if (it == entries_.end()) return;
+    bytes_ += reply.size() - it->second.reply.size();
+    it->second.reply = std::move(reply);
 }
 
 }  // namespace latch
