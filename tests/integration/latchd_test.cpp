@@ -1,7 +1,12 @@
 // The real latchd binary over its real ng control socket on 127.0.0.1.
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
+
+#include "daemon_config.hpp"
 #include "daemon_process.hpp"
 #include "ng_client.hpp"
 #include "udp_peer.hpp"
@@ -81,4 +86,49 @@ TEST_CASE("latchd refuses to start on a bad config or a taken port, in one line"
                                           "24300", "--port-max", "24303"});
     CHECK(tiny.exit_code == 1);
     CHECK_THAT(tiny.output, Catch::Contains("fewer than 4 workers"));
+}
+
+TEST_CASE("latchd reads a config file, and the command line overrides it", "[latchd][config]") {
+    std::string path = "/tmp/latchd-test-" + std::to_string(::getpid()) + ".conf";
+    {
+        std::ofstream conf(path);
+        conf << "# test config\nport-min = 26900\nport-max = 26999   # inline comment\n"
+             << "interface = pub=127.0.0.1!198.51.100.4\nworkers = 1\nlisten-ng = 127.0.0.1:1\n";
+    }
+    DaemonProcess latchd({"--config", path, "--log-level", "debug"});  // listen-ng from the test wins
+    std::remove(path.c_str());
+    CHECK_THAT(latchd.log(), Catch::Contains("1 workers, media ports 26900-26999"));
+    NgClient client(latchd.ng());
+    auto reply = client.request({{"command", "offer"}, {"call-id", "conf"}, {"from-tag", "a"},
+                                 {"sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"}},
+                                NgEncoding::json, 2s);
+    REQUIRE(reply);
+    CHECK_THAT((*reply)["sdp"].get<std::string>(), Catch::Contains("c=IN IP4 198.51.100.4"));
+    CHECK(latchd.stop() == 0);
+
+    auto missing = run_program(LATCHD_PATH, {"--config", "/nonexistent/latchd.conf"});
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.output, Catch::Contains("cannot read '/nonexistent/latchd.conf'"));
+}
+
+TEST_CASE("the shipped config file parses and only repeats the defaults", "[latchd][config]") {
+    auto from_file = parse_command_line({"--config", LATCH_SOURCE_DIR "/packaging/latchd.conf"});
+    auto defaults = parse_command_line({});
+    CHECK(from_file.config.listen_ng == defaults.config.listen_ng);
+    CHECK(from_file.config.relay.port_min == defaults.config.relay.port_min);
+    CHECK(from_file.config.interfaces.size() == 1);
+}
+
+TEST_CASE("latchd listens on IPv6 for control", "[latchd][ipv6]") {
+    try {
+        UdpPeer probe("::1");
+    } catch (const std::exception&) {
+        WARN("no IPv6 loopback here");
+        return;
+    }
+    DaemonProcess latchd({"--workers", "1", "--port-min", "27000", "--port-max", "27099", "--listen-ng", "[::1]:0"});
+    CHECK(latchd.ng().family() == AF_INET6);
+    NgClient client(latchd.ng());
+    CHECK(client.exchange_raw("6_1 d7:command4:pinge", 2s) == "6_1 d6:result4:ponge");
+    CHECK(latchd.stop() == 0);
 }

@@ -82,11 +82,12 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 }  // namespace
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args) {
+    // The test's own --listen-ng (last) wins over this default.
     args.insert(args.begin(), {"--listen-ng", "127.0.0.1:0"});
     Spawned s = spawn_with_pipe(LATCHD_PATH, args);
     pid_ = s.pid;
     log_fd_ = s.out_fd;
-    static const std::regex kListening("ng control on ([0-9.]+:[0-9]+)");
+    static const std::regex kListening("ng control on ([0-9.]+:[0-9]+|\\[[0-9a-f:]+\\]:[0-9]+)");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::smatch m;
     while (!std::regex_search(log_, m, kListening)) {
