@@ -160,6 +160,7 @@ void NgCommands::describe_leg(Call& call, int leg, const Sdp& sdp, const NgParam
             }
         }
         ls.mode = p.flag("asymmetric") ? LatchMode::asymmetric : LatchMode::symmetric;
+        if (p.tos) ms.tos = static_cast<uint8_t>(*p.tos);
         info.signalled[leg] = true;
         info.rtcp_mux[leg] = m.rtcp_mux && !p.rtcp_mux.count("demux");
         int other = 1 - leg;
@@ -197,11 +198,13 @@ void NgCommands::offer(NgParams& p, const Respond& respond) {
     Call* call = fresh ? nullptr : found->second.get();
     int leg = 0;
     if (fresh) {
-        int family = !p.address_family.empty() ? family_of(p.address_family)
-                     : sdp.connection            ? family_of(sdp.connection->family)
-                                                 : AF_UNSPEC;
+        // The offerer's leg speaks its SDP's family; "address family" asks for the SDP that
+        // goes to the answerer, so it picks the answerer's leg.
+        int offer_family = sdp.connection ? family_of(sdp.connection->family) : AF_UNSPEC;
+        int answer_family = p.address_family.empty() ? offer_family : family_of(p.address_family);
         auto created = std::make_unique<Call>();
-        created->interfaces = {pick_interface(p.from_interface, family), pick_interface(p.to_interface, family)};
+        created->interfaces = {pick_interface(p.from_interface, offer_family),
+                               pick_interface(p.to_interface, answer_family)};
         created->call_id = p.call_id;
         created->session = next_session_++;
         created->worker = next_worker_++ % relay_.worker_count();

@@ -99,6 +99,7 @@ NgParams read_ng_params(const nlohmann::json& dict) {
     }
     if (p.delete_delay && *p.delete_delay < 0) throw NgParamError("'delete-delay' must not be negative");
     if (p.limit < 0) throw NgParamError("'limit' must not be negative");
+    if (p.tos && (*p.tos < 0 || *p.tos > 255)) throw NgParamError("'TOS' must be from 0 to 255");
     return p;
 }
 

@@ -61,6 +61,7 @@ struct LegSpec {
 struct MediaSpec {
     Transport transport = Transport::rtp;
     bool rtcp_mux = false;  // RTCP shares the RTP port
+    uint8_t tos = 0;        // the IP TOS / traffic class byte of the relay's packets (DSCP << 2)
     std::array<LegSpec, kLegs> legs;
 };
 

@@ -26,6 +26,20 @@ int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
     return 0;
 }
 
+// Marks the flow's outgoing packets (DSCP for the call's media). Best effort: a refused
+// option leaves the packets unmarked but still relayed.
+void set_tos(Flow& flow, uint8_t tos) {
+    if (!flow.socket) return;
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(flow.socket.get()), &fd) != 0) return;
+    int value = tos;
+    if (flow.local.family() == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &value, sizeof value);
+    } else {
+        setsockopt(fd, IPPROTO_IP, IP_TOS, &value, sizeof value);
+    }
+}
+
 Endpoint expected_rtcp(const LegSpec& leg, bool rtcp_mux) {
     if (leg.expected_rtcp.is_set() || !leg.expected_rtp.is_set()) return leg.expected_rtcp;
     if (rtcp_mux || leg.expected_rtp.port() == 0) return leg.expected_rtp;
@@ -102,8 +116,13 @@ std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t no
     for (std::size_t i = 0; i < n; ++i) {
         Media& media = *media_[i];
         if (media.transport == Transport::rtp) media.rtcp_mux = spec.media[i].rtcp_mux;
+        bool tos_changed = media.tos != spec.media[i].tos;
+        media.tos = spec.media[i].tos;
         for (int leg = 0; leg < kLegs; ++leg) {
-            for (auto& flow : media.flows[leg]) flow.rtcp_mux = media.rtcp_mux;
+            for (auto& flow : media.flows[leg]) {
+                flow.rtcp_mux = media.rtcp_mux;
+                if (tos_changed) set_tos(flow, media.tos);
+            }
             const LegSpec& ls = spec.media[i].legs[leg];
             media.flows[leg][0].latch.reset(ls.expected_rtp, ls.mode, now_ms, window);
             media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.mode, now_ms, window);

@@ -35,6 +35,7 @@ struct Flow {
 struct Media {
     Transport transport = Transport::rtp;
     bool rtcp_mux = false;
+    uint8_t tos = 0;
     std::array<uint16_t, kLegs> ports{};  // RTP port of each leg's pair (0: none)
     std::array<std::array<Flow, kComponents>, kLegs> flows;
 };

@@ -231,3 +231,26 @@ TEST_CASE("IPv6 legs forward on ::1", "[forwarding][ipv6]") {
     expect_datagram(*a, pb, ra);
     CHECK(h.shutdown());
 }
+
+TEST_CASE("a call's TOS marks the packets the relay sends", "[forwarding][tos]") {
+    RelayHarness h(config(21400));
+    UdpPeer a, b;
+    b.enable_tos_reporting();
+    SessionSpec spec = audio_spec(kLocal, a.local(), b.local());
+    spec.media[0].tos = 0xb8;  // DSCP EF
+    auto created = h.call(0, Op::create, 9, spec);
+    REQUIRE(created.status == ReplyStatus::ok);
+    auto pa = make_rtp(0xa, 1, 1);
+    a.send_to(relay_rtp(created, 0), pa);
+    auto got = b.receive(2s);
+    REQUIRE(got);
+    CHECK(got->tos == 0xb8);
+
+    spec.media[0].tos = 0;  // a re-INVITE may change it
+    REQUIRE(h.call(0, Op::update, 9, spec).status == ReplyStatus::ok);
+    a.send_to(relay_rtp(created, 0), pa);
+    got = b.receive(2s);
+    REQUIRE(got);
+    CHECK(got->tos == 0);
+    CHECK(h.shutdown());
+}

@@ -180,6 +180,8 @@ TEST_CASE("bad ng requests get precise error reasons", "[ng][errors]") {
     CHECK(reason({{"command", "query"}, {"call-id", "nope"}}) == "Unknown call-id");
     CHECK(reason({{"command", "delete"}, {"call-id", "nope"}, {"flags", {"fatal"}}}) == "Unknown call-id");
     CHECK(reason({{"command", "record"}}) == "Unrecognized command");
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", sdp}, {"TOS", 300}}) ==
+          "'TOS' must be from 0 to 255");
 
     // An answer whose from-tag is not a party of the call.
     REQUIRE(call(client, {{"command", "offer"}, {"call-id", "c1"}, {"from-tag", "a"}, {"sdp", sdp}}, NgEncoding::json)["result"] == "ok");

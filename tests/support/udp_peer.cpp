@@ -1,6 +1,7 @@
 // UdpPeer on POSIX sockets. Test thread.
 #include "udp_peer.hpp"
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,13 +47,28 @@ std::optional<Datagram> UdpPeer::receive(std::chrono::milliseconds timeout) cons
     Datagram d;
     d.data.resize(65536);
     sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ssize_t n = ::recvfrom(fd_, d.data.data(), d.data.size(), MSG_DONTWAIT,
-                           reinterpret_cast<sockaddr*>(&ss), &len);
+    iovec iov{d.data.data(), d.data.size()};
+    alignas(cmsghdr) char control[64];
+    msghdr msg{};
+    msg.msg_name = &ss;
+    msg.msg_namelen = sizeof ss;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT);
     if (n < 0) return std::nullopt;
     d.data.resize(static_cast<std::size_t>(n));
     d.from = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) d.tos = *CMSG_DATA(c);
+    }
     return d;
+}
+
+void UdpPeer::enable_tos_reporting() const {
+    int on = 1;
+    ::setsockopt(fd_, IPPROTO_IP, IP_RECVTOS, &on, sizeof on);
 }
 
 void UdpPeer::set_receive_buffer(int bytes) const {

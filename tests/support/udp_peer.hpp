@@ -14,6 +14,7 @@ namespace latch::test {
 struct Datagram {
     std::vector<uint8_t> data;
     Endpoint from;
+    int tos = -1;  // the IPv4 TOS byte, when enable_tos_reporting() was called
 };
 
 class UdpPeer {
@@ -32,6 +33,8 @@ public:
     // Reads what is already queued without waiting.
     std::optional<Datagram> try_receive() const { return receive(std::chrono::milliseconds(0)); }
     void set_receive_buffer(int bytes) const;
+    // Makes receive() report each IPv4 packet's TOS byte.
+    void enable_tos_reporting() const;
 
 private:
     int fd_ = -1;
