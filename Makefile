@@ -19,7 +19,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS) --target latchd
+	cmake --build $(BUILD) -j $(JOBS) --target latchd latchctl
 	exec $(BUILD)/control/latchd $(LATCHD_ARGS)
 
 test: deps $(BUILD)/CMakeCache.txt
