@@ -111,8 +111,10 @@ void NgCommands::on_worker_reply(WorkerReply& reply) {
         if (reply.status != ReplyStatus::timed_out) return;
         auto it = call_of_session_.find(reply.session);
         if (it == call_of_session_.end()) return;
-        log(LogLevel::info, "call {} ended after {} s without media", it->second,
-            relay_.config().idle_timeout_ms / 1000);
+        if (auto call = calls_.find(it->second); call != calls_.end()) {
+            log(LogLevel::info, "call {} ended after {} s without media: {}", it->second,
+                relay_.config().idle_timeout_ms / 1000, call_summary(*call->second, reply.snapshot));
+        }
         erase(std::string(it->second));
         return;
     }
@@ -318,7 +320,10 @@ void NgCommands::remove(NgParams& p, const Respond& respond) {
         nlohmann::json reply = format_call(c, r.snapshot, clocks());
         reply["result"] = "ok";
         respond(reply);
-        if (delay == 0) return erase(p.call_id);
+        if (delay == 0) {
+            log(LogLevel::info, "call {} deleted: {}", p.call_id, call_summary(c, r.snapshot));
+            return erase(p.call_id);
+        }
         // Keep the call for the delay (late media, a retransmitted BYE), then delete it
         // through the ordinary path, which queues behind any command then under way.
         c.on_delete_timer = [this, call_id = p.call_id]() {

@@ -1,6 +1,8 @@
 // Formatting of query, delete and statistics replies. Control thread.
 #include "ng_format.hpp"
 
+#include <fmt/format.h>
+
 namespace latch {
 namespace {
 
@@ -72,6 +74,23 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
             {"last signal", call.last_signal_us / 1000000},
             {"tags", tags},
             {"totals", {{"RTP", counters_json(rtp_total)}, {"RTCP", counters_json(rtcp_total)}}}};
+}
+
+std::string call_summary(const Call& call, const SessionSnapshot& snap) {
+    std::string out;
+    for (int leg = 0; leg < kLegs; ++leg) {
+        FlowCounters rtp, rtcp;
+        Endpoint source;
+        for (const auto& m : snap.media) {
+            rtp += m.flows[leg][0].counters;
+            rtcp += m.flows[leg][1].counters;
+            if (!source.is_set()) source = m.flows[leg][0].learned;
+        }
+        out += fmt::format("{}party {} from {}: rtp in={} out={} drops={} rtcp in={} out={}", leg ? "; " : "",
+                           call.tags[leg].empty() ? "-" : call.tags[leg], source.to_string(), rtp.packets_in,
+                           rtp.packets_out, rtp.total_drops(), rtcp.packets_in, rtcp.packets_out);
+    }
+    return out;
 }
 
 nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64_t calls,

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <vector>
 
 #include "call.hpp"
@@ -20,6 +21,9 @@ struct Clocks {
 
 // {"created", "last signal", "tags": {tag: {"medias": [{"streams": [...]}]}}, "totals"}
 nlohmann::json format_call(const Call& call, const SessionSnapshot& snapshot, const Clocks& clocks);
+
+// One log line of a call's final counters: per party, RTP packets in/out and drops.
+std::string call_summary(const Call& call, const SessionSnapshot& snapshot);
 
 // The "statistics" dictionary of the statistics command.
 nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64_t calls,

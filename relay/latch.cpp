@@ -30,6 +30,8 @@ Match Latch::match(const Endpoint& source) const noexcept {
 
 Verdict Latch::on_packet(const Endpoint& source, bool can_teach, uint64_t now_ms) noexcept {
     if (mode_ == LatchMode::asymmetric) return Verdict::accept;
+    // Port 0 can be received from but never sent to: such a source can never be learned.
+    if (source.port() == 0) return Verdict::not_learnable;
 
     bool window_open = now_ms < window_end_ms_;
     if (state_ == LatchState::learning && !window_open) state_ = LatchState::confirmed;

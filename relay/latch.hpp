@@ -28,7 +28,7 @@ enum class Verdict : uint8_t {
     accept,         // from the learned (or candidate) source: forward
     learned,        // accepted, and the source was (re)learned by this packet
     foreign,        // from another source: drop
-    not_learnable,  // from an unknown source and not fit to teach (SSRC 0, non-RTP): drop
+    not_learnable,  // from an unknown source and not fit to teach (SSRC 0, non-RTP, port 0): drop
 };
 
 class Latch {
