@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 LATCHD_ARGS ?=
 
-.PHONY: all build run test clean deps
+.PHONY: all build run test deb clean deps
 
 all: build
 
@@ -25,6 +25,10 @@ run: deps $(BUILD)/CMakeCache.txt
 test: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# The Debian package (binaries, systemd unit, config, documentation) in $(BUILD)/.
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD)
