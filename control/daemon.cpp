@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "metrics.hpp"
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
 #include "relay.hpp"
@@ -81,18 +82,45 @@ void run_daemon(const DaemonConfig& config) {
             ng.local().to_string(), relay.worker_count(), config.relay.port_min, config.relay.port_max);
         report_capacity(config.relay, descriptors);
 
+        // Metrics: a snapshot of every worker's counters once a second, for the HTTP thread.
+        std::unique_ptr<MetricsExporter> metrics;
+        UvPtr<uv_timer_t> metrics_timer;
+        std::function<void()> refresh_metrics;
+        if (config.metrics) {
+            metrics = std::make_unique<MetricsExporter>(*config.metrics);
+            log(LogLevel::info, "metrics on http://{}/metrics",
+                config.metrics->with_port(metrics->port()).to_string());
+            refresh_metrics = [&]() {
+                commands->collect_worker_stats([&](std::vector<WorkerStats>& stats) {
+                    metrics->publish(MetricsSnapshot{stats, commands->calls(), commands->command_results(), ng.counters()});
+                });
+            };
+            refresh_metrics();
+            metrics_timer = make_uv_handle<uv_timer_t>();
+            uv_timer_init(&loop, metrics_timer.get());
+            metrics_timer->data = &refresh_metrics;
+            uv_timer_start(
+                metrics_timer.get(),
+                [](uv_timer_t* t) noexcept {
+                    if (auto* refresh = static_cast<std::function<void()>*>(t->data)) (*refresh)();
+                },
+                1000, 1000);
+        }
+
         struct Stopper {
             NgServer* ng;
             Relay* relay;
+            UvPtr<uv_timer_t>* metrics_timer;
             UvPtr<uv_signal_t> sigint, sigterm;
             void stop(int signum) {
                 log(LogLevel::info, "signal {}: shutting down", signum);
+                metrics_timer->reset();
                 ng->close();
                 relay->stop();
                 sigint.reset();
                 sigterm.reset();
             }
-        } stopper{&ng, &relay, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
+        } stopper{&ng, &relay, &metrics_timer, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
         for (uv_signal_t* sig : {stopper.sigint.get(), stopper.sigterm.get()}) {
             uv_signal_init(&loop, sig);
             sig->data = &stopper;

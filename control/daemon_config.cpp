@@ -35,6 +35,8 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             a logical interface: media sockets bind ADDR, SDP says ADV
                             (default: default=127.0.0.1); repeat for more interfaces, or
                             once per family under one name; the first is the default
+  --metrics ADDR:PORT       serve Prometheus metrics at http://ADDR:PORT/metrics (default: off;
+                            for example 127.0.0.1:9900)
   --workers N               forwarding threads (default: one per core)
   --port-min N              lowest media port (default 30000)
   --port-max N              highest media port (default 40000)
@@ -121,6 +123,10 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
                 cli_interfaces = true;
             }
             c.interfaces.push_back(parse_interface(take()));
+        } else if (option == "--metrics") {
+            auto ep = Endpoint::parse(take());
+            if (!ep) throw std::invalid_argument("--metrics: '" + value + "' is not ADDRESS:PORT");
+            c.metrics = *ep;
         } else if (option == "--workers") {
             c.relay.workers = number<unsigned>(option, take(), 1, 256);
         } else if (option == "--port-min") {

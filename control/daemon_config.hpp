@@ -17,6 +17,7 @@ struct DaemonConfig {
     Endpoint listen_ng = *Endpoint::parse("127.0.0.1:2223");
     RelayConfig relay;
     std::vector<Interface> interfaces;  // never empty after parsing
+    std::optional<Endpoint> metrics;    // Prometheus metrics over HTTP; off when unset
     LogLevel log_level = LogLevel::info;
 };
 

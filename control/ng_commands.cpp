@@ -379,32 +379,18 @@ void NgCommands::list(const NgParams& p, const Respond& respond) {
     respond({{"result", "ok"}, {"calls", ids}});
 }
 
-void NgCommands::statistics(const Respond& respond) {
+void NgCommands::collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done) {
     struct Gather {
         std::vector<WorkerStats> stats;
         unsigned remaining;
-        Respond respond;
+        std::function<void(std::vector<WorkerStats>&)> done;
     };
-    auto gather = std::make_shared<Gather>(Gather{{}, relay_.worker_count(), respond});
+    auto gather = std::make_shared<Gather>(Gather{{}, relay_.worker_count(), std::move(done)});
     for (unsigned w = 0; w < relay_.worker_count(); ++w) {
         uint64_t request = next_request_++;
-        pending_.emplace(request, [this, gather](WorkerReply& r) {
+        pending_.emplace(request, [gather](WorkerReply& r) {
             if (r.status == ReplyStatus::ok) gather->stats.push_back(r.stats);
-            if (--gather->remaining > 0) return;
-            nlohmann::json control = nlohmann::json::object();
-            for (const auto& [command, results] : results_) {
-                for (const auto& [result, n] : results) control["commands"][command][result] = n;
-            }
-            if (server_) {
-                const NgServerCounters& c = server_->counters();
-                control["requests"] = c.requests;
-                control["bad requests"] = c.bad_requests;
-                control["dropped without cookie"] = c.dropped;
-                control["retransmissions"] = c.retransmissions;
-                control["duplicates in flight"] = c.duplicates_in_flight;
-            }
-            gather->respond({{"result", "ok"},
-                             {"statistics", format_statistics(gather->stats, calls_.size(), control)}});
+            if (--gather->remaining == 0) gather->done(gather->stats);
         });
         WorkerCommand command{request, Op::stats, 0, {}};
         if (!relay_.post(w, std::move(command))) {
@@ -414,6 +400,24 @@ void NgCommands::statistics(const Respond& respond) {
             on_worker_reply(refused);
         }
     }
+}
+
+void NgCommands::statistics(const Respond& respond) {
+    collect_worker_stats([this, respond](std::vector<WorkerStats>& stats) {
+        nlohmann::json control = nlohmann::json::object();
+        for (const auto& [command, results] : results_) {
+            for (const auto& [result, n] : results) control["commands"][command][result] = n;
+        }
+        if (server_) {
+            const NgServerCounters& c = server_->counters();
+            control["requests"] = c.requests;
+            control["bad requests"] = c.bad_requests;
+            control["dropped without cookie"] = c.dropped;
+            control["retransmissions"] = c.retransmissions;
+            control["duplicates in flight"] = c.duplicates_in_flight;
+        }
+        respond({{"result", "ok"}, {"statistics", format_statistics(stats, calls_.size(), control)}});
+    });
 }
 
 }  // namespace latch

@@ -30,6 +30,9 @@ public:
     void on_worker_reply(WorkerReply& reply);
 
     std::size_t calls() const { return calls_.size(); }
+    // Asks every worker for its counters; `done` runs on the control thread with the replies.
+    void collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done);
+    const std::map<std::string, std::map<std::string, uint64_t>>& command_results() const { return results_; }
     // Where statistics finds the control socket's counters.
     void set_server(const NgServer* server) { server_ = server; }
 

@@ -3,7 +3,7 @@
 # skipping what is already there. Run as root, or as a user who may use sudo.
 set -eu
 
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev catch2"
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev catch2 prometheus-cpp-dev"
 # The interop tests place real calls through Kamailio with SIPp as the phones.
 pkgs="$pkgs kamailio sip-tester python3"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.

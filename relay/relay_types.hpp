@@ -96,6 +96,7 @@ struct SessionSnapshot {
 struct WorkerStats {
     unsigned worker = 0;
     uint64_t sessions = 0;
+    uint64_t streams = 0;  // media streams of the live sessions
     uint64_t sessions_created = 0;
     uint64_t sessions_timed_out = 0;
     uint64_t ports_capacity = 0;  // pairs

@@ -67,6 +67,7 @@ public:
     SessionSnapshot snapshot(unsigned worker) const;
     uint64_t last_activity_ms() const;
     SessionId id() const { return id_; }
+    std::size_t media_count() const { return media_.size(); }
     void add_totals(FlowCounters& into) const;
 
 private:

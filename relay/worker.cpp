@@ -186,7 +186,10 @@ WorkerStats Worker::stats() const {
     s.ports_capacity = pool_.capacity();
     s.ports_available = pool_.available();
     s.totals = ended_totals_;
-    for (const auto& [id, session] : sessions_) session->add_totals(s.totals);
+    for (const auto& [id, session] : sessions_) {
+        session->add_totals(s.totals);
+        s.streams += session->media_count();
+    }
     return s;
 }
 

@@ -351,3 +351,62 @@ TEST_CASE("a burst of bad control input does not disturb a live call", "[ng][jun
     CHECK(call(client, {{"command", "ping"}}, NgEncoding::json)["result"] == "pong");
     CHECK(latchd.stop() == 0);
 }
+
+namespace {
+// GET http://ep/path over a plain TCP socket; the body, or "" on failure.
+std::string http_get(const Endpoint& ep, const std::string& path) {
+    int fd = ::socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    if (::connect(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) == 0) {
+        std::string req = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+            char buf[4096];
+            ssize_t n;
+            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    auto body = out.find("\r\n\r\n");
+    return body == std::string::npos ? "" : out.substr(body + 4);
+}
+}  // namespace
+
+TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][metrics]") {
+    DaemonProcess latchd({"--workers", "2", "--port-min", "27100", "--port-max", "27299", "--metrics", "127.0.0.1:0"});
+    auto port = latchd.wait_for_log("metrics on http://127.0.0.1:([0-9]+)/metrics");
+    REQUIRE(port);
+    Endpoint metrics = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(*port)));
+
+    NgClient client(latchd.ng());
+    UdpPeer uac, uas, stranger("127.0.0.9");
+    call(client, kamailio_request("offer", "metrics@test", phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
+    Endpoint to_uac_side = sdp_target(
+        call(client, kamailio_request("answer", "metrics@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+    for (uint16_t seq = 0; seq < 3; ++seq) {
+        uac.send_to(to_uac_side, make_rtp(0x1111, seq, seq));
+        REQUIRE(uas.receive(2s));
+    }
+    stranger.send_to(to_uac_side, make_rtp(0x1111, 9, 9));  // dropped: not the learned source
+
+    std::string body;
+    for (int i = 0; i < 40; ++i) {  // refreshed once a second: wait up to 4 s
+        body = http_get(metrics, "/metrics");
+        if (body.find("latch_packets_relayed_total 3") != std::string::npos &&
+            body.find("reason=\"foreign-source\"} 1") != std::string::npos) {
+            break;
+        }
+        stranger.receive(100ms);
+    }
+    CHECK_THAT(body, Catch::Contains("# TYPE latch_packets_relayed_total counter"));
+    CHECK_THAT(body, Catch::Contains("latch_calls 1"));
+    CHECK_THAT(body, Catch::Contains("latch_streams 1"));
+    CHECK_THAT(body, Catch::Contains("latch_packets_relayed_total 3"));
+    CHECK_THAT(body, Catch::Contains("latch_bytes_relayed_total 516"));
+    CHECK_THAT(body, Catch::Contains("latch_packets_dropped_total{reason=\"foreign-source\"} 1"));
+    CHECK_THAT(body, Catch::Contains("latch_sources_learned_total 1"));
+    CHECK_THAT(body, Catch::Contains("latch_control_commands_total{command=\"offer\",result=\"ok\"} 1"));
+    CHECK_THAT(body, Catch::Contains("latch_port_pairs_free{worker=\"0\"}"));
+    CHECK(latchd.stop() == 0);
+}

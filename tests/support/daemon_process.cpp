@@ -109,6 +109,19 @@ const std::string& DaemonProcess::log() {
     return log_;
 }
 
+std::optional<std::string> DaemonProcess::wait_for_log(const std::string& pattern,
+                                                      std::chrono::milliseconds timeout) {
+    std::regex re(pattern);
+    std::smatch m;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!std::regex_search(log_, m, re)) {
+        if (std::chrono::steady_clock::now() > deadline || log_fd_ < 0 || !read_pipe(log_fd_, log_, 100)) {
+            return std::nullopt;
+        }
+    }
+    return m.size() > 1 ? m[1].str() : m[0].str();
+}
+
 int DaemonProcess::stop(std::chrono::milliseconds timeout) {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ public:
     int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // Everything latchd logged so far (reads what is pending without waiting).
     const std::string& log();
+    // Waits (up to `timeout`) for a log line matching `pattern`; its first capture group.
+    std::optional<std::string> wait_for_log(const std::string& pattern,
+                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 private:
     pid_t pid_ = -1;

@@ -1,0 +1,133 @@
+// Prometheus metrics. publish(): control thread; Collect(): the exporter's HTTP thread.
+#include "metrics.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+
+#include <mutex>
+#include <stdexcept>
+
+namespace latch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+    return MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (f.type == MetricType::Counter) {
+        m.counter.value = value;
+    } else {
+        m.gauge.value = value;
+    }
+    f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
+    FlowCounters totals;
+    uint64_t streams = 0, created = 0, timed_out = 0;
+    auto sessions = family("latch_sessions", "Sessions (calls' media) active, per worker", MetricType::Gauge);
+    auto pairs = family("latch_port_pairs", "Media port pairs of each worker's slice", MetricType::Gauge);
+    auto pairs_free = family("latch_port_pairs_free", "Media port pairs free, per worker", MetricType::Gauge);
+    for (const auto& w : s.workers) {
+        std::vector<ClientMetric::Label> worker{{"worker", std::to_string(w.worker)}};
+        add(sessions, static_cast<double>(w.sessions), worker);
+        add(pairs, static_cast<double>(w.ports_capacity), worker);
+        add(pairs_free, static_cast<double>(w.ports_available), worker);
+        totals += w.totals;
+        streams += w.streams;
+        created += w.sessions_created;
+        timed_out += w.sessions_timed_out;
+    }
+    std::vector<MetricFamily> out;
+    auto single = [&out](std::string name, std::string help, MetricType type, double value) {
+        auto f = family(std::move(name), std::move(help), type);
+        add(f, value);
+        out.push_back(std::move(f));
+    };
+    single("latch_calls", "Calls in the control plane's directory", MetricType::Gauge, static_cast<double>(s.calls));
+    out.push_back(std::move(sessions));
+    single("latch_streams", "Media streams of the active sessions", MetricType::Gauge, static_cast<double>(streams));
+    single("latch_sessions_created_total", "Sessions created", MetricType::Counter, static_cast<double>(created));
+    single("latch_sessions_timed_out_total", "Sessions ended by the idle timeout", MetricType::Counter,
+           static_cast<double>(timed_out));
+    single("latch_packets_received_total", "Datagrams received on media ports, dropped ones included",
+           MetricType::Counter, static_cast<double>(totals.packets_in));
+    single("latch_packets_relayed_total", "Datagrams relayed to the other leg", MetricType::Counter,
+           static_cast<double>(totals.packets_out));
+    single("latch_bytes_received_total", "Bytes received on media ports", MetricType::Counter,
+           static_cast<double>(totals.bytes_in));
+    single("latch_bytes_relayed_total", "Bytes relayed to the other leg", MetricType::Counter,
+           static_cast<double>(totals.bytes_out));
+    single("latch_sources_learned_total", "Media sources learned (latching events)", MetricType::Counter,
+           static_cast<double>(totals.learned));
+    auto drops = family("latch_packets_dropped_total", "Datagrams dropped, by reason", MetricType::Counter);
+    for (std::size_t i = 0; i < kDropReasons; ++i) {
+        add(drops, static_cast<double>(totals.drops[i]),
+            {{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
+    }
+    out.push_back(std::move(drops));
+    out.push_back(std::move(pairs));
+    out.push_back(std::move(pairs_free));
+    auto commands = family("latch_control_commands_total", "ng commands answered, by command and result",
+                           MetricType::Counter);
+    for (const auto& [command, results] : s.commands) {
+        for (const auto& [result, n] : results) {
+            add(commands, static_cast<double>(n), {{"command", command}, {"result", result}});
+        }
+    }
+    out.push_back(std::move(commands));
+    auto datagrams = family("latch_control_datagrams_total",
+                            "Datagrams on the ng control socket, by what became of them", MetricType::Counter);
+    add(datagrams, static_cast<double>(s.control.requests), {{"outcome", "request"}});
+    add(datagrams, static_cast<double>(s.control.bad_requests), {{"outcome", "bad-request"}});
+    add(datagrams, static_cast<double>(s.control.dropped), {{"outcome", "dropped-no-cookie"}});
+    add(datagrams, static_cast<double>(s.control.retransmissions), {{"outcome", "retransmission"}});
+    add(datagrams, static_cast<double>(s.control.duplicates_in_flight), {{"outcome", "duplicate-in-flight"}});
+    out.push_back(std::move(datagrams));
+    return out;
+}
+
+class MetricsExporter::Collector : public prometheus::Collectable {
+public:
+    std::vector<MetricFamily> Collect() const override {
+        std::lock_guard lock(mutex_);
+        return metric_families(snapshot_);
+    }
+    void set(MetricsSnapshot s) {
+        std::lock_guard lock(mutex_);
+        snapshot_ = std::move(s);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    MetricsSnapshot snapshot_;
+};
+
+MetricsExporter::MetricsExporter(const Endpoint& listen) : collector_(std::make_shared<Collector>()) {
+    try {
+        exposer_ = std::make_unique<prometheus::Exposer>(listen.to_string(), 1);
+    } catch (const std::exception& e) {
+        throw std::runtime_error("cannot serve metrics on " + listen.to_string() + ": " + e.what());
+    }
+    exposer_->RegisterCollectable(collector_);
+}
+
+MetricsExporter::~MetricsExporter() = default;
+
+void MetricsExporter::publish(MetricsSnapshot snapshot) { collector_->set(std::move(snapshot)); }
+
+uint16_t MetricsExporter::port() const {
+    auto ports = exposer_->GetListeningPorts();
+    return ports.empty() ? 0 : static_cast<uint16_t>(ports.front());
+}
+
+}  // namespace latch
