@@ -19,6 +19,16 @@ nlohmann::json ok() { return {{"result", "ok"}}; }
 
 int family_of(const std::string& sdp_family) { return sdp_family == "IP6" ? AF_INET6 : AF_INET; }
 
+// The request's SDP, parsed; a missing or unparseable body is the request's error.
+Sdp request_sdp(const NgParams& p) {
+    if (!p.sdp) throw NgParamError("missing key 'sdp'");
+    try {
+        return parse_sdp(*p.sdp);
+    } catch (const SdpError& e) {
+        throw NgParamError(std::string("Failed to parse SDP: ") + e.what());
+    }
+}
+
 }  // namespace
 
 NgCommands::NgCommands(uv_loop_t* loop, Relay& relay, const DaemonConfig& config)
@@ -187,13 +197,7 @@ std::string NgCommands::rewritten_sdp(const Call& call, int leg, const Sdp& sdp,
 void NgCommands::offer(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
     require(p.from_tag, "from-tag");
-    if (!p.sdp) throw NgParamError("missing key 'sdp'");
-    Sdp sdp;
-    try {
-        sdp = parse_sdp(*p.sdp);
-    } catch (const SdpError& e) {
-        throw NgParamError(std::string("Failed to parse SDP: ") + e.what());
-    }
+    Sdp sdp = request_sdp(p);
 
     auto found = calls_.find(p.call_id);
     bool fresh = found == calls_.end();
@@ -258,13 +262,7 @@ void NgCommands::answer(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
     require(p.from_tag, "from-tag");
     require(p.to_tag, "to-tag");
-    if (!p.sdp) throw NgParamError("missing key 'sdp'");
-    Sdp sdp;
-    try {
-        sdp = parse_sdp(*p.sdp);
-    } catch (const SdpError& e) {
-        throw NgParamError(std::string("Failed to parse SDP: ") + e.what());
-    }
+    Sdp sdp = request_sdp(p);
     auto found = calls_.find(p.call_id);
     if (found == calls_.end()) throw NgParamError("Unknown call-id");
     Call& call = *found->second;

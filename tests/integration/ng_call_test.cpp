@@ -54,6 +54,14 @@ json call(NgClient& client, const json& request, NgEncoding encoding) {
     return *reply;
 }
 
+// Offer from `uac` and answer from `uas` as Kamailio sends them; the relay endpoint the answer
+// tells the caller to send to.
+Endpoint establish(NgClient& client, const std::string& call_id, const UdpPeer& uac, const UdpPeer& uas) {
+    call(client, kamailio_request("offer", call_id, phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
+    return sdp_target(call(client, kamailio_request("answer", call_id, phone_sdp("uas", uas.local().port())),
+                           NgEncoding::bencode)["sdp"]);
+}
+
 void expect_packet(const UdpPeer& peer, const Bytes& data, const Endpoint& from) {
     auto got = peer.receive(2s);
     REQUIRE(got);
@@ -278,9 +286,7 @@ TEST_CASE("latchctl lists, queries, counts and deletes calls", "[ng][latchctl]")
     DaemonProcess latchd(daemon_args("26300", "26499"));
     NgClient client(latchd.ng());
     UdpPeer uac, uas;
-    call(client, kamailio_request("offer", "ctl@test", phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
-    Endpoint to_uac_side = sdp_target(
-        call(client, kamailio_request("answer", "ctl@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+    Endpoint to_uac_side = establish(client, "ctl@test", uac, uas);
     uac.send_to(to_uac_side, make_rtp(0x1111, 1, 1));
     REQUIRE(uas.receive(2s));
 
@@ -335,9 +341,7 @@ TEST_CASE("a burst of bad control input does not disturb a live call", "[ng][jun
     DaemonProcess latchd(daemon_args("26600", "26799"));
     NgClient client(latchd.ng());
     UdpPeer uac, uas;
-    call(client, kamailio_request("offer", "junk@test", phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
-    Endpoint to_uac_side = sdp_target(
-        call(client, kamailio_request("answer", "junk@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+    Endpoint to_uac_side = establish(client, "junk@test", uac, uas);
     UdpPeer attacker("127.0.0.9");
     int received = 0;
     for (int i = 0; i < 500; ++i) {
@@ -381,9 +385,7 @@ TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][m
 
     NgClient client(latchd.ng());
     UdpPeer uac, uas, stranger("127.0.0.9");
-    call(client, kamailio_request("offer", "metrics@test", phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
-    Endpoint to_uac_side = sdp_target(
-        call(client, kamailio_request("answer", "metrics@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+    Endpoint to_uac_side = establish(client, "metrics@test", uac, uas);
     for (uint16_t seq = 0; seq < 3; ++seq) {
         uac.send_to(to_uac_side, make_rtp(0x1111, seq, seq));
         REQUIRE(uas.receive(2s));
