@@ -9,6 +9,7 @@
 
 #include "log.hpp"
 #include "metrics.hpp"
+#include "call_control.hpp"
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
 #include "relay.hpp"
@@ -68,11 +69,12 @@ void run_daemon(const DaemonConfig& config) {
         }
     } loop_closer{&loop};
     {
-        std::unique_ptr<NgCommands> commands;
-        Relay relay(config.relay, &loop, [&commands](WorkerReply& reply) {
-            if (commands) commands->on_worker_reply(reply);
+        std::unique_ptr<CallControl> calls;
+        Relay relay(config.relay, &loop, [&calls](WorkerReply& reply) {
+            if (calls) calls->on_worker_reply(reply);
         });
-        commands = std::make_unique<NgCommands>(&loop, relay, config);
+        calls = std::make_unique<CallControl>(&loop, relay, config.interfaces);
+        auto commands = std::make_unique<NgCommands>(*calls);
         relay.start();
         NgServer ng(&loop, config.listen_ng, [&commands](NgRequest& request, NgServer::Respond respond) {
             commands->dispatch(request, respond);
@@ -91,8 +93,8 @@ void run_daemon(const DaemonConfig& config) {
             log(LogLevel::info, "metrics on http://{}/metrics",
                 config.metrics->with_port(metrics->port()).to_string());
             refresh_metrics = [&]() {
-                commands->collect_worker_stats([&](std::vector<WorkerStats>& stats) {
-                    metrics->publish(MetricsSnapshot{stats, commands->calls(), commands->command_results(), ng.counters()});
+                calls->collect_worker_stats([&](std::vector<WorkerStats>& stats) {
+                    metrics->publish(MetricsSnapshot{stats, calls->calls(), commands->command_results(), ng.counters()});
                 });
             };
             refresh_metrics();

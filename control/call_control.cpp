@@ -1,0 +1,288 @@
+// CallControl: call directory, per-call command queue, worker round trips. Control thread only.
+#include "call_control.hpp"
+
+#include <chrono>
+
+#include "log.hpp"
+
+namespace latch {
+namespace {
+
+int64_t wall_now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+CallResult failure(CallError error, std::string message) {
+    CallResult r;
+    r.error = error;
+    r.message = std::move(message);
+    return r;
+}
+
+}  // namespace
+
+CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces)
+    : loop_(loop), relay_(relay), interfaces_(interfaces) {}
+
+CallControl::~CallControl() = default;
+
+Clocks CallControl::clocks() const { return Clocks{uv_now(loop_), wall_now_us()}; }
+
+const Call* CallControl::find(const std::string& call_id) const {
+    auto it = calls_.find(call_id);
+    return it == calls_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> CallControl::list(std::size_t limit) const {
+    std::vector<std::string> ids;
+    for (const auto& [id, call] : calls_) {
+        if (ids.size() >= limit) break;
+        ids.push_back(id);
+    }
+    return ids;
+}
+
+bool CallControl::wait_if_busy(Call& call, std::function<void()> retry) {
+    if (!call.busy) {
+        call.busy = true;
+        return false;
+    }
+    call.waiting.push_back(std::move(retry));
+    return true;
+}
+
+void CallControl::release(const std::string& call_id) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;
+    Call& call = *it->second;
+    call.busy = false;
+    if (call.waiting.empty()) return;
+    auto next = std::move(call.waiting.front());
+    call.waiting.pop_front();
+    next();
+}
+
+void CallControl::erase(const std::string& call_id) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;
+    auto waiting = std::move(it->second->waiting);
+    call_of_session_.erase(it->second->session);
+    calls_.erase(it);
+    for (auto& next : waiting) next();  // they run again and find the call gone
+}
+
+void CallControl::send(const Call& call, Op op, Then then) {
+    uint64_t request = next_request_++;
+    WorkerCommand command{request, op, call.session, op == Op::create || op == Op::update ? call.spec : SessionSpec{}};
+    pending_.emplace(request, std::move(then));
+    if (!relay_.post(call.worker, std::move(command))) {
+        WorkerReply refused;
+        refused.request = request;
+        refused.op = op;
+        refused.status = ReplyStatus::error;
+        refused.error = "relay is shutting down";
+        on_worker_reply(refused);
+    }
+}
+
+void CallControl::on_worker_reply(WorkerReply& reply) {
+    if (reply.request == 0) {
+        if (reply.status != ReplyStatus::timed_out) return;
+        auto it = call_of_session_.find(reply.session);
+        if (it == call_of_session_.end()) return;
+        std::string call_id = it->second;
+        if (const Call* call = find(call_id)) {
+            log(LogLevel::info, "call {} ended after {} s without media: {}", call_id,
+                relay_.config().idle_timeout_ms / 1000, call_summary(*call, reply.snapshot));
+        }
+        erase(call_id);
+        return;
+    }
+    auto it = pending_.find(reply.request);
+    if (it == pending_.end()) return;
+    Then then = std::move(it->second);
+    pending_.erase(it);
+    then(reply);
+}
+
+void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
+    for (const MediaDescription& m : s.media) {
+        while (call.spec.media.size() <= m.index) {
+            MediaSpec ms;
+            ms.transport = m.transport;
+            for (int l = 0; l < kLegs; ++l) ms.legs[l].local = call.interfaces[l]->bind;
+            call.spec.media.push_back(ms);
+            call.media.push_back(CallMedia{m.type, m.proto, {}, {}});
+        }
+        MediaSpec& ms = call.spec.media[m.index];
+        CallMedia& info = call.media[m.index];
+        LegSpec& ls = ms.legs[leg];
+        ls.expected_rtp = m.rtp;
+        ls.expected_rtcp = m.rtcp;
+        ls.mode = s.mode;
+        if (s.tos) ms.tos = *s.tos;
+        info.signalled[leg] = true;
+        info.rtcp_mux[leg] = m.rtcp_mux;
+        int other = 1 - leg;
+        ms.rtcp_mux = info.rtcp_mux[leg] && (!info.signalled[other] || info.rtcp_mux[other]);
+    }
+}
+
+void CallControl::offer(Signal s, CallDone done) { signal(std::move(s), true, std::move(done)); }
+
+void CallControl::answer(Signal s, CallDone done) { signal(std::move(s), false, std::move(done)); }
+
+void CallControl::signal(Signal s, bool is_offer, CallDone done) {
+    auto found = calls_.find(s.call_id);
+    bool fresh = found == calls_.end();
+    Call* call = nullptr;
+    int leg = 0;
+    if (fresh) {
+        if (!is_offer) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        const Interface* from = find_interface(interfaces_, s.from_interface, s.offer_family);
+        const Interface* to = find_interface(interfaces_, s.to_interface, s.answer_family);
+        if (!from || !to) {
+            return done(failure(CallError::unknown_interface,
+                                "Unknown interface '" + (from ? s.to_interface : s.from_interface) + "'"));
+        }
+        auto created = std::make_unique<Call>();
+        created->interfaces = {from, to};
+        created->call_id = s.call_id;
+        created->session = next_session_++;
+        created->worker = next_worker_++ % relay_.worker_count();
+        created->tags[0] = s.from_tag;
+        created->created_us = wall_now_us();
+        created->busy = true;
+        call = created.get();
+        call_of_session_[call->session] = s.call_id;
+        calls_.emplace(s.call_id, std::move(created));
+    } else {
+        call = found->second.get();
+        if (wait_if_busy(*call, [this, s, is_offer, done]() { signal(s, is_offer, done); })) return;
+        int from_leg = call->leg_of(s.from_tag);
+        if (from_leg < 0) {
+            release(s.call_id);
+            return done(failure(CallError::unknown_tag,
+                                is_offer ? "from-tag '" + s.from_tag + "' is not a party of call '" + s.call_id + "'"
+                                         : "Unknown from-tag '" + s.from_tag + "'"));
+        }
+        if (is_offer) {
+            leg = from_leg;
+            call->delete_timer.reset();  // a re-offer revives a call whose delete was delayed
+        } else {
+            leg = 1 - from_leg;
+            call->tags[leg] = s.to_tag;  // a later answer from another fork takes over the leg
+        }
+    }
+    describe_leg(*call, leg, s);
+    call->last_signal_us = wall_now_us();
+    send(*call, call->on_worker ? Op::update : Op::create, [this, call_id = s.call_id, leg, done](WorkerReply& r) {
+        auto it = calls_.find(call_id);
+        if (r.status != ReplyStatus::ok || it == calls_.end()) {
+            done(failure(CallError::relay, r.status == ReplyStatus::ok ? "call ended meanwhile" : r.error));
+            if (it != calls_.end() && !it->second->on_worker) {
+                erase(call_id);
+            } else {
+                release(call_id);
+            }
+            return;
+        }
+        it->second->on_worker = true;
+        CallResult result;
+        result.call = it->second.get();
+        result.recipient = 1 - leg;  // the description goes to the other party
+        result.snapshot = std::move(r.snapshot);
+        done(result);
+        release(call_id);
+    });
+}
+
+void CallControl::remove(const std::string& call_id, int64_t delay, CallDone done) {
+    auto found = calls_.find(call_id);
+    if (found == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+    if (wait_if_busy(*found->second, [this, call_id, delay, done]() { remove(call_id, delay, done); })) return;
+    send(*found->second, delay > 0 ? Op::query : Op::remove, [this, call_id, delay, done](WorkerReply& r) {
+        auto it = calls_.find(call_id);
+        if (it == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        Call& c = *it->second;
+        if (r.status != ReplyStatus::ok) {
+            done(failure(CallError::relay, r.error));
+            return erase(call_id);
+        }
+        CallResult result;
+        result.call = &c;
+        result.snapshot = std::move(r.snapshot);
+        done(result);
+        if (delay == 0) {
+            log(LogLevel::info, "call {} deleted: {}", call_id, call_summary(c, result.snapshot));
+            return erase(call_id);
+        }
+        // Keep the call for the delay (late media, a retransmitted BYE), then delete it
+        // through the ordinary path, which queues behind any command then under way.
+        c.on_delete_timer = [this, call_id]() {
+            if (auto again = calls_.find(call_id); again != calls_.end()) again->second->delete_timer.reset();
+            remove(call_id, 0, [call_id](const CallResult&) {
+                log(LogLevel::debug, "call {} deleted after its delete-delay", call_id);
+            });
+        };
+        c.delete_timer = make_uv_handle<uv_timer_t>();
+        uv_timer_init(loop_, c.delete_timer.get());
+        c.delete_timer->data = &c.on_delete_timer;
+        uv_timer_start(
+            c.delete_timer.get(),
+            [](uv_timer_t* t) noexcept {
+                if (auto* fire = static_cast<std::function<void()>*>(t->data)) {
+                    auto run_it = *fire;  // the call (and *fire) may be gone when it returns
+                    run_it();
+                }
+            },
+            static_cast<uint64_t>(delay) * 1000, 0);
+        release(call_id);
+    });
+}
+
+void CallControl::query(const std::string& call_id, CallDone done) {
+    auto found = calls_.find(call_id);
+    if (found == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+    if (wait_if_busy(*found->second, [this, call_id, done]() { query(call_id, done); })) return;
+    send(*found->second, Op::query, [this, call_id, done](WorkerReply& r) {
+        auto it = calls_.find(call_id);
+        if (it == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        if (r.status != ReplyStatus::ok) {
+            done(failure(CallError::relay, r.error));
+        } else {
+            CallResult result;
+            result.call = it->second.get();
+            result.snapshot = std::move(r.snapshot);
+            done(result);
+        }
+        release(call_id);
+    });
+}
+
+void CallControl::collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done) {
+    struct Gather {
+        std::vector<WorkerStats> stats;
+        unsigned remaining;
+        std::function<void(std::vector<WorkerStats>&)> done;
+    };
+    auto gather = std::make_shared<Gather>(Gather{{}, relay_.worker_count(), std::move(done)});
+    for (unsigned w = 0; w < relay_.worker_count(); ++w) {
+        uint64_t request = next_request_++;
+        pending_.emplace(request, [gather](WorkerReply& r) {
+            if (r.status == ReplyStatus::ok) gather->stats.push_back(r.stats);
+            if (--gather->remaining == 0) gather->done(gather->stats);
+        });
+        WorkerCommand command{request, Op::stats, 0, {}};
+        if (!relay_.post(w, std::move(command))) {
+            WorkerReply refused;
+            refused.request = request;
+            refused.status = ReplyStatus::error;
+            on_worker_reply(refused);
+        }
+    }
+}
+
+}  // namespace latch

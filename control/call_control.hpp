@@ -1,0 +1,100 @@
+// CallControl: the call directory and the life of each call, whichever control protocol
+// drives it (ng, rtpproxy): offers, answers, deletes and queries become commands to the call's
+// worker, one at a time per call, and come back as structured results. Control thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "call.hpp"
+#include "interfaces.hpp"
+#include "ng_format.hpp"
+#include "relay.hpp"
+
+namespace latch {
+
+// One stream of a party's session description (an m= line, or an rtpproxy U/L stream).
+struct MediaDescription {
+    std::size_t index = 0;  // the stream's position in the call, from 0
+    Transport transport = Transport::rtp;
+    std::string type = "audio";
+    std::string proto = "RTP/AVP";
+    Endpoint rtp;   // where the party receives RTP; unset or 0.0.0.0: nothing (hold, port 0)
+    Endpoint rtcp;  // unset: the RTP port + 1
+    bool rtcp_mux = false;
+};
+
+// An offer (from_tag is the offerer) or an answer (to_tag is the answerer).
+struct Signal {
+    std::string call_id, from_tag, to_tag;
+    std::vector<MediaDescription> media;
+    LatchMode mode = LatchMode::symmetric;
+    std::optional<uint8_t> tos;
+    // Used when an offer creates the call: the legs' interfaces, and the address family each
+    // prefers (AF_UNSPEC: any).
+    std::string from_interface, to_interface;
+    int offer_family = AF_UNSPEC, answer_family = AF_UNSPEC;
+};
+
+enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay };
+
+struct CallResult {
+    CallError error = CallError::none;
+    std::string message;         // the error, or a warning
+    const Call* call = nullptr;  // valid during the callback only
+    int recipient = 0;           // offer/answer: the leg whose relay ports go into the reply
+    SessionSnapshot snapshot;    // offer, answer, query, delete
+};
+using CallDone = std::function<void(const CallResult&)>;
+
+class CallControl {
+public:
+    CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces);
+    ~CallControl();
+
+    void offer(Signal signal, CallDone done);
+    void answer(Signal signal, CallDone done);
+    // Ends the call now, or after `delay_seconds` (the result then carries its counters as
+    // they are now). An unknown call is CallError::unknown_call.
+    void remove(const std::string& call_id, int64_t delay_seconds, CallDone done);
+    void query(const std::string& call_id, CallDone done);
+    std::vector<std::string> list(std::size_t limit) const;
+    // Asks every worker for its counters; `done` runs with the replies.
+    void collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done);
+    // Worker replies (command results, idle timeouts) arrive here.
+    void on_worker_reply(WorkerReply& reply);
+
+    std::size_t calls() const { return calls_.size(); }
+    const Call* find(const std::string& call_id) const;
+    Clocks clocks() const;
+
+private:
+    using Then = std::function<void(WorkerReply&)>;
+
+    void signal(Signal s, bool is_offer, CallDone done);
+    void send(const Call& call, Op op, Then then);
+    // Runs `retry` after the call's current command when one is under way; false otherwise
+    // (and the call is then marked busy for the caller's command).
+    bool wait_if_busy(Call& call, std::function<void()> retry);
+    void release(const std::string& call_id);
+    void erase(const std::string& call_id);
+    void describe_leg(Call& call, int leg, const Signal& s);
+
+    uv_loop_t* loop_;
+    Relay& relay_;
+    const std::vector<Interface>& interfaces_;
+    std::unordered_map<std::string, std::unique_ptr<Call>> calls_;
+    std::unordered_map<SessionId, std::string> call_of_session_;
+    std::unordered_map<uint64_t, Then> pending_;
+    uint64_t next_request_ = 1;
+    SessionId next_session_ = 1;
+    unsigned next_worker_ = 0;
+};
+
+}  // namespace latch
