@@ -38,6 +38,8 @@ struct Call {
     // Commands for one call run one at a time: those arriving meanwhile wait here.
     bool busy = false;
     std::deque<std::function<void()>> waiting;
+    // rtpproxy U: where and what to send when the call ends by idle timeout (empty: nothing).
+    std::string notify_socket, notify_tag;
     UvPtr<uv_timer_t> delete_timer;  // a delete with delete-delay pending
     std::function<void()> on_delete_timer;
 

@@ -35,6 +35,13 @@ const Call* CallControl::find(const std::string& call_id) const {
     return it == calls_.end() ? nullptr : it->second.get();
 }
 
+void CallControl::set_timeout_notification(const std::string& call_id, std::string socket, std::string tag) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;
+    it->second->notify_socket = std::move(socket);
+    it->second->notify_tag = std::move(tag);
+}
+
 std::vector<std::string> CallControl::list(std::size_t limit) const {
     std::vector<std::string> ids;
     for (const auto& [id, call] : calls_) {
@@ -96,6 +103,7 @@ void CallControl::on_worker_reply(WorkerReply& reply) {
         if (const Call* call = find(call_id)) {
             log(LogLevel::info, "call {} ended after {} s without media: {}", call_id,
                 relay_.config().idle_timeout_ms / 1000, call_summary(*call, reply.snapshot));
+            if (timeout_hook_) timeout_hook_(*call);
         }
         erase(call_id);
         return;

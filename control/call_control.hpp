@@ -71,6 +71,10 @@ public:
     void on_worker_reply(WorkerReply& reply);
 
     std::size_t calls() const { return calls_.size(); }
+    // Runs when a call ends by idle timeout, before it is forgotten.
+    void on_timeout(std::function<void(const Call&)> hook) { timeout_hook_ = std::move(hook); }
+    // Records where to tell of the call's idle timeout (rtpproxy's notify socket and tag).
+    void set_timeout_notification(const std::string& call_id, std::string socket, std::string tag);
     const Call* find(const std::string& call_id) const;
     Clocks clocks() const;
 
@@ -95,6 +99,7 @@ private:
     uint64_t next_request_ = 1;
     SessionId next_session_ = 1;
     unsigned next_worker_ = 0;
+    std::function<void(const Call&)> timeout_hook_;
 };
 
 }  // namespace latch

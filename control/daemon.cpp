@@ -13,6 +13,8 @@
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
 #include "relay.hpp"
+#include "rtpp_commands.hpp"
+#include "rtpp_server.hpp"
 
 namespace latch {
 
@@ -80,6 +82,18 @@ void run_daemon(const DaemonConfig& config) {
             commands->dispatch(request, respond);
         });
         commands->set_server(&ng);
+        RtppCommands rtpp_commands(&loop, *calls, config.interfaces, config.relay.idle_timeout_ms);
+        std::optional<RtppServer> rtpp;
+        if (config.listen_rtpp || !config.listen_rtpp_unix.empty()) {
+            rtpp.emplace(&loop, config.listen_rtpp, config.listen_rtpp_unix,
+                         [&rtpp_commands](std::string_view command, RtppServer::Reply reply) {
+                             rtpp_commands.execute(command, reply);
+                         });
+            if (rtpp->udp_local()) log(LogLevel::info, "rtpproxy control on udp {}", rtpp->udp_local()->to_string());
+            if (!config.listen_rtpp_unix.empty()) {
+                log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
+            }
+        }
         log(LogLevel::info, "latchd {}: ng control on {}, {} workers, media ports {}-{}", kLatchVersion,
             ng.local().to_string(), relay.worker_count(), config.relay.port_min, config.relay.port_max);
         report_capacity(config.relay, descriptors);
@@ -94,7 +108,11 @@ void run_daemon(const DaemonConfig& config) {
                 config.metrics->with_port(metrics->port()).to_string());
             refresh_metrics = [&]() {
                 calls->collect_worker_stats([&](std::vector<WorkerStats>& stats) {
-                    metrics->publish(MetricsSnapshot{stats, calls->calls(), commands->command_results(), ng.counters()});
+                    auto results = commands->command_results();
+                    for (const auto& [command, counts] : rtpp_commands.command_results()) {
+                        for (const auto& [result, n] : counts) results["rtpp " + command][result] = n;
+                    }
+                    metrics->publish(MetricsSnapshot{stats, calls->calls(), std::move(results), ng.counters()});
                 });
             };
             refresh_metrics();
@@ -111,6 +129,7 @@ void run_daemon(const DaemonConfig& config) {
 
         struct Stopper {
             NgServer* ng;
+            std::optional<RtppServer>* rtpp;
             Relay* relay;
             UvPtr<uv_timer_t>* metrics_timer;
             UvPtr<uv_signal_t> sigint, sigterm;
@@ -118,11 +137,12 @@ void run_daemon(const DaemonConfig& config) {
                 log(LogLevel::info, "signal {}: shutting down", signum);
                 metrics_timer->reset();
                 ng->close();
+                if (*rtpp) (*rtpp)->close();
                 relay->stop();
                 sigint.reset();
                 sigterm.reset();
             }
-        } stopper{&ng, &relay, &metrics_timer, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
+        } stopper{&ng, &rtpp, &relay, &metrics_timer, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
         for (uv_signal_t* sig : {stopper.sigint.get(), stopper.sigterm.get()}) {
             uv_signal_init(&loop, sig);
             sig->data = &stopper;

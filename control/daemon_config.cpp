@@ -35,6 +35,9 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             a logical interface: media sockets bind ADDR, SDP says ADV
                             (default: default=127.0.0.1); repeat for more interfaces, or
                             once per family under one name; the first is the default
+  --listen-rtpp ADDR:PORT   rtpproxy protocol over UDP, for the rtpproxy modules of Kamailio,
+                            OpenSIPS and SER (default 127.0.0.1:22222; "off" to disable)
+  --listen-rtpp-unix PATH   rtpproxy protocol over a unix stream socket (default: off)
   --metrics ADDR:PORT       serve Prometheus metrics at http://ADDR:PORT/metrics (default: off;
                             for example 127.0.0.1:9900)
   --workers N               forwarding threads (default: one per core)
@@ -123,6 +126,17 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
                 cli_interfaces = true;
             }
             c.interfaces.push_back(parse_interface(take()));
+        } else if (option == "--listen-rtpp") {
+            if (take() == "off") {
+                c.listen_rtpp.reset();
+            } else {
+                auto ep = Endpoint::parse(value);
+                if (!ep) throw std::invalid_argument("--listen-rtpp: '" + value + "' is not ADDRESS:PORT or off");
+                c.listen_rtpp = *ep;
+            }
+        } else if (option == "--listen-rtpp-unix") {
+            c.listen_rtpp_unix = take();
+            if (c.listen_rtpp_unix == "off") c.listen_rtpp_unix.clear();
         } else if (option == "--metrics") {
             auto ep = Endpoint::parse(take());
             if (!ep) throw std::invalid_argument("--metrics: '" + value + "' is not ADDRESS:PORT");

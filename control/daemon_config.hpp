@@ -18,6 +18,9 @@ struct DaemonConfig {
     RelayConfig relay;
     std::vector<Interface> interfaces;  // never empty after parsing
     std::optional<Endpoint> metrics;    // Prometheus metrics over HTTP; off when unset
+    // The rtpproxy protocol: UDP (off when unset) and a unix stream socket (off when empty).
+    std::optional<Endpoint> listen_rtpp = *Endpoint::parse("127.0.0.1:22222");
+    std::string listen_rtpp_unix;
     LogLevel log_level = LogLevel::info;
 };
 

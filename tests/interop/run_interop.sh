@@ -44,7 +44,7 @@ case "$scenario" in
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
 sip_port=$((15060 + 10 * n)); uas_port=$((sip_port + 1)); uac_port=$((sip_port + 2))
-ng_port=$((15260 + n)); uac_media=$((16000 + 100 * n)); uas_media=$((uac_media + 50))
+ng_port=$((15260 + n)); rtpp_port=$((15280 + n)); uac_media=$((16000 + 100 * n)); uas_media=$((uac_media + 50))
 port_min=$((41000 + 1000 * n)); port_max=$((port_min + 999))
 relay_addr=127.0.0.2  # latch binds and advertises its own address, so rewriting shows
 
@@ -67,7 +67,7 @@ wait_for() {  # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
 active_calls() { "$LATCHCTL" --server "127.0.0.1:$ng_port" --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["calls"]))'; }
 
 # --- latchd ------------------------------------------------------------------------------------
-"$LATCHD" --listen-ng "127.0.0.1:$ng_port" --interface "default=$relay_addr" --workers 2 \
+"$LATCHD" --listen-ng "127.0.0.1:$ng_port" --listen-rtpp "127.0.0.1:$rtpp_port" --interface "default=$relay_addr" --workers 2 \
   --port-min "$port_min" --port-max "$port_max" --idle-timeout 60 >"$work/latchd.log" 2>&1 &
 pids+=($!)
 wait_for 10 grep -q "ng control on" "$work/latchd.log" || fail "latchd did not start"

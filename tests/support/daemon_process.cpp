@@ -83,7 +83,7 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args) {
     // The test's own --listen-ng (last) wins over this default.
-    args.insert(args.begin(), {"--listen-ng", "127.0.0.1:0"});
+    args.insert(args.begin(), {"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0"});
     Spawned s = spawn_with_pipe(LATCHD_PATH, args);
     pid_ = s.pid;
     log_fd_ = s.out_fd;
@@ -97,6 +97,8 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
         }
     }
     ng_ = *Endpoint::parse(m[1].str());
+    static const std::regex kRtpp("rtpproxy control on udp ([0-9.]+:[0-9]+)");
+    if (std::regex_search(log_, m, kRtpp)) rtpp_ = *Endpoint::parse(m[1].str());
 }
 
 DaemonProcess::~DaemonProcess() {

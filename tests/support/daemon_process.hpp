@@ -23,6 +23,7 @@ public:
     ~DaemonProcess();
 
     const Endpoint& ng() const { return ng_; }
+    const Endpoint& rtpp() const { return rtpp_; }  // unset when latchd does not listen on UDP
     // SIGTERM, then waits up to `timeout`; the exit status, or -1 if it had to be killed.
     int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // Everything latchd logged so far (reads what is pending without waiting).
@@ -36,6 +37,7 @@ private:
     int log_fd_ = -1;
     std::string log_;
     Endpoint ng_;
+    Endpoint rtpp_;
 };
 
 // Runs a program to completion (up to `timeout`), capturing stdout and stderr together.

@@ -1,0 +1,49 @@
+// RtppCommands: the rtpproxy protocol's commands executed against the same calls as the ng
+// protocol (CallControl), with rtpproxy's text replies; and the timeout notifications that
+// the rtpproxy modules ask for. Control thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "call_control.hpp"
+#include "rtpp_command.hpp"
+
+namespace latch {
+
+class RtppCommands {
+public:
+    // The reply without its line end (the server adds cookie and line end).
+    using Respond = std::function<void(const std::string& reply)>;
+
+    RtppCommands(uv_loop_t* loop, CallControl& calls, const std::vector<Interface>& interfaces,
+                 uint32_t idle_timeout_ms);
+
+    void execute(std::string_view line, const Respond& respond);
+    const std::map<std::string, std::map<std::string, uint64_t>>& command_results() const { return results_; }
+
+private:
+    void update_or_lookup(const RtppCommand& c, const Respond& respond);
+    void remove(const RtppCommand& c, const Respond& respond);
+    void query(const RtppCommand& c, const Respond& respond);
+    void info(const RtppCommand& c, const Respond& respond);
+    void get_stats(const RtppCommand& c, const Respond& respond);
+    void delete_all(const Respond& respond);
+    void notify(const Call& call);
+
+    uv_loop_t* loop_;
+    CallControl& calls_;
+    const std::vector<Interface>& interfaces_;
+    uint32_t idle_timeout_ms_;
+    std::map<std::string, std::map<std::string, uint64_t>> results_;  // command -> result -> n
+    uint64_t notifications_sent_ = 0;
+};
+
+// "E<code>"
+std::string rtpp_error(int code);
+
+}  // namespace latch

@@ -1,0 +1,75 @@
+// RtppServer: the rtpproxy protocol's listeners. Over UDP each command starts with a cookie
+// that the reply echoes, and repeats are answered from the reply cache; over the unix stream
+// socket there is no cookie, and each read (or each line) is one command, as the modules send
+// one command per connection without a line end. Control thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "endpoint.hpp"
+#include "reply_cache.hpp"
+#include "uv_handle.hpp"
+
+namespace latch {
+
+struct RtppServerCounters {
+    uint64_t commands = 0;
+    uint64_t retransmissions = 0;
+    uint64_t dropped = 0;  // no cookie, oversized, or a reply the socket would not take
+};
+
+class RtppServer {
+public:
+    using Reply = std::function<void(const std::string& reply)>;
+    using Execute = std::function<void(std::string_view command, Reply reply)>;
+
+    // Binds what is given (UDP address, unix socket path; either may be absent). Throws
+    // std::runtime_error naming the address and the reason.
+    RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path, Execute execute);
+    ~RtppServer();
+    RtppServer(const RtppServer&) = delete;
+    RtppServer& operator=(const RtppServer&) = delete;
+
+    std::optional<Endpoint> udp_local() const { return udp_local_; }
+    const RtppServerCounters& counters() const { return counters_; }
+    void close();
+
+    static constexpr std::size_t kMaxCommand = 4096;
+
+private:
+    struct Client {
+        RtppServer* server;
+        uint64_t id;
+        UvPtr<uv_pipe_t> pipe;
+        std::string pending;
+    };
+
+    static void on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept;
+    static void on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned) noexcept;
+    static void on_connection(uv_stream_t* listener, int status) noexcept;
+    static void on_stream(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
+    void handle_udp(std::string_view datagram, const Endpoint& from);
+    void handle_stream(Client& client, std::string_view data);
+    void reply_stream(uint64_t client, const std::string& reply);
+
+    uv_loop_t* loop_;
+    Execute execute_;
+    UvPtr<uv_udp_t> udp_;
+    std::optional<Endpoint> udp_local_;
+    UvPtr<uv_pipe_t> unix_;
+    std::string unix_path_;
+    std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+    uint64_t next_client_ = 1;
+    ReplyCache cache_{30000, 4u << 20};
+    RtppServerCounters counters_;
+    std::unique_ptr<char[]> buffer_;
+};
+
+}  // namespace latch
