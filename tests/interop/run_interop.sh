@@ -3,7 +3,7 @@
 # SIPp as both phones, and checks signalling, SDP rewriting and latchd's per-call counters.
 #
 #   run_interop.sh SCENARIO LATCHD LATCHCTL
-#   SCENARIO: basic | manage | nat | hold | load
+#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat
 #
 # Exit 0: pass; 1: fail; 77: skipped (kamailio or sipp missing and not installable).
 # Every process it starts it stops by PID; all traffic stays on 127.0.0.0/8.
@@ -41,6 +41,10 @@ case "$scenario" in
   nat)    n=2; sdp_port="45990 RTP\/AVP 8\n      a=x-audio-source-port:[media_port]" ;;
   hold)   n=3; uac=uac_hold.xml; per_call=2 ;;
   load)   n=4; calls=${LOAD_CALLS:-200}; rate=50 ;;
+  # Kamailio's rtpproxy module instead of the rtpengine module: the same calls, the other protocol.
+  rtpproxy) n=5; manage="#!define RTPPROXY" ;;
+  rtpproxy-nat) n=6; manage="#!define RTPPROXY"
+          sdp_port="45990 RTP\/AVP 8\n      a=x-audio-source-port:[media_port]" ;;
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
 sip_port=$((15060 + 10 * n)); uas_port=$((sip_port + 1)); uac_port=$((sip_port + 2))
@@ -73,14 +77,13 @@ pids+=($!)
 wait_for 10 grep -q "ng control on" "$work/latchd.log" || fail "latchd did not start"
 
 # --- kamailio ----------------------------------------------------------------------------------
-sed -e "s/@SIP_PORT@/$sip_port/; s/@NG_PORT@/$ng_port/; s/@UAS_PORT@/$uas_port/" \
+sed -e "s/@SIP_PORT@/$sip_port/; s/@NG_PORT@/$ng_port/; s/@RTPP_PORT@/$rtpp_port/; s/@UAS_PORT@/$uas_port/" \
     -e "s/@MANAGE_DEFINE@/$manage/" "$here/kamailio.cfg.in" >"$work/kamailio.cfg"
 kamailio -c -f "$work/kamailio.cfg" >"$work/kamailio-check.log" 2>&1 || { cat "$work/kamailio-check.log"; fail "kamailio config does not parse"; }
 kamailio -f "$work/kamailio.cfg" -DD -E -Y "$work" -P "$work/kamailio.pid" >"$work/kamailio.log" 2>&1 &
 pids+=($!)
-# The rtpengine module pings latchd when it starts: that ping is the sign Kamailio is up.
-kamailio_pinged() { "$LATCHCTL" --server "127.0.0.1:$ng_port" --json statistics | grep -q '"ping"'; }
-wait_for 15 kamailio_pinged || fail "Kamailio never pinged latchd"
+# Both modules check the relay when they start (ng ping; rtpproxy V and VF) and say so.
+wait_for 15 grep -q "found, support for it enabled" "$work/kamailio.log" || fail "Kamailio never found latchd"
 
 # --- SIPp UAS (echoes RTP) and UAC (plays the pcap) ---------------------------------------------
 sipp -sf "$here/uas.xml" -i 127.0.0.1 -p "$uas_port" -mi 127.0.0.1 -mp "$uas_media" -rtp_echo \
