@@ -23,8 +23,9 @@ CallResult failure(CallError error, std::string message) {
 
 }  // namespace
 
-CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces)
-    : loop_(loop), relay_(relay), interfaces_(interfaces) {}
+CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces,
+                         LearningMode default_learning)
+    : loop_(loop), relay_(relay), interfaces_(interfaces), default_learning_(default_learning) {}
 
 CallControl::~CallControl() = default;
 
@@ -129,7 +130,7 @@ void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
         LegSpec& ls = ms.legs[leg];
         ls.expected_rtp = m.rtp;
         ls.expected_rtcp = m.rtcp;
-        ls.mode = s.mode;
+        ls.policy = LatchPolicy{s.learning.value_or(default_learning_), s.asymmetric, s.strict_source, s.media_handover};
         if (s.tos) ms.tos = *s.tos;
         info.signalled[leg] = true;
         info.rtcp_mux[leg] = m.rtcp_mux;

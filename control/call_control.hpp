@@ -34,7 +34,10 @@ struct MediaDescription {
 struct Signal {
     std::string call_id, from_tag, to_tag;
     std::vector<MediaDescription> media;
-    LatchMode mode = LatchMode::symmetric;
+    std::optional<LearningMode> learning;  // unset: the daemon's default
+    bool asymmetric = false;
+    bool strict_source = false;
+    bool media_handover = false;
     std::optional<uint8_t> tos;
     // Used when an offer creates the call: the legs' interfaces, and the address family each
     // prefers (AF_UNSPEC: any).
@@ -55,7 +58,8 @@ using CallDone = std::function<void(const CallResult&)>;
 
 class CallControl {
 public:
-    CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces);
+    CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces,
+                LearningMode default_learning = LearningMode::heuristic);
     ~CallControl();
 
     void offer(Signal signal, CallDone done);
@@ -99,6 +103,7 @@ private:
     uint64_t next_request_ = 1;
     SessionId next_session_ = 1;
     unsigned next_worker_ = 0;
+    LearningMode default_learning_;
     std::function<void(const Call&)> timeout_hook_;
 };
 

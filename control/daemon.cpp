@@ -75,7 +75,7 @@ void run_daemon(const DaemonConfig& config) {
         Relay relay(config.relay, &loop, [&calls](WorkerReply& reply) {
             if (calls) calls->on_worker_reply(reply);
         });
-        calls = std::make_unique<CallControl>(&loop, relay, config.interfaces);
+        calls = std::make_unique<CallControl>(&loop, relay, config.interfaces, config.learning);
         auto commands = std::make_unique<NgCommands>(*calls);
         relay.start();
         NgServer ng(&loop, config.listen_ng, [&commands](NgRequest& request, NgServer::Respond respond) {

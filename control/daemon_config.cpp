@@ -44,6 +44,9 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
   --port-min N              lowest media port (default 30000)
   --port-max N              highest media port (default 40000)
   --idle-timeout SECONDS    end a call after this long without media or signalling (default 60)
+  --learning MODE           heuristic (default): in the learning window the source that best
+                            matches the signalled address wins; immediate: the first valid
+                            source is locked at once; off: never learn, send where signalled
   --learning-window MS      how long after signalling a source may be learned (default 3000)
   --log-level LEVEL         error, warning, info or debug (default info)
   --help                    this text
@@ -149,6 +152,12 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             c.relay.port_max = number<uint16_t>(option, take(), 1024, 65535);
         } else if (option == "--idle-timeout") {
             c.relay.idle_timeout_ms = number<uint32_t>(option, take(), 1, 86400) * 1000;
+        } else if (option == "--learning") {
+            take();
+            if (value == "heuristic") c.learning = LearningMode::heuristic;
+            else if (value == "immediate") c.learning = LearningMode::immediate;
+            else if (value == "off") c.learning = LearningMode::off;
+            else throw std::invalid_argument("--learning: '" + value + "' is not heuristic, immediate or off");
         } else if (option == "--learning-window") {
             c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
         } else if (option == "--log-level") {

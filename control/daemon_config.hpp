@@ -8,6 +8,7 @@
 
 #include "endpoint.hpp"
 #include "interfaces.hpp"
+#include "latch.hpp"
 #include "log.hpp"
 #include "relay_config.hpp"
 
@@ -21,6 +22,7 @@ struct DaemonConfig {
     // The rtpproxy protocol: UDP (off when unset) and a unix stream socket (off when empty).
     std::optional<Endpoint> listen_rtpp = *Endpoint::parse("127.0.0.1:22222");
     std::string listen_rtpp_unix;
+    LearningMode learning = LearningMode::heuristic;  // per call: ng "learning", flags
     LogLevel log_level = LogLevel::info;
 };
 

@@ -56,7 +56,15 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
     s.call_id = p.call_id;
     s.from_tag = p.from_tag;
     s.to_tag = p.to_tag;
-    s.mode = p.flag("asymmetric") ? LatchMode::asymmetric : LatchMode::symmetric;
+    s.asymmetric = p.flag("asymmetric") && !p.flag("symmetric");
+    s.strict_source = p.flag("strict-source");
+    s.media_handover = p.flag("media-handover");
+    if (!p.learning.empty()) {
+        if (p.learning == "heuristic") s.learning = LearningMode::heuristic;
+        else if (p.learning == "immediate") s.learning = LearningMode::immediate;
+        else if (p.learning == "off") s.learning = LearningMode::off;
+        else throw NgParamError("'learning' must be heuristic, immediate or off");
+    }
     if (p.tos) s.tos = static_cast<uint8_t>(*p.tos);
     s.from_interface = p.from_interface;
     s.to_interface = p.to_interface;

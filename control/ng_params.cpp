@@ -81,6 +81,7 @@ NgParams read_ng_params(const nlohmann::json& dict) {
         else if (key == "to-interface") p.to_interface = text(v, key);
         else if (key == "address-family") p.address_family = text(v, key);
         else if (key == "media-address") p.media_address = text(v, key);
+        else if (key == "learning") p.learning = normalize_flag(text(v, key));
         else if (key == "rtcp-mux") {
             for (auto& m : text_list(v, key)) p.rtcp_mux.insert(normalize_flag(m));
         } else if (key == "supports") {

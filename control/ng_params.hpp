@@ -30,6 +30,7 @@ struct NgParams {
     std::string from_interface, to_interface;  // from direction, interface, from/to-interface
     std::string address_family;                // "IP4", "IP6" or empty
     std::string media_address;
+    std::string learning;  // heuristic, immediate, off (latch's own key)
     std::set<std::string> rtcp_mux;
     bool supports_load_limit = false;
     std::optional<int64_t> delete_delay;  // seconds

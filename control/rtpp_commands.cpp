@@ -114,7 +114,7 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
     s.call_id = c.call_id;
     s.from_tag = c.from.tag;
     s.to_tag = c.to.tag;
-    s.mode = c.asymmetric ? LatchMode::asymmetric : LatchMode::symmetric;
+    s.asymmetric = c.asymmetric;
     s.offer_family = s.answer_family = c.ipv6 ? AF_INET6 : AF_INET;
     s.from_interface = c.from_interface;
     s.to_interface = c.to_interface;

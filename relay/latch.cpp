@@ -3,22 +3,25 @@
 
 namespace latch {
 
-void Latch::reset(const Endpoint& expected, LatchMode mode, uint64_t now_ms, uint64_t window_ms) {
+void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms) {
     bool same_expectation = expected == expected_;
     expected_ = expected;
     expected_usable_ = expected.is_set() && !expected.is_unspecified_address() && expected.port() != 0;
-    mode_ = mode;
+    policy_ = policy;
     window_end_ms_ = now_ms + window_ms;
 
-    if (mode == LatchMode::asymmetric || !same_expectation || state_ == LatchState::unlearned) {
+    bool learns = !policy.asymmetric && policy.learning != LearningMode::off;
+    if (!learns || !same_expectation || state_ == LatchState::unlearned) {
         state_ = LatchState::unlearned;
         learned_ = Endpoint{};
         quality_ = Match::none;
+        have_rtp_ = false;
         return;
     }
     // Same signalled address: keep sending to the known source, but let a better one win.
     quality_ = match(learned_);
-    state_ = quality_ == Match::exact ? LatchState::confirmed : LatchState::learning;
+    state_ = quality_ == Match::exact || policy.learning == LearningMode::immediate ? LatchState::confirmed
+                                                                                    : LatchState::learning;
 }
 
 Match Latch::match(const Endpoint& source) const noexcept {
@@ -28,32 +31,67 @@ Match Latch::match(const Endpoint& source) const noexcept {
     return Match::any;
 }
 
-Verdict Latch::on_packet(const Endpoint& source, bool can_teach, uint64_t now_ms) noexcept {
-    if (mode_ == LatchMode::asymmetric) return Verdict::accept;
+void Latch::remember(const PacketFacts& packet) noexcept {
+    if (!packet.rtp || packet.ssrc == 0) return;
+    have_rtp_ = true;
+    last_ssrc_ = packet.ssrc;
+    last_seq_ = packet.seq;
+}
+
+bool Latch::continues_stream(const Endpoint& source, const PacketFacts& packet) const noexcept {
+    if (!have_rtp_ || !packet.rtp || packet.ssrc != last_ssrc_ || !source.same_address(learned_)) return false;
+    auto ahead = static_cast<uint16_t>(packet.seq - last_seq_);
+    return ahead >= 1 && ahead <= kRebindSeqWindow;
+}
+
+Verdict Latch::learn(const Endpoint& source, Match quality, LatchState state, const PacketFacts& packet) noexcept {
+    learned_ = source;
+    quality_ = quality;
+    state_ = state;
+    have_rtp_ = false;
+    remember(packet);
+    return Verdict::learned;
+}
+
+Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept {
+    if (policy_.asymmetric || policy_.learning == LearningMode::off) {
+        // Nothing is learned. Strict: only the signalled endpoint may send.
+        if (policy_.strict_source && !(expected_usable_ && source == expected_)) return Verdict::foreign;
+        return Verdict::accept;
+    }
     // Port 0 can be received from but never sent to: such a source can never be learned.
     if (source.port() == 0) return Verdict::not_learnable;
 
     bool window_open = now_ms < window_end_ms_;
     if (state_ == LatchState::learning && !window_open) state_ = LatchState::confirmed;
-    if (state_ != LatchState::unlearned && source == learned_) return Verdict::accept;
-    if (state_ == LatchState::confirmed) return Verdict::foreign;
-    if (!can_teach) return Verdict::not_learnable;
-
+    if (state_ != LatchState::unlearned && source == learned_) {
+        remember(packet);
+        return Verdict::accept;
+    }
+    if (!packet.can_teach) return Verdict::not_learnable;
     Match quality = match(source);
+
+    if (policy_.media_handover) return learn(source, quality, LatchState::confirmed, packet);
+    if (state_ == LatchState::confirmed) {
+        // A NAT rebinding: the same stream, from a new port of the same address.
+        if (!policy_.strict_source && continues_stream(source, packet)) {
+            return learn(source, quality_, LatchState::confirmed, packet);
+        }
+        return Verdict::foreign;
+    }
+    if (policy_.learning == LearningMode::immediate) {
+        if (policy_.strict_source && quality < Match::address) return Verdict::foreign;
+        return learn(source, quality, LatchState::confirmed, packet);
+    }
     if (!window_open) {
         // Nothing was learned in the window (a late sender): only a source on the signalled
         // address may still teach, so a stranger cannot claim an idle stream.
         if (quality < Match::address) return Verdict::foreign;
-        learned_ = source;
-        quality_ = quality;
-        state_ = LatchState::confirmed;
-        return Verdict::learned;
+        return learn(source, quality, LatchState::confirmed, packet);
     }
+    if (policy_.strict_source && quality < Match::address) return Verdict::foreign;
     if (quality <= quality_) return Verdict::foreign;
-    learned_ = source;
-    quality_ = quality;
-    state_ = quality == Match::exact ? LatchState::confirmed : LatchState::learning;
-    return Verdict::learned;
+    return learn(source, quality, quality == Match::exact ? LatchState::confirmed : LatchState::learning, packet);
 }
 
 }  // namespace latch

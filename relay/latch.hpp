@@ -1,6 +1,7 @@
 // Latch: which source a stream accepts media from and where the other leg's media goes, learned
-// from the first valid packets after each signalling update (symmetric RTP). Owned by one
-// worker thread; on_packet() runs on the packet path.
+// from the first valid packets after each signalling update (symmetric RTP), with the defences
+// against media theft and injection ("RTP Bleed"). Owned by one worker thread; on_packet() runs
+// on the packet path.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +10,17 @@
 
 namespace latch {
 
-enum class LatchMode : uint8_t {
-    symmetric,   // learn the real source and send there (the default: works through NATs)
-    asymmetric,  // never learn: accept from anyone, always send to the signalled address
+enum class LearningMode : uint8_t {
+    heuristic,  // a window after signalling; the best match of the signalled address wins
+    immediate,  // the first valid packet after signalling is learned and locked at once
+    off,        // never learn: send to the signalled address
+};
+
+struct LatchPolicy {
+    LearningMode learning = LearningMode::heuristic;
+    bool asymmetric = false;      // never learn; accept from anyone; send to the signalled address
+    bool strict_source = false;   // accept only from the learned (or, unlearned, signalled) endpoint
+    bool media_handover = false;  // UNSAFE: any new valid source takes the stream over at once
 };
 
 // How well a source matches the signalled address; a better match displaces a worse
@@ -31,16 +40,27 @@ enum class Verdict : uint8_t {
     not_learnable,  // from an unknown source and not fit to teach (SSRC 0, non-RTP, port 0): drop
 };
 
+// What the packet path knows of a packet when it asks the latch.
+struct PacketFacts {
+    bool can_teach = false;  // valid for the transport, non-zero SSRC
+    bool rtp = false;        // an RTP packet (ssrc and seq are meaningful)
+    uint32_t ssrc = 0;
+    uint16_t seq = 0;
+};
+
 class Latch {
 public:
+    // A NAT that moves a stream to a new port keeps the address, the SSRC and the sequence:
+    // a packet that continues the stream within this many sequence numbers from a new port of
+    // the same address re-latches.
+    static constexpr uint16_t kRebindSeqWindow = 100;
+
     // A signalling event: sets the expected address (unset or 0.0.0.0 when the SDP gives none)
     // and opens a learning window. A source learned before is kept as a candidate if the
     // signalled address did not change, so media keeps flowing across re-INVITEs.
-    void reset(const Endpoint& expected, LatchMode mode, uint64_t now_ms, uint64_t window_ms);
+    void reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms);
 
-    // `can_teach`: the packet may establish a new source (valid, non-zero SSRC). Without it a
-    // packet is still accepted from the source already learned.
-    Verdict on_packet(const Endpoint& source, bool can_teach, uint64_t now_ms) noexcept;
+    Verdict on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept;
 
     // Where media toward this stream's endpoint goes: the learned source, else the signalled
     // address, else nullptr (nothing to send to).
@@ -51,19 +71,26 @@ public:
 
     Match match(const Endpoint& source) const noexcept;
     LatchState state() const { return state_; }
-    LatchMode mode() const { return mode_; }
+    const LatchPolicy& policy() const { return policy_; }
     const Endpoint& expected() const { return expected_; }
     const Endpoint& learned() const { return learned_; }  // unset while unlearned
     uint64_t window_end_ms() const { return window_end_ms_; }
 
 private:
+    Verdict learn(const Endpoint& source, Match quality, LatchState state, const PacketFacts& packet) noexcept;
+    void remember(const PacketFacts& packet) noexcept;
+    bool continues_stream(const Endpoint& source, const PacketFacts& packet) const noexcept;
+
     Endpoint expected_;
     Endpoint learned_;
     uint64_t window_end_ms_ = 0;
-    LatchMode mode_ = LatchMode::symmetric;
+    LatchPolicy policy_;
     LatchState state_ = LatchState::unlearned;
     Match quality_ = Match::none;
     bool expected_usable_ = false;
+    bool have_rtp_ = false;  // last_ssrc_/last_seq_ hold the learned source's stream
+    uint32_t last_ssrc_ = 0;
+    uint16_t last_seq_ = 0;
 };
 
 }  // namespace latch

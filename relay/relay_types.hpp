@@ -55,7 +55,7 @@ struct LegSpec {
     Endpoint local;          // address to bind the relay sockets on (port ignored)
     Endpoint expected_rtp;   // where the endpoint said it receives RTP; unset or 0.0.0.0: none
     Endpoint expected_rtcp;  // unset: the RTP port + 1 (or the RTP port with rtcp-mux)
-    LatchMode mode = LatchMode::symmetric;
+    LatchPolicy policy;
 };
 
 struct MediaSpec {

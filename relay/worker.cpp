@@ -216,7 +216,8 @@ void Worker::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const
     counters.bytes_in += len;
     if (flags & UV_UDP_PARTIAL) return drop(DropReason::truncated);
 
-    bool can_teach = true;
+    PacketFacts facts;
+    facts.can_teach = true;  // other transports: any datagram from the right peer
     if (in->transport == Transport::rtp) {
         PacketInfo info = inspect_packet(reinterpret_cast<const uint8_t*>(buf->base), len);
         if (info.kind == PacketKind::malformed) return drop(DropReason::malformed);
@@ -225,11 +226,11 @@ void Worker::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const
         if (is_rtcp != on_rtcp_port && !(is_rtcp && in->rtcp_mux)) {
             return drop(DropReason::wrong_component);
         }
-        can_teach = info.ssrc != 0;
+        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
     }
 
     uint64_t now = uv_now(handle->loop);
-    switch (in->latch.on_packet(Endpoint::from_sockaddr(addr), can_teach, now)) {
+    switch (in->latch.on_packet(Endpoint::from_sockaddr(addr), facts, now)) {
         case Verdict::accept: break;
         case Verdict::learned: ++counters.learned; break;
         case Verdict::foreign: return drop(DropReason::foreign_source);

@@ -198,7 +198,7 @@ TEST_CASE("an asymmetric leg keeps receiving at its signalled address", "[forwar
     RelayHarness h(config(21000));
     UdpPeer a_signalled, a_sender, b;
     auto created = h.call(1, Op::create, 6,
-                          audio_spec(kLocal, a_signalled.local(), b.local(), LatchMode::asymmetric));
+                          audio_spec(kLocal, a_signalled.local(), b.local(), LatchPolicy{LearningMode::heuristic, true, false, false}));
     Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
     auto pa = make_rtp(0xa, 1, 1);
     a_sender.send_to(ra, pa);

@@ -63,10 +63,10 @@ bool RelayHarness::shutdown() {
 }
 
 SessionSpec audio_spec(const Endpoint& local, const Endpoint& offerer, const Endpoint& answerer,
-                       LatchMode mode) {
+                       const LatchPolicy& policy) {
     MediaSpec media;
-    media.legs[0] = LegSpec{local, offerer, {}, mode};
-    media.legs[1] = LegSpec{local, answerer, {}, mode};
+    media.legs[0] = LegSpec{local, offerer, {}, policy};
+    media.legs[1] = LegSpec{local, answerer, {}, policy};
     return SessionSpec{{media}};
 }
 

@@ -45,7 +45,7 @@ private:
 
 // One audio stream, both legs bound on `local`, with the endpoints' signalled RTP addresses.
 SessionSpec audio_spec(const Endpoint& local, const Endpoint& offerer, const Endpoint& answerer,
-                       LatchMode mode = LatchMode::symmetric);
+                       const LatchPolicy& policy = {});
 // The relay's RTP endpoint that faces `leg` of media `media` in a reply.
 Endpoint relay_rtp(const WorkerReply& reply, int leg, std::size_t media = 0);
 Endpoint relay_rtcp(const WorkerReply& reply, int leg, std::size_t media = 0);

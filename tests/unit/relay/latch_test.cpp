@@ -2,6 +2,7 @@
 // packets with the verdict each must get, then where media toward the endpoint must go.
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,13 @@ struct Step {
 struct Row {
     const char* name;
     const char* expected;  // "" for none
-    LatchMode mode;
+    LatchPolicy policy;
     std::vector<Step> steps;
     const char* destination;  // "" for none
     LatchState state;
 };
+
+PacketFacts rtp(uint16_t seq, uint32_t ssrc = 0x1234) { return PacketFacts{ssrc != 0, true, ssrc, seq}; }
 
 const char* verdict_name(Verdict v) {
     switch (v) {
@@ -46,7 +49,13 @@ const char* verdict_name(Verdict v) {
 }  // namespace
 
 TEST_CASE("latching decisions", "[latch]") {
-    const auto sym = LatchMode::symmetric;
+    const LatchPolicy sym;
+    const LatchPolicy asym{LearningMode::heuristic, true, false, false};
+    const LatchPolicy immediate{LearningMode::immediate, false, false, false};
+    const LatchPolicy off{LearningMode::off, false, false, false};
+    const LatchPolicy strict{LearningMode::heuristic, false, true, false};
+    const LatchPolicy strict_asym{LearningMode::heuristic, true, true, false};
+    const LatchPolicy handover{LearningMode::heuristic, false, false, true};
     const std::vector<Row> rows = {
         {"exact match confirms at once", "10.0.0.1:5000", sym,
          {{"10.0.0.1:5000", true, kStart + 10, Verdict::learned},
@@ -78,7 +87,7 @@ TEST_CASE("latching decisions", "[latch]") {
           {"10.0.0.1:6000", true, kAfterWindow + 1, Verdict::learned},
           {"10.0.0.1:5000", true, kAfterWindow + 2, Verdict::foreign}},
          "10.0.0.1:6000", LatchState::confirmed},
-        {"asymmetric never learns and accepts anyone", "10.0.0.1:5000", LatchMode::asymmetric,
+        {"asymmetric never learns and accepts anyone", "10.0.0.1:5000", asym,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::accept},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::accept},
           {"192.0.2.9:7000", true, kAfterWindow, Verdict::accept}},
@@ -100,17 +109,40 @@ TEST_CASE("latching decisions", "[latch]") {
           {"192.0.2.10:7000", true, kStart + 20, Verdict::foreign}},
          "192.0.2.9:7000", LatchState::learning},
         {"0.0.0.0 (hold) is no destination", "0.0.0.0:5000", sym, {}, "", LatchState::unlearned},
+        {"immediate locks the very first source", "10.0.0.1:5000", immediate,
+         {{"192.0.2.9:7000", true, kStart + 10, Verdict::learned},
+          {"10.0.0.1:5000", true, kStart + 20, Verdict::foreign}},
+         "192.0.2.9:7000", LatchState::confirmed},
+        {"learning off accepts anyone and sends where signalled", "10.0.0.1:5000", off,
+         {{"192.0.2.9:7000", true, kStart + 10, Verdict::accept},
+          {"10.0.0.1:6000", true, kStart + 20, Verdict::accept}},
+         "10.0.0.1:5000", LatchState::unlearned},
+        {"strict source refuses strangers even in the window", "10.0.0.1:5000", strict,
+         {{"192.0.2.9:7000", true, kStart + 10, Verdict::foreign},
+          {"10.0.0.1:6000", true, kStart + 20, Verdict::learned}},
+         "10.0.0.1:6000", LatchState::learning},
+        {"strict asymmetric accepts only the signalled endpoint", "10.0.0.1:5000", strict_asym,
+         {{"10.0.0.1:6000", true, kStart + 10, Verdict::foreign},
+          {"10.0.0.1:5000", true, kStart + 20, Verdict::accept}},
+         "10.0.0.1:5000", LatchState::unlearned},
+        {"media handover lets any new source take over (unsafe)", "10.0.0.1:5000", handover,
+         {{"10.0.0.1:5000", true, kStart + 10, Verdict::learned},
+          {"192.0.2.9:7000", true, kAfterWindow, Verdict::learned}},
+         "192.0.2.9:7000", LatchState::confirmed},
     };
 
     for (const auto& row : rows) {
         SECTION(row.name) {
             Latch latch;
             Endpoint expected = row.expected[0] ? ep(row.expected) : Endpoint{};
-            latch.reset(expected, row.mode, kStart, kWindow);
+            latch.reset(expected, row.policy, kStart, kWindow);
             for (std::size_t i = 0; i < row.steps.size(); ++i) {
                 const Step& s = row.steps[i];
                 INFO("step " << i << " from " << s.source);
-                Verdict v = latch.on_packet(ep(s.source), s.can_teach, s.at_ms);
+                // Each source is its own stream (its own SSRC): rebinding has a test of its own.
+                auto ssrc = static_cast<uint32_t>(std::hash<std::string>{}(s.source) | 1u);
+                PacketFacts facts{s.can_teach, true, s.can_teach ? ssrc : 0u, static_cast<uint16_t>(i + 1)};
+                Verdict v = latch.on_packet(ep(s.source), facts, s.at_ms);
                 CHECK(std::string(verdict_name(v)) == verdict_name(s.verdict));
             }
             const Endpoint* dest = latch.destination();
@@ -127,26 +159,65 @@ TEST_CASE("latching decisions", "[latch]") {
 
 TEST_CASE("re-signalling the same address keeps the learned source as a candidate", "[latch]") {
     Latch latch;
-    latch.reset(ep("10.0.0.1:5000"), LatchMode::symmetric, kStart, kWindow);
-    CHECK(latch.on_packet(ep("10.0.0.1:6000"), true, kStart + 1) == Verdict::learned);
-    CHECK(latch.on_packet(ep("10.0.0.1:6000"), true, kAfterWindow) == Verdict::accept);
+    latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
+    CHECK(latch.on_packet(ep("10.0.0.1:6000"), rtp(1), kStart + 1) == Verdict::learned);
+    CHECK(latch.on_packet(ep("10.0.0.1:6000"), rtp(2), kAfterWindow) == Verdict::accept);
     CHECK(latch.state() == LatchState::confirmed);
 
-    latch.reset(ep("10.0.0.1:5000"), LatchMode::symmetric, kAfterWindow + 10, kWindow);
+    latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kAfterWindow + 10, kWindow);
     CHECK(latch.state() == LatchState::learning);
     CHECK(latch.destination()->to_string() == "10.0.0.1:6000");  // media keeps flowing
-    CHECK(latch.on_packet(ep("10.0.0.1:5000"), true, kAfterWindow + 20) == Verdict::learned);
+    CHECK(latch.on_packet(ep("10.0.0.1:5000"), rtp(3), kAfterWindow + 20) == Verdict::learned);
     CHECK(latch.state() == LatchState::confirmed);
 }
 
 TEST_CASE("re-signalling a new address forgets the learned source", "[latch]") {
     Latch latch;
-    latch.reset(ep("10.0.0.1:5000"), LatchMode::symmetric, kStart, kWindow);
-    CHECK(latch.on_packet(ep("10.0.0.1:5000"), true, kStart + 1) == Verdict::learned);
-    latch.reset(ep("10.0.0.2:5002"), LatchMode::symmetric, kStart + 100, kWindow);
+    latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
+    CHECK(latch.on_packet(ep("10.0.0.1:5000"), rtp(1), kStart + 1) == Verdict::learned);
+    latch.reset(ep("10.0.0.2:5002"), LatchPolicy{}, kStart + 100, kWindow);
     CHECK(latch.state() == LatchState::unlearned);
     CHECK(latch.destination()->to_string() == "10.0.0.2:5002");
-    CHECK(latch.on_packet(ep("10.0.0.1:5000"), true, kStart + 110) == Verdict::learned);
-    CHECK(latch.on_packet(ep("10.0.0.2:5002"), true, kStart + 120) == Verdict::learned);
+    CHECK(latch.on_packet(ep("10.0.0.1:5000"), rtp(2), kStart + 110) == Verdict::learned);
+    CHECK(latch.on_packet(ep("10.0.0.2:5002"), rtp(3), kStart + 120) == Verdict::learned);
     CHECK(latch.destination()->to_string() == "10.0.0.2:5002");
+}
+
+TEST_CASE("a NAT rebinding is followed; a stranger copying the stream is not", "[latch]") {
+    auto confirmed = [](const LatchPolicy& policy) {
+        Latch latch;
+        latch.reset(ep("10.0.0.1:5000"), policy, kStart, kWindow);
+        REQUIRE(latch.on_packet(ep("10.0.0.1:6000"), rtp(10), kStart + 1) == Verdict::learned);
+        REQUIRE(latch.on_packet(ep("10.0.0.1:6000"), rtp(11), kAfterWindow) == Verdict::accept);
+        REQUIRE(latch.state() == LatchState::confirmed);
+        return latch;
+    };
+    SECTION("same address, same SSRC, next sequence numbers, new port: followed") {
+        Latch latch = confirmed(LatchPolicy{});
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(12), kAfterWindow + 1) == Verdict::learned);
+        CHECK(latch.destination()->to_string() == "10.0.0.1:7000");
+        // A late packet of the old mapping (behind the stream) does not move it back.
+        CHECK(latch.on_packet(ep("10.0.0.1:6000"), rtp(11), kAfterWindow + 2) == Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(13), kAfterWindow + 3) == Verdict::accept);
+    }
+    SECTION("another address copying SSRC and sequence: refused") {
+        Latch latch = confirmed(LatchPolicy{});
+        for (uint16_t seq = 12; seq < 40; ++seq) {
+            CHECK(latch.on_packet(ep("127.0.0.9:6000"), rtp(seq), kAfterWindow + seq) == Verdict::foreign);
+        }
+        CHECK(latch.destination()->to_string() == "10.0.0.1:6000");
+    }
+    SECTION("another SSRC, a sequence far ahead or behind, RTCP: refused") {
+        Latch latch = confirmed(LatchPolicy{});
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(12, 0x9999), kAfterWindow + 1) == Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11 + Latch::kRebindSeqWindow + 1), kAfterWindow + 2) ==
+              Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11), kAfterWindow + 3) == Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), PacketFacts{true, false, 0x1234, 0}, kAfterWindow + 4) ==
+              Verdict::foreign);
+    }
+    SECTION("strict source never rebinds") {
+        Latch latch = confirmed(LatchPolicy{LearningMode::heuristic, false, true, false});
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(12), kAfterWindow + 1) == Verdict::foreign);
+    }
 }
