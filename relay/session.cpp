@@ -82,6 +82,10 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
                 break;
             }
             env.pool->release(*port);
+            if (rc == UV_EMFILE || rc == UV_ENFILE) {
+                close_media(*media, *env.pool);
+                return "no ports available (the descriptor limit is reached)";
+            }
             if (rc != UV_EADDRINUSE && rc != UV_EACCES) {
                 close_media(*media, *env.pool);
                 return "cannot bind " + local.address_string() + ": " + uv_strerror(rc);

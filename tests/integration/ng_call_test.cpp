@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <regex>
 
 #include "bencode.hpp"
@@ -410,5 +412,42 @@ TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][m
     CHECK_THAT(body, Catch::Contains("latch_sources_learned_total 1"));
     CHECK_THAT(body, Catch::Contains("latch_control_commands_total{command=\"offer\",result=\"ok\"} 1"));
     CHECK_THAT(body, Catch::Contains("latch_port_pairs_free{worker=\"0\"}"));
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("at the descriptor limit an offer gets 'no ports available' and live calls go on", "[ng][exhaustion]") {
+    if (::access("/usr/bin/prlimit", X_OK) != 0) {
+        WARN("prlimit (util-linux) is missing");
+        return;
+    }
+    // prlimit lowers the limit and execs latchd, which keeps its PID.
+    std::vector<std::string> a = {"--nofile=60:60", LATCHD_PATH, "--workers", "1", "--port-min", "28500", "--port-max", "28999"};
+    DaemonProcess latchd(a, "/usr/bin/prlimit");
+    NgClient client(latchd.ng());
+    UdpPeer uac, uas;
+    Endpoint to_uac_side = establish(client, "first@test", uac, uas);
+    int created = 1;
+    json refused;
+    for (int i = 0; i < 40; ++i) {
+        json r = call(client, kamailio_request("offer", "more" + std::to_string(i) + "@test", phone_sdp("uac", 4000)),
+                      NgEncoding::bencode);
+        if (r["result"] != "ok") {
+            refused = r;
+            break;
+        }
+        ++created;
+    }
+    REQUIRE(refused.is_object());
+    CHECK_THAT(refused["error-reason"].get<std::string>(), Catch::StartsWith("no ports available"));
+    INFO("calls created before the limit: " << created);
+    CHECK(created > 3);
+    // The first call still carries media, and deleting calls makes room again.
+    auto p = make_rtp(0x1111, 1, 1);
+    uac.send_to(to_uac_side, p);
+    auto got = uas.receive(2s);
+    REQUIRE(got);
+    CHECK(got->data == p);
+    CHECK(call(client, kamailio_request("delete", "more0@test"), NgEncoding::bencode)["result"] == "ok");
+    CHECK(call(client, kamailio_request("offer", "again@test", phone_sdp("uac", 4000)), NgEncoding::bencode)["result"] == "ok");
     CHECK(latchd.stop() == 0);
 }

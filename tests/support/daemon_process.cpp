@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <regex>
 #include <stdexcept>
 #include <thread>
@@ -81,10 +82,16 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-DaemonProcess::DaemonProcess(std::vector<std::string> args) {
+DaemonProcess::DaemonProcess(std::vector<std::string> args, const std::string& program) {
     // The test's own --listen-ng (last) wins over this default.
-    args.insert(args.begin(), {"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0"});
-    Spawned s = spawn_with_pipe(LATCHD_PATH, args);
+    std::vector<std::string> defaults = {"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0"};
+    auto at = args.begin();
+    if (program != LATCHD_PATH) {  // a wrapper: latchd's options follow its path
+        at = std::find(args.begin(), args.end(), std::string(LATCHD_PATH));
+        if (at != args.end()) ++at;
+    }
+    args.insert(at, defaults.begin(), defaults.end());
+    Spawned s = spawn_with_pipe(program, args);
     pid_ = s.pid;
     log_fd_ = s.out_fd;
     static const std::regex kListening("ng control on ([0-9.]+:[0-9]+|\\[[0-9a-f:]+\\]:[0-9]+)");

@@ -17,7 +17,8 @@ class DaemonProcess {
 public:
     // Starts latchd with `args` plus --listen-ng 127.0.0.1:0 and waits (up to 5 s) for it to
     // log its control address. Throws if it exits or stays silent.
-    explicit DaemonProcess(std::vector<std::string> args);
+    // `program` runs instead of latchd when given (a wrapper such as prlimit that execs it).
+    explicit DaemonProcess(std::vector<std::string> args, const std::string& program = LATCHD_PATH);
     DaemonProcess(const DaemonProcess&) = delete;
     DaemonProcess& operator=(const DaemonProcess&) = delete;
     ~DaemonProcess();
