@@ -150,6 +150,16 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     int leg = 0;
     if (fresh) {
         if (!is_offer) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        if (max_calls_ != 0 && calls_.size() >= max_calls_) {
+            return done(failure(CallError::load_limit,
+                                "load limit: " + std::to_string(calls_.size()) + " calls active, the limit is " +
+                                    std::to_string(max_calls_)));
+        }
+        if (max_packet_rate_ != 0 && packet_rate_ > static_cast<double>(max_packet_rate_)) {
+            return done(failure(CallError::load_limit,
+                                "load limit: " + std::to_string(static_cast<uint64_t>(packet_rate_)) +
+                                    " packets/s relayed, the limit is " + std::to_string(max_packet_rate_)));
+        }
         const Interface* from = find_interface(interfaces_, s.from_interface, s.offer_family);
         const Interface* to = find_interface(interfaces_, s.to_interface, s.answer_family);
         if (!from || !to) {

@@ -45,7 +45,7 @@ struct Signal {
     int offer_family = AF_UNSPEC, answer_family = AF_UNSPEC;
 };
 
-enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay };
+enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay, load_limit };
 
 struct CallResult {
     CallError error = CallError::none;
@@ -75,6 +75,15 @@ public:
     void on_worker_reply(WorkerReply& reply);
 
     std::size_t calls() const { return calls_.size(); }
+    // New calls are refused (CallError::load_limit) while `max_calls` are active or more than
+    // `max_packet_rate` packets/s are relayed; 0 disables a limit.
+    void set_limits(uint64_t max_calls, uint64_t max_packet_rate) {
+        max_calls_ = max_calls;
+        max_packet_rate_ = max_packet_rate;
+    }
+    // The relayed packet rate, as last measured (once a second, from the workers' counters).
+    void report_packet_rate(double packets_per_second) { packet_rate_ = packets_per_second; }
+    double packet_rate() const { return packet_rate_; }
     // Runs when a call ends by idle timeout, before it is forgotten.
     void on_timeout(std::function<void(const Call&)> hook) { timeout_hook_ = std::move(hook); }
     // Records where to tell of the call's idle timeout (rtpproxy's notify socket and tag).
@@ -104,6 +113,9 @@ private:
     SessionId next_session_ = 1;
     unsigned next_worker_ = 0;
     LearningMode default_learning_;
+    uint64_t max_calls_ = 0;
+    uint64_t max_packet_rate_ = 0;
+    double packet_rate_ = 0;
     std::function<void(const Call&)> timeout_hook_;
 };
 

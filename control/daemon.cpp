@@ -78,9 +78,10 @@ void run_daemon(const DaemonConfig& config) {
         calls = std::make_unique<CallControl>(&loop, relay, config.interfaces, config.learning);
         auto commands = std::make_unique<NgCommands>(*calls);
         relay.start();
-        NgServer ng(&loop, config.listen_ng, [&commands](NgRequest& request, NgServer::Respond respond) {
-            commands->dispatch(request, respond);
-        });
+        NgServer ng(
+            &loop, config.listen_ng,
+            [&commands](NgRequest& request, NgServer::Respond respond) { commands->dispatch(request, respond); },
+            config.control_allow);
         commands->set_server(&ng);
         RtppCommands rtpp_commands(&loop, *calls, config.interfaces, config.relay.idle_timeout_ms);
         std::optional<RtppServer> rtpp;
@@ -88,7 +89,8 @@ void run_daemon(const DaemonConfig& config) {
             rtpp.emplace(&loop, config.listen_rtpp, config.listen_rtpp_unix,
                          [&rtpp_commands](std::string_view command, RtppServer::Reply reply) {
                              rtpp_commands.execute(command, reply);
-                         });
+                         },
+                         config.control_allow);
             if (rtpp->udp_local()) log(LogLevel::info, "rtpproxy control on udp {}", rtpp->udp_local()->to_string());
             if (!config.listen_rtpp_unix.empty()) {
                 log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
@@ -98,51 +100,64 @@ void run_daemon(const DaemonConfig& config) {
             ng.local().to_string(), relay.worker_count(), config.relay.port_min, config.relay.port_max);
         report_capacity(config.relay, descriptors);
 
-        // Metrics: a snapshot of every worker's counters once a second, for the HTTP thread.
+        // Once a second: every worker's counters, for the packet-rate load limit and, when
+        // enabled, a metrics snapshot for the HTTP thread.
         std::unique_ptr<MetricsExporter> metrics;
-        UvPtr<uv_timer_t> metrics_timer;
-        std::function<void()> refresh_metrics;
         if (config.metrics) {
             metrics = std::make_unique<MetricsExporter>(*config.metrics);
             log(LogLevel::info, "metrics on http://{}/metrics",
                 config.metrics->with_port(metrics->port()).to_string());
-            refresh_metrics = [&]() {
-                calls->collect_worker_stats([&](std::vector<WorkerStats>& stats) {
-                    auto results = commands->command_results();
-                    for (const auto& [command, counts] : rtpp_commands.command_results()) {
-                        for (const auto& [result, n] : counts) results["rtpp " + command][result] = n;
-                    }
-                    metrics->publish(MetricsSnapshot{stats, calls->calls(), std::move(results), ng.counters()});
-                });
-            };
-            refresh_metrics();
-            metrics_timer = make_uv_handle<uv_timer_t>();
-            uv_timer_init(&loop, metrics_timer.get());
-            metrics_timer->data = &refresh_metrics;
-            uv_timer_start(
-                metrics_timer.get(),
-                [](uv_timer_t* t) noexcept {
-                    if (auto* refresh = static_cast<std::function<void()>*>(t->data)) (*refresh)();
-                },
-                1000, 1000);
         }
+        calls->set_limits(config.max_sessions, config.max_packet_rate);
+        struct RateSample {
+            uint64_t relayed = 0;
+            uint64_t at_ms = 0;
+        } last_sample;
+        std::function<void()> refresh = [&]() {
+            calls->collect_worker_stats([&](std::vector<WorkerStats>& stats) {
+                uint64_t relayed = 0;
+                for (const auto& w : stats) relayed += w.totals.packets_out;
+                uint64_t now = uv_now(&loop);
+                if (last_sample.at_ms != 0 && now > last_sample.at_ms && relayed >= last_sample.relayed) {
+                    calls->report_packet_rate(static_cast<double>(relayed - last_sample.relayed) * 1000.0 /
+                                              static_cast<double>(now - last_sample.at_ms));
+                }
+                last_sample = RateSample{relayed, now};
+                if (!metrics) return;
+                auto results = commands->command_results();
+                for (const auto& [command, counts] : rtpp_commands.command_results()) {
+                    for (const auto& [result, n] : counts) results["rtpp " + command][result] = n;
+                }
+                metrics->publish(MetricsSnapshot{stats, calls->calls(), std::move(results), ng.counters()});
+            });
+        };
+        refresh();
+        UvPtr<uv_timer_t> stats_timer = make_uv_handle<uv_timer_t>();
+        uv_timer_init(&loop, stats_timer.get());
+        stats_timer->data = &refresh;
+        uv_timer_start(
+            stats_timer.get(),
+            [](uv_timer_t* t) noexcept {
+                if (auto* run = static_cast<std::function<void()>*>(t->data)) (*run)();
+            },
+            1000, 1000);
 
         struct Stopper {
             NgServer* ng;
             std::optional<RtppServer>* rtpp;
             Relay* relay;
-            UvPtr<uv_timer_t>* metrics_timer;
+            UvPtr<uv_timer_t>* stats_timer;
             UvPtr<uv_signal_t> sigint, sigterm;
             void stop(int signum) {
                 log(LogLevel::info, "signal {}: shutting down", signum);
-                metrics_timer->reset();
+                stats_timer->reset();
                 ng->close();
                 if (*rtpp) (*rtpp)->close();
                 relay->stop();
                 sigint.reset();
                 sigterm.reset();
             }
-        } stopper{&ng, &rtpp, &relay, &metrics_timer, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
+        } stopper{&ng, &rtpp, &relay, &stats_timer, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
         for (uv_signal_t* sig : {stopper.sigint.get(), stopper.sigterm.get()}) {
             uv_signal_init(&loop, sig);
             sig->data = &stopper;

@@ -38,6 +38,11 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
   --listen-rtpp ADDR:PORT   rtpproxy protocol over UDP, for the rtpproxy modules of Kamailio,
                             OpenSIPS and SER (default 127.0.0.1:22222; "off" to disable)
   --listen-rtpp-unix PATH   rtpproxy protocol over a unix stream socket (default: off)
+  --control-allow NET       accept control datagrams only from this network, e.g. 10.0.0.0/8 or
+                            192.0.2.7; repeat for more (default: 127.0.0.0/8 and ::1)
+  --max-sessions N          refuse new calls while N are active (default 0: no limit)
+  --max-packet-rate N       refuse new calls while more than N packets/s are relayed
+                            (default 0: no limit)
   --metrics ADDR:PORT       serve Prometheus metrics at http://ADDR:PORT/metrics (default: off;
                             for example 127.0.0.1:9900)
   --workers N               forwarding threads (default: one per core)
@@ -100,6 +105,8 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
     CommandLine cl;
     DaemonConfig& c = cl.config;
     bool cli_interfaces = false;  // interfaces on the command line replace the file's
+    bool allow_from_cli = false;  // the first --control-allow replaces the default
+    std::vector<Network> allowed = AllowList::loopback().networks();
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string option = args[i];
         std::string value;
@@ -140,6 +147,20 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         } else if (option == "--listen-rtpp-unix") {
             c.listen_rtpp_unix = take();
             if (c.listen_rtpp_unix == "off") c.listen_rtpp_unix.clear();
+        } else if (option == "--control-allow") {
+            if (!allow_from_cli) {
+                allowed.clear();
+                allow_from_cli = true;
+            }
+            try {
+                allowed.push_back(parse_network(take()));
+            } catch (const std::invalid_argument& e) {
+                throw std::invalid_argument(std::string("--control-allow: ") + e.what());
+            }
+        } else if (option == "--max-sessions") {
+            c.max_sessions = number<uint64_t>(option, take(), 0, 10000000);
+        } else if (option == "--max-packet-rate") {
+            c.max_packet_rate = number<uint64_t>(option, take(), 0, 1000000000);
         } else if (option == "--metrics") {
             auto ep = Endpoint::parse(take());
             if (!ep) throw std::invalid_argument("--metrics: '" + value + "' is not ADDRESS:PORT");
@@ -169,6 +190,7 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         }
     }
     if (c.interfaces.empty()) c.interfaces.push_back(parse_interface("default=127.0.0.1"));
+    c.control_allow = AllowList(std::move(allowed));
     if (c.relay.port_min > c.relay.port_max) {
         throw std::invalid_argument(fmt::format("--port-min {} is above --port-max {}",
                                                 c.relay.port_min, c.relay.port_max));

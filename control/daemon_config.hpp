@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "endpoint.hpp"
+#include "allow_list.hpp"
 #include "interfaces.hpp"
 #include "latch.hpp"
 #include "log.hpp"
@@ -23,6 +24,9 @@ struct DaemonConfig {
     std::optional<Endpoint> listen_rtpp = *Endpoint::parse("127.0.0.1:22222");
     std::string listen_rtpp_unix;
     LearningMode learning = LearningMode::heuristic;  // per call: ng "learning", flags
+    AllowList control_allow = AllowList::loopback();  // who may use the control sockets
+    uint64_t max_sessions = 0;                        // new calls refused beyond it; 0: no limit
+    uint64_t max_packet_rate = 0;                     // packets/s relayed; 0: no limit
     LogLevel log_level = LogLevel::info;
 };
 

@@ -92,6 +92,7 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
     add(datagrams, static_cast<double>(s.control.dropped), {{"outcome", "dropped-no-cookie"}});
     add(datagrams, static_cast<double>(s.control.retransmissions), {{"outcome", "retransmission"}});
     add(datagrams, static_cast<double>(s.control.duplicates_in_flight), {{"outcome", "duplicate-in-flight"}});
+    add(datagrams, static_cast<double>(s.control.refused), {{"outcome", "refused"}});
     out.push_back(std::move(datagrams));
     return out;
 }

@@ -98,6 +98,9 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
 
 void NgCommands::reply_with_sdp(const CallResult& r, const Sdp& sdp, const NgParams& p,
                                 const Respond& respond) const {
+    if (r.error == CallError::load_limit && p.supports_load_limit) {
+        return respond({{"result", "load limit"}, {"message", r.message}});
+    }
     if (r.error != CallError::none) return respond(ng_error(r.message));
     const Interface& iface = *r.call->interfaces[r.recipient];
     SdpRewrite rw;
@@ -165,7 +168,9 @@ void NgCommands::statistics(const Respond& respond) {
             control["dropped without cookie"] = c.dropped;
             control["retransmissions"] = c.retransmissions;
             control["duplicates in flight"] = c.duplicates_in_flight;
+            control["refused"] = c.refused;
         }
+        control["packets per second"] = calls_.packet_rate();
         respond({{"result", "ok"}, {"statistics", format_statistics(stats, calls_.calls(), control)}});
     });
 }

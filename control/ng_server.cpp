@@ -8,8 +8,8 @@
 
 namespace latch {
 
-NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch)
-    : dispatch_(std::move(dispatch)), buffer_(std::make_unique<char[]>(kMaxMessage)) {
+NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, AllowList allow)
+    : dispatch_(std::move(dispatch)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kMaxMessage)) {
     socket_ = make_uv_handle<uv_udp_t>();
     int rc = uv_udp_init_ex(loop, socket_.get(), static_cast<unsigned>(listen.family()));
     if (rc == 0) {
@@ -48,6 +48,10 @@ void NgServer::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, con
 }
 
 void NgServer::handle(std::string_view datagram, const Endpoint& from, bool truncated) {
+    if (!allow_.allows(from)) {
+        ++counters_.refused;  // no reply: a stranger must not even learn that latch is here
+        return;
+    }
     NgParsed parsed = parse_ng(datagram);
     if (std::holds_alternative<NgNoCookie>(parsed)) {
         ++counters_.dropped;

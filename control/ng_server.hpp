@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "endpoint.hpp"
+#include "allow_list.hpp"
 #include "ng_codec.hpp"
 #include "reply_cache.hpp"
 #include "uv_handle.hpp"
@@ -22,6 +23,7 @@ struct NgServerCounters {
     uint64_t replies = 0;
     uint64_t retransmissions = 0;  // answered from the reply cache
     uint64_t duplicates_in_flight = 0;  // dropped: the first copy is still being handled
+    uint64_t refused = 0;               // from a source outside the allow-list: not answered
 };
 
 class NgServer {
@@ -31,7 +33,8 @@ public:
     using Dispatch = std::function<void(NgRequest& request, Respond respond)>;
 
     // Binds the socket; throws std::runtime_error with the address and reason on failure.
-    NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch);
+    NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch,
+             AllowList allow = AllowList::loopback());
     NgServer(const NgServer&) = delete;
     NgServer& operator=(const NgServer&) = delete;
 
@@ -57,6 +60,7 @@ private:
     UvPtr<uv_udp_t> socket_;
     Endpoint local_;
     Dispatch dispatch_;
+    AllowList allow_;
     NgServerCounters counters_;
     // 30 s covers the control client's retries (Kamailio's rtpengine module: a few seconds);
     // 8 MiB holds the replies of several thousand offers per second of that time.

@@ -24,6 +24,7 @@ enum RtppErrorCode : int {
     kRtppSessionUnknown = 50,
     kRtppCannotListen = 71,
     kRtppCannotCreateSession = 72,
+    kRtppOverload = 98,
     kRtppDraining = 99,
 };
 

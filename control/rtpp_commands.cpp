@@ -138,6 +138,7 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
             case CallError::unknown_tag: return respond(is_update ? rtpp_error(kRtppSessionUnknown) : "0");
             case CallError::unknown_interface: return respond(rtpp_error(kRtppUnknownInterface));
             case CallError::relay: return respond(rtpp_error(relay_error_code(r.message)));
+            case CallError::load_limit: return respond(rtpp_error(kRtppOverload));
         }
         if (index >= r.snapshot.media.size()) return respond(rtpp_error(kRtppCannotCreateSession));
         const Interface& iface = *r.call->interfaces[r.recipient];

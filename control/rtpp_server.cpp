@@ -21,8 +21,8 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path,
-                       Execute execute)
-    : loop_(loop), execute_(std::move(execute)), buffer_(std::make_unique<char[]>(kBufferSize)) {
+                       Execute execute, AllowList allow)
+    : loop_(loop), execute_(std::move(execute)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kBufferSize)) {
     if (udp) {
         udp_ = make_uv_handle<uv_udp_t>();
         int rc = uv_udp_init_ex(loop, udp_.get(), static_cast<unsigned>(udp->family()));
@@ -86,6 +86,10 @@ void RtppServer::on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, co
 }
 
 void RtppServer::handle_udp(std::string_view datagram, const Endpoint& from) {
+    if (!allow_.allows(from)) {
+        ++counters_.refused;
+        return;
+    }
     std::size_t space = datagram.find(' ');
     if (space == 0 || space == std::string_view::npos || datagram.size() > kMaxCommand) {
         ++counters_.dropped;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "allow_list.hpp"
 #include "endpoint.hpp"
 #include "reply_cache.hpp"
 #include "uv_handle.hpp"
@@ -23,6 +24,7 @@ struct RtppServerCounters {
     uint64_t commands = 0;
     uint64_t retransmissions = 0;
     uint64_t dropped = 0;  // no cookie, oversized, or a reply the socket would not take
+    uint64_t refused = 0;  // UDP from a source outside the allow-list
 };
 
 class RtppServer {
@@ -32,7 +34,8 @@ public:
 
     // Binds what is given (UDP address, unix socket path; either may be absent). Throws
     // std::runtime_error naming the address and the reason.
-    RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path, Execute execute);
+    RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path, Execute execute,
+               AllowList allow = AllowList::loopback());
     ~RtppServer();
     RtppServer(const RtppServer&) = delete;
     RtppServer& operator=(const RtppServer&) = delete;
@@ -61,6 +64,7 @@ private:
 
     uv_loop_t* loop_;
     Execute execute_;
+    AllowList allow_;  // UDP only: the unix socket's file permissions guard it
     UvPtr<uv_udp_t> udp_;
     std::optional<Endpoint> udp_local_;
     UvPtr<uv_pipe_t> unix_;

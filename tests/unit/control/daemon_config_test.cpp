@@ -40,3 +40,36 @@ TEST_CASE("bad options are refused with a sentence naming them", "[config]") {
     CHECK_THROWS_WITH(parse_command_line(Args{"--log-level", "loud"}), Catch::Contains("--log-level"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--frobnicate"}), Catch::Contains("unknown option"));
 }
+
+TEST_CASE("allow-list, learning mode and load limits", "[config]") {
+    auto defaults = parse_command_line({});
+    CHECK(defaults.config.control_allow.allows(*Endpoint::parse("127.0.0.5:1")));
+    CHECK(defaults.config.control_allow.allows(*Endpoint::parse("[::1]:1")));
+    CHECK_FALSE(defaults.config.control_allow.allows(*Endpoint::parse("10.0.0.1:1")));
+    CHECK(defaults.config.learning == LearningMode::heuristic);
+
+    auto cl = parse_command_line({"--control-allow", "10.0.0.0/8", "--control-allow", "2001:db8::/32",
+                                  "--learning", "immediate", "--max-sessions", "500", "--max-packet-rate", "90000"});
+    CHECK(cl.config.control_allow.allows(*Endpoint::parse("10.20.30.40:5")));
+    CHECK(cl.config.control_allow.allows(*Endpoint::parse("[2001:db8:1::9]:5")));
+    CHECK(cl.config.control_allow.allows(*Endpoint::parse("[::ffff:10.1.2.3]:5")));
+    CHECK_FALSE(cl.config.control_allow.allows(*Endpoint::parse("127.0.0.1:5")));  // replaced the default
+    CHECK_FALSE(cl.config.control_allow.allows(*Endpoint::parse("11.0.0.1:5")));
+    CHECK(cl.config.learning == LearningMode::immediate);
+    CHECK(cl.config.max_sessions == 500);
+    CHECK(cl.config.max_packet_rate == 90000);
+
+    using Args = std::vector<std::string>;
+    CHECK_THROWS_WITH(parse_command_line(Args{"--control-allow", "10.0.0.0/33"}), Catch::Contains("prefix"));
+    CHECK_THROWS_WITH(parse_command_line(Args{"--control-allow", "nowhere"}), Catch::Contains("--control-allow"));
+    CHECK_THROWS_WITH(parse_command_line(Args{"--learning", "sometimes"}), Catch::Contains("--learning"));
+}
+
+TEST_CASE("networks match by prefix", "[config]") {
+    CHECK(parse_network("192.0.2.0/25").contains(*Endpoint::parse("192.0.2.127:1")));
+    CHECK_FALSE(parse_network("192.0.2.0/25").contains(*Endpoint::parse("192.0.2.128:1")));
+    CHECK(parse_network("0.0.0.0/0").contains(*Endpoint::parse("203.0.113.9:1")));
+    CHECK(parse_network("192.0.2.7").contains(*Endpoint::parse("192.0.2.7:9")));
+    CHECK_FALSE(parse_network("192.0.2.7").contains(*Endpoint::parse("192.0.2.8:9")));
+    CHECK_FALSE(parse_network("192.0.2.0/24").contains(*Endpoint::parse("[2001:db8::1]:9")));
+}
