@@ -31,10 +31,13 @@ enum class DropReason : uint8_t {
     no_destination,   // the other side has no address yet (on hold, nothing signalled)
     send_failed,      // the kernel refused the send (EAGAIN, unreachable...)
     truncated,        // larger than the receive buffer
+    too_large,        // larger than any media packet (kMaxMediaPacket)
     receive_error,    // the socket reported an error instead of a datagram
     count_
 };
 inline constexpr std::size_t kDropReasons = static_cast<std::size_t>(DropReason::count_);
+// RTP, RTCP and UDPTL packets stay well under an Ethernet MTU; a datagram beyond this is junk.
+inline constexpr std::size_t kMaxMediaPacket = 8192;
 std::string_view drop_reason_name(DropReason reason);
 
 struct FlowCounters {

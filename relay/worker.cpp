@@ -215,6 +215,7 @@ void Worker::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const
     ++counters.packets_in;
     counters.bytes_in += len;
     if (flags & UV_UDP_PARTIAL) return drop(DropReason::truncated);
+    if (len > kMaxMediaPacket) return drop(DropReason::too_large);
 
     PacketFacts facts;
     facts.can_teach = true;  // other transports: any datagram from the right peer

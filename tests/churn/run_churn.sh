@@ -26,9 +26,10 @@ read -r rss0 fds0 free0 total0 calls0 <<<"$(measure)"
 result=$("$BENCH" --server "$ng" --cycles "$CYCLES" --inflight 8 2>/dev/null)
 read -r rss1 fds1 free1 total1 calls1 <<<"$(measure)"
 rate=$(echo "$result" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(int(r["cycles_per_second"]), r["failed"])')
-echo "churn: $CYCLES cycles ($rate cycles/s, failed): RSS ${rss0} -> ${rss1} kB, descriptors ${fds0} -> ${fds1}, port pairs free ${free1}/${total1}, calls left ${calls1}"
+read -r cps failed <<<"$rate"
+echo "churn: $CYCLES cycles at $cps cycles/s, $failed failed: RSS ${rss0} -> ${rss1} kB, descriptors ${fds0} -> ${fds1}, port pairs free ${free1}/${total1}, calls left ${calls1}"
 status=0
-[ "${rate#* }" = 0 ] || { echo "FAIL: some cycles failed"; status=1; }
+[ "$failed" = 0 ] || { echo "FAIL: some cycles failed"; status=1; }
 [ "$fds1" -eq "$fds0" ] || { echo "FAIL: descriptors grew"; status=1; }
 [ "$free1" -eq "$total1" ] || { echo "FAIL: ports left in use"; status=1; }
 [ "$calls1" -eq 0 ] || { echo "FAIL: calls left"; status=1; }

@@ -178,6 +178,7 @@ TEST_CASE("junk on the RTP and RTCP ports is counted and dropped", "[forwarding]
     a.send_to(relay_rtcp(created, 0), make_rtp(0xa, 1, 1));  // RTP on the RTCP port
     a.send_to(ra, Bytes(2000, 0xff));                        // version 3
     a.send_to(ra, make_rtp(0, 1, 1));                        // SSRC 0 from an unknown source
+    a.send_to(ra, make_rtp(0xa, 2, 2, 65000));               // valid RTP header, 64 KiB
 
     auto pa = make_rtp(0xa, 2, 2);
     a.send_to(ra, pa);
@@ -187,7 +188,8 @@ TEST_CASE("junk on the RTP and RTCP ports is counted and dropped", "[forwarding]
     CHECK(drops(q, 0, DropReason::wrong_component) == 1);
     CHECK(drops(q, 0, DropReason::wrong_component, 1) == 1);
     CHECK(drops(q, 0, DropReason::not_learnable) == 1);
-    CHECK(counters(q, 0).packets_in == 6);
+    CHECK(drops(q, 0, DropReason::too_large) == 1);
+    CHECK(counters(q, 0).packets_in == 7);
     CHECK(counters(q, 0, 1).packets_in == 1);
     CHECK(counters(q, 1).packets_out == 1);
     CHECK_FALSE(b.try_receive());
@@ -252,5 +254,27 @@ TEST_CASE("a call's TOS marks the packets the relay sends", "[forwarding][tos]")
     got = b.receive(2s);
     REQUIRE(got);
     CHECK(got->tos == 0);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("with rtcp-mux, RTCP on the RTP port is relayed as RTCP", "[forwarding][mux]") {
+    RelayHarness h(config(21600));
+    UdpPeer a, b;
+    SessionSpec spec = audio_spec(kLocal, a.local(), b.local());
+    spec.media[0].rtcp_mux = true;
+    auto created = h.call(0, Op::create, 10, spec);
+    REQUIRE(created.status == ReplyStatus::ok);
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    auto rtp = make_rtp(0xa, 1, 1);
+    a.send_to(ra, rtp);
+    expect_datagram(b, rtp, rb);
+    auto rr = make_rtcp_rr(0xa);
+    a.send_to(ra, rr);  // on the RTP port: muxed
+    expect_datagram(b, rr, rb);
+    auto back = make_rtcp_rr(0xb);
+    b.send_to(rb, back);
+    expect_datagram(a, back, ra);
+    auto q = h.call(0, Op::query, 10);
+    CHECK(drops(q, 0, DropReason::wrong_component) == 0);
     CHECK(h.shutdown());
 }
