@@ -6,6 +6,8 @@ set -eu
 pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev catch2 prometheus-cpp-dev"
 # The interop tests place real calls through Kamailio with SIPp as the phones.
 pkgs="$pkgs kamailio sip-tester python3"
+# The NAT lab builds its networks from namespaces and nftables.
+pkgs="$pkgs iproute2 nftables conntrack"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 pkgs="$pkgs dpkg-dev"
 case "${1:-}" in

@@ -186,9 +186,9 @@ TEST_CASE("shutdown with live sessions closes every handle", "[lifecycle]") {
 TEST_CASE("a local address that is not ours fails the session with a reason", "[lifecycle]") {
     RelayHarness h(small_config(22900, 4));
     UdpPeer a, b;
-    auto r = h.call(0, Op::create, 1, audio_spec(*Endpoint::parse("192.0.2.1", 0), a.local(), b.local()));
+    auto r = h.call(0, Op::create, 1, audio_spec(*Endpoint::parse("203.0.113.254", 0), a.local(), b.local()));
     CHECK(r.status == ReplyStatus::error);
-    CHECK(r.error.find("cannot bind 192.0.2.1") == 0);
+    CHECK(r.error.find("cannot bind 203.0.113.254") == 0);
     CHECK(h.call(0, Op::stats, 0).stats.ports_available == 4);
     CHECK(h.shutdown());
 }

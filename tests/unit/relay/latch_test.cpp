@@ -216,6 +216,15 @@ TEST_CASE("a NAT rebinding is followed; a stranger copying the stream is not", "
         CHECK(latch.on_packet(ep("10.0.0.1:7000"), PacketFacts{true, false, 0x1234, 0}, kAfterWindow + 4) ==
               Verdict::foreign);
     }
+    SECTION("a rebinding inside the learning window is followed too") {
+        Latch latch;
+        latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
+        REQUIRE(latch.on_packet(ep("10.0.0.1:6000"), rtp(10), kStart + 1) == Verdict::learned);
+        REQUIRE(latch.state() == LatchState::learning);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11), kStart + 2) == Verdict::learned);
+        CHECK(latch.on_packet(ep("10.0.0.1:8000"), rtp(50, 0x9999), kStart + 3) == Verdict::foreign);
+        CHECK(latch.destination()->to_string() == "10.0.0.1:7000");
+    }
     SECTION("strict source never rebinds") {
         Latch latch = confirmed(LatchPolicy{LearningMode::heuristic, false, true, false});
         CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(12), kAfterWindow + 1) == Verdict::foreign);
