@@ -90,12 +90,14 @@ Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint
         return learn(source, quality, LatchState::confirmed, packet);
     }
     if (policy_.strict_source && quality < Match::address) return Verdict::foreign;
+    if (quality > quality_) {
+        return learn(source, quality, quality == Match::exact ? LatchState::confirmed : LatchState::learning, packet);
+    }
     // A NAT that rebinds while the window is still open: the candidate's own stream moves.
     if (state_ == LatchState::learning && !policy_.strict_source && continues_stream(source, packet)) {
         return learn(source, quality_, LatchState::learning, packet);
     }
-    if (quality <= quality_) return Verdict::foreign;
-    return learn(source, quality, quality == Match::exact ? LatchState::confirmed : LatchState::learning, packet);
+    return Verdict::foreign;
 }
 
 }  // namespace latch
