@@ -1,16 +1,23 @@
 # Convenience wrapper around CMake: `make run` builds and starts latchd in the foreground,
-# `make test` builds and runs the whole test suite. Both install missing Debian packages first.
+# `make test` builds and runs the whole test suite, `make deb` builds the Debian package. Each
+# installs the Debian packages it is missing first (make run only what building needs).
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 LATCHD_ARGS ?=
 
-.PHONY: all build run test deb clean deps
+.PHONY: all build run test deb clean deps test-deps package-deps
 
 all: build
 
 deps:
 	@sh packaging/install-deps.sh
+
+test-deps:
+	@sh packaging/install-deps.sh --test
+
+package-deps:
+	@sh packaging/install-deps.sh --package
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -22,12 +29,12 @@ run: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target latchd latchctl
 	exec $(BUILD)/control/latchd $(LATCHD_ARGS)
 
-test: deps $(BUILD)/CMakeCache.txt
+test: test-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 # The Debian package (binaries, systemd unit, config, documentation) in $(BUILD)/.
-deb: build
+deb: package-deps build
 	cd $(BUILD) && cpack -G DEB
 
 clean:

@@ -32,8 +32,8 @@ void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels 
 }  // namespace
 
 std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
-    FlowCounters totals;
-    uint64_t streams = 0, created = 0, timed_out = 0;
+    const WorkerStats all = total(s.workers);
+    const FlowCounters& totals = all.totals;
     auto sessions = family("latch_sessions", "Sessions (calls' media) active, per worker", MetricType::Gauge);
     auto pairs = family("latch_port_pairs", "Media port pairs of each worker's slice", MetricType::Gauge);
     auto pairs_free = family("latch_port_pairs_free", "Media port pairs free, per worker", MetricType::Gauge);
@@ -42,10 +42,6 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
         add(sessions, static_cast<double>(w.sessions), worker);
         add(pairs, static_cast<double>(w.ports_capacity), worker);
         add(pairs_free, static_cast<double>(w.ports_available), worker);
-        totals += w.totals;
-        streams += w.streams;
-        created += w.sessions_created;
-        timed_out += w.sessions_timed_out;
     }
     std::vector<MetricFamily> out;
     auto single = [&out](std::string name, std::string help, MetricType type, double value) {
@@ -55,10 +51,10 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
     };
     single("latch_calls", "Calls in the control plane's directory", MetricType::Gauge, static_cast<double>(s.calls));
     out.push_back(std::move(sessions));
-    single("latch_streams", "Media streams of the active sessions", MetricType::Gauge, static_cast<double>(streams));
-    single("latch_sessions_created_total", "Sessions created", MetricType::Counter, static_cast<double>(created));
+    single("latch_streams", "Media streams of the active sessions", MetricType::Gauge, static_cast<double>(all.streams));
+    single("latch_sessions_created_total", "Sessions created", MetricType::Counter, static_cast<double>(all.sessions_created));
     single("latch_sessions_timed_out_total", "Sessions ended by the idle timeout", MetricType::Counter,
-           static_cast<double>(timed_out));
+           static_cast<double>(all.sessions_timed_out));
     single("latch_packets_received_total", "Datagrams received on media ports, dropped ones included",
            MetricType::Counter, static_cast<double>(totals.packets_in));
     single("latch_packets_relayed_total", "Datagrams relayed to the other leg", MetricType::Counter,

@@ -95,16 +95,10 @@ std::string call_summary(const Call& call, const SessionSnapshot& snap) {
 
 nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64_t calls,
                                  const nlohmann::json& control) {
-    FlowCounters totals;
-    uint64_t sessions = 0, created = 0, timed_out = 0, capacity = 0, available = 0;
+    const WorkerStats all = total(workers);
+    const FlowCounters& totals = all.totals;
     nlohmann::json per_worker = nlohmann::json::array();
     for (const auto& w : workers) {
-        totals += w.totals;
-        sessions += w.sessions;
-        created += w.sessions_created;
-        timed_out += w.sessions_timed_out;
-        capacity += w.ports_capacity;
-        available += w.ports_available;
         per_worker.push_back({{"worker", w.worker},
                               {"sessions", w.sessions},
                               {"port pairs", w.ports_capacity},
@@ -116,12 +110,12 @@ nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64
         drops[std::string(drop_reason_name(static_cast<DropReason>(i)))] = totals.drops[i];
     }
     return {{"calls", calls},
-            {"sessions", {{"current", sessions}, {"created", created}, {"timed out", timed_out}}},
+            {"sessions", {{"current", all.sessions}, {"created", all.sessions_created}, {"timed out", all.sessions_timed_out}}},
             {"packets", {{"received", totals.packets_in}, {"relayed", totals.packets_out}}},
             {"bytes", {{"received", totals.bytes_in}, {"relayed", totals.bytes_out}}},
             {"learned", totals.learned},
             {"drops", drops},
-            {"port pairs", {{"total", capacity}, {"free", available}}},
+            {"port pairs", {{"total", all.ports_capacity}, {"free", all.ports_available}}},
             {"workers", per_worker},
             {"control", control}};
 }

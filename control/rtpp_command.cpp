@@ -1,24 +1,13 @@
 // rtpproxy command parsing. Any thread.
 #include "rtpp_command.hpp"
 
+#include "text.hpp"
+
 #include <cctype>
 #include <charconv>
 
 namespace latch {
 namespace {
-
-std::vector<std::string_view> words(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-        std::size_t j = i;
-        while (j < s.size() && !std::isspace(static_cast<unsigned char>(s[j]))) ++j;
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
 
 [[noreturn]] void fail(int code, std::string why) { throw RtppError{code, std::move(why)}; }
 
@@ -112,7 +101,7 @@ bool rtpp_feature_supported(std::string_view date) {
 }
 
 RtppCommand parse_rtpp(std::string_view line) {
-    auto w = words(line);
+    auto w = split_words(line);
     if (w.empty()) fail(kRtppUnknownCommand, "empty command");
     RtppCommand c;
     std::string_view head = w[0];

@@ -187,31 +187,17 @@ void RtppCommands::query(const RtppCommand& c, const Respond& respond) {
 
 void RtppCommands::info(const RtppCommand&, const Respond& respond) {
     calls_.collect_worker_stats([respond](std::vector<WorkerStats>& stats) {
-        uint64_t created = 0, active = 0, streams = 0, received = 0, sent = 0;
-        for (const auto& w : stats) {
-            created += w.sessions_created;
-            active += w.sessions;
-            streams += w.streams;
-            received += w.totals.packets_in;
-            sent += w.totals.packets_out;
-        }
+        const WorkerStats all = total(stats);
         respond(fmt::format("sessions created: {}\nactive sessions: {}\nactive streams: {}\n"
                             "packets received: {}\npackets transmitted: {}",
-                            created, active, streams, received, sent));
+                            all.sessions_created, all.sessions, all.streams, all.totals.packets_in,
+                            all.totals.packets_out));
     });
 }
 
 void RtppCommands::get_stats(const RtppCommand& c, const Respond& respond) {
     calls_.collect_worker_stats([this, c, respond](std::vector<WorkerStats>& stats) {
-        FlowCounters totals;
-        uint64_t created = 0, timed_out = 0, active = 0, streams = 0;
-        for (const auto& w : stats) {
-            totals += w.totals;
-            created += w.sessions_created;
-            timed_out += w.sessions_timed_out;
-            active += w.sessions;
-            streams += w.streams;
-        }
+        const WorkerStats sum = total(stats);
         uint64_t commands = 0, errors = 0;
         for (const auto& [name, results] : results_) {
             for (const auto& [result, n] : results) {
@@ -220,10 +206,10 @@ void RtppCommands::get_stats(const RtppCommand& c, const Respond& respond) {
             }
         }
         const std::vector<std::pair<std::string, uint64_t>> all = {
-            {"nsess_created", created},        {"nsess_timeout", timed_out},
-            {"nsess_active", active},          {"nstreams_active", streams},
-            {"npkt_rcvd", totals.packets_in},  {"npkt_relayed", totals.packets_out},
-            {"npkt_dropped", totals.total_drops()}, {"ncmds_rcvd", commands},
+            {"nsess_created", sum.sessions_created}, {"nsess_timeout", sum.sessions_timed_out},
+            {"nsess_active", sum.sessions},          {"nstreams_active", sum.streams},
+            {"npkt_rcvd", sum.totals.packets_in},    {"npkt_relayed", sum.totals.packets_out},
+            {"npkt_dropped", sum.totals.total_drops()}, {"ncmds_rcvd", commands},
             {"ncmds_errs", errors},            {"nnotify_sent", notifications_sent_},
         };
         std::vector<std::pair<std::string, uint64_t>> chosen;

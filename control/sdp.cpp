@@ -1,25 +1,14 @@
 // SDP parsing and rewriting. Any thread.
 #include "sdp.hpp"
 
+#include "text.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
 
 namespace latch {
 namespace {
-
-std::vector<std::string_view> split_words(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && s[i] == ' ') ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ' ') ++j;
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
 
 std::optional<unsigned> port_number(std::string_view text) {
     // "49170" or "49170/2" (a port count)

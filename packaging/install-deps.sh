@@ -1,19 +1,25 @@
 #!/bin/sh
-# Installs the Debian 12 packages latch needs to build and test (with --ci, also what the sanitizer builds need),
-# skipping what is already there. Run as root, or as a user who may use sudo.
+# Installs the Debian 12 packages latch needs, skipping what is already there. Run as root, or
+# as a user who may use sudo.
+#   install-deps.sh            to build and run latchd
+#   install-deps.sh --package  also to build the .deb (make deb)
+#   install-deps.sh --test     also to run the whole test suite (make test)
+#   install-deps.sh --ci       also the sanitizer and fuzzing builds (.ci/run)
 set -eu
 
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev catch2 prometheus-cpp-dev"
-# The interop tests place real calls through Kamailio with SIPp as the phones.
-pkgs="$pkgs kamailio sip-tester python3"
-# The NAT lab builds its networks from namespaces and nftables.
-pkgs="$pkgs iproute2 nftables conntrack"
+# Build and run (catch2 too: the default build configures the tests).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev catch2"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
-pkgs="$pkgs dpkg-dev"
+package="dpkg-dev"
+# The interop tests place real calls through Kamailio with SIPp as the phones; the NAT lab
+# builds its networks from namespaces and nftables.
+test="$package kamailio sip-tester python3 iproute2 nftables conntrack util-linux"
 case "${1:-}" in
-  --ci) pkgs="$pkgs clang libclang-rt-14-dev" ;;
   "") ;;
-  *) echo "usage: $0 [--ci]" >&2; exit 2 ;;
+  --package) pkgs="$pkgs $package" ;;
+  --test) pkgs="$pkgs $test" ;;
+  --ci) pkgs="$pkgs $test clang libclang-rt-14-dev" ;;
+  *) echo "usage: $0 [--package|--test|--ci]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -36,4 +36,21 @@ FlowCounters& FlowCounters::operator+=(const FlowCounters& other) {
     return *this;
 }
 
+WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
+    sessions += o.sessions;
+    streams += o.streams;
+    sessions_created += o.sessions_created;
+    sessions_timed_out += o.sessions_timed_out;
+    ports_capacity += o.ports_capacity;
+    ports_available += o.ports_available;
+    totals += o.totals;
+    return *this;
+}
+
+WorkerStats total(const std::vector<WorkerStats>& workers) {
+    WorkerStats sum;
+    for (const auto& w : workers) sum += w;
+    return sum;
+}
+
 }  // namespace latch

@@ -105,7 +105,12 @@ struct WorkerStats {
     uint64_t ports_capacity = 0;  // pairs
     uint64_t ports_available = 0;
     FlowCounters totals;  // every flow, live and ended
+
+    WorkerStats& operator+=(const WorkerStats& other);
 };
+
+// The sum of several workers' counters (worker is left 0).
+WorkerStats total(const std::vector<WorkerStats>& workers);
 
 enum class Op : uint8_t {
     create,
