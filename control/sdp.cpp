@@ -171,8 +171,9 @@ std::string rewrite_sdp(const Sdp& sdp, const SdpRewrite& rw) {
                 ++media_index;
                 media_had_rtcp = false;
                 const SdpMedia& m = sdp.media[static_cast<std::size_t>(media_index)];
-                std::size_t port_start = line.find(' ') + 1;
-                std::size_t port_end = line.find(' ', port_start);
+                // The port is the m= line's second word, found as the parser split it.
+                auto [word_start, word_end] = word_span(value, 1);
+                std::size_t port_start = 2 + word_start, port_end = 2 + word_end;
                 std::string port_text = line.substr(port_start, port_end - port_start);
                 std::size_t slash = port_text.find('/');
                 std::string count = slash == std::string::npos ? "" : port_text.substr(slash);

@@ -160,3 +160,16 @@ TEST_CASE("unparseable SDP is refused with the line at fault", "[sdp]") {
         CHECK_THROWS_WITH(parse_sdp(c.body), Catch::Contains(c.reason));
     }
 }
+
+TEST_CASE("the rewriter finds the m= port as the parser does, whatever separates the fields", "[sdp]") {
+    // Found by fuzzing: fields separated by a tab or a stray carriage return.
+    for (const char* m : {"m=audio\t4000 RTP/AVP 0", "m=audio 4000\tRTP/AVP 0", "m=x 0\r\x01udio/AVP 0"}) {
+        INFO(m);
+        std::string body = std::string("v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n") + m + "\r\n";
+        Sdp sdp = parse_sdp(body);
+        std::string out = rewrite_sdp(sdp, relay_v4({{30000, 30001}}));
+        Sdp again = parse_sdp(out);
+        REQUIRE(again.media.size() == 1);
+        CHECK(again.media[0].port == (sdp.media[0].port == 0 ? 0u : 30000u));
+    }
+}
