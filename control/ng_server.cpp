@@ -5,27 +5,16 @@
 #include <string>
 
 #include "log.hpp"
+#include "udp_socket.hpp"
 
 namespace latch {
 
 NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, AllowList allow)
     : dispatch_(std::move(dispatch)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kMaxMessage)) {
-    socket_ = make_uv_handle<uv_udp_t>();
-    int rc = uv_udp_init_ex(loop, socket_.get(), static_cast<unsigned>(listen.family()));
-    if (rc == 0) {
-        socket_->data = this;
-        unsigned flags = listen.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
-        rc = uv_udp_bind(socket_.get(), listen.sockaddr_ptr(), flags);
-    }
-    if (rc == 0) rc = uv_udp_recv_start(socket_.get(), &NgServer::on_alloc, &NgServer::on_recv);
-    if (rc != 0) {
-        socket_.reset();
+    if (int rc = open_udp(loop, socket_, listen, this, &NgServer::on_alloc, &NgServer::on_recv); rc != 0) {
         throw std::runtime_error("cannot listen on " + listen.to_string() + ": " + uv_strerror(rc));
     }
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    uv_udp_getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    local_ = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    local_ = bound_endpoint(socket_.get());
 }
 
 void NgServer::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "udp_socket.hpp"
 
 namespace latch {
 namespace {
@@ -24,21 +25,10 @@ RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, cons
                        Execute execute, AllowList allow)
     : loop_(loop), execute_(std::move(execute)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kBufferSize)) {
     if (udp) {
-        udp_ = make_uv_handle<uv_udp_t>();
-        int rc = uv_udp_init_ex(loop, udp_.get(), static_cast<unsigned>(udp->family()));
-        if (rc == 0) {
-            udp_->data = this;
-            rc = uv_udp_bind(udp_.get(), udp->sockaddr_ptr(), udp->family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-        }
-        if (rc == 0) rc = uv_udp_recv_start(udp_.get(), &RtppServer::on_alloc, &RtppServer::on_udp);
-        if (rc != 0) {
-            udp_.reset();
+        if (int rc = open_udp(loop, udp_, *udp, this, &RtppServer::on_alloc, &RtppServer::on_udp); rc != 0) {
             throw std::runtime_error("cannot listen for rtpproxy commands on " + udp->to_string() + ": " + uv_strerror(rc));
         }
-        sockaddr_storage ss{};
-        int len = sizeof ss;
-        uv_udp_getsockname(udp_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-        udp_local_ = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        udp_local_ = bound_endpoint(udp_.get());
     }
     if (!unix_path.empty()) {
         unix_ = make_uv_handle<uv_pipe_t>();

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "udp_socket.hpp"
+
 namespace latch {
 namespace {
 
@@ -10,20 +12,9 @@ namespace {
 constexpr int kMaxBindAttempts = 32;
 
 int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
-    flow.socket = make_uv_handle<uv_udp_t>();
-    int rc = uv_udp_init_ex(env.loop, flow.socket.get(), static_cast<unsigned>(local.family()));
-    if (rc == 0) {
-        flow.socket->data = &flow;
-        unsigned flags = local.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
-        rc = uv_udp_bind(flow.socket.get(), local.sockaddr_ptr(), flags);
-    }
-    if (rc == 0) rc = uv_udp_recv_start(flow.socket.get(), env.alloc, env.recv);
-    if (rc != 0) {
-        flow.socket.reset();
-        return rc;
-    }
-    flow.local = local;
-    return 0;
+    int rc = open_udp(env.loop, flow.socket, local, &flow, env.alloc, env.recv);
+    if (rc == 0) flow.local = local;
+    return rc;
 }
 
 // Marks the flow's outgoing packets (DSCP for the call's media). Best effort: a refused
