@@ -22,10 +22,12 @@
 
 #include <fmt/format.h>
 
+#include "bench_util.hpp"
 #include "relay.hpp"
 #include "uv_handle.hpp"
 
 using namespace latch;
+using namespace latch::bench;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -40,37 +42,11 @@ struct Options {
     uint16_t port_min = 30000;
 };
 
-void pin(pthread_t thread, int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    pthread_setaffinity_np(thread, sizeof set, &set);
-}
-
 double thread_cpu_seconds(pthread_t thread) {
     clockid_t id;
     timespec ts{};
     if (pthread_getcpuclockid(thread, &id) != 0 || clock_gettime(id, &ts) != 0) return 0;
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// Busy and total jiffies of one CPU from /proc/stat (softirq and irq count as busy).
-std::pair<uint64_t, uint64_t> cpu_jiffies(int cpu) {
-    std::ifstream stat("/proc/stat");
-    std::string line, name = "cpu" + std::to_string(cpu);
-    while (std::getline(stat, line)) {
-        std::istringstream in(line);
-        std::string label;
-        in >> label;
-        if (label != name) continue;
-        uint64_t v[8] = {};
-        for (auto& x : v) in >> x;  // user nice system idle iowait irq softirq steal
-        uint64_t idle = v[3] + v[4];
-        uint64_t total = 0;
-        for (auto x : v) total += x;
-        return {total - idle, total};
-    }
-    return {0, 0};
 }
 
 int udp_socket(Endpoint& bound) {
@@ -119,7 +95,7 @@ int main(int argc, char** argv) try {
     std::map<uint64_t, WorkerReply> replies;
     auto relay = std::make_unique<Relay>(cfg, &loop, [&](WorkerReply& r) { replies[r.request] = std::move(r); });
     relay->start();
-    pin(relay->worker(0).native_thread(), opt.relay_cpu);
+    pin_thread(relay->worker(0).native_thread(), opt.relay_cpu);
 
     auto call = [&](WorkerCommand cmd) {
         uint64_t id = cmd.request;
@@ -146,7 +122,7 @@ int main(int argc, char** argv) try {
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> sent{0}, received{0};
     std::thread sink([&] {
-        pin(pthread_self(), opt.load_cpu);
+        pin_thread(pthread_self(), opt.load_cpu);
         timeval tv{0, 100000};
         ::setsockopt(sink_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         constexpr int kBatch = 64;
@@ -165,7 +141,7 @@ int main(int argc, char** argv) try {
         }
     });
     std::thread generator([&] {
-        pin(pthread_self(), opt.load_cpu);
+        pin_thread(pthread_self(), opt.load_cpu);
         constexpr int kBatch = 32;
         std::vector<uint8_t> packet(static_cast<std::size_t>(opt.size), 0);
         packet[0] = 0x80;
@@ -229,8 +205,7 @@ int main(int argc, char** argv) try {
 
     uint64_t forwarded = after.packets_out - before.packets_out;
     uint64_t in = after.packets_in - before.packets_in;
-    double busy = static_cast<double>(jiffies1.first - jiffies0.first) /
-                  static_cast<double>(std::max<uint64_t>(1, jiffies1.second - jiffies0.second));
+    double busy = busy_share(jiffies0, jiffies1);
     double core_us_per_packet = busy * elapsed * 1e6 / static_cast<double>(std::max<uint64_t>(1, forwarded));
     std::fprintf(stderr, "\n");
     std::printf("{\"sessions\": %d, \"seconds\": %.2f, \"offered_pps\": %.0f, \"relay_received_pps\": %.0f, "

@@ -11,7 +11,6 @@ std::string_view drop_reason_name(DropReason reason) {
         case DropReason::not_learnable: return "not-learnable";
         case DropReason::no_destination: return "no-destination";
         case DropReason::send_failed: return "send-failed";
-        case DropReason::truncated: return "truncated";
         case DropReason::too_large: return "too-large";
         case DropReason::receive_error: return "receive-error";
         case DropReason::count_: break;

@@ -30,7 +30,6 @@ enum class DropReason : uint8_t {
     not_learnable,    // from an unknown source and unfit to teach one (SSRC 0)
     no_destination,   // the other side has no address yet (on hold, nothing signalled)
     send_failed,      // the kernel refused the send (EAGAIN, unreachable...)
-    truncated,        // larger than the receive buffer
     too_large,        // larger than any media packet (kMaxMediaPacket)
     receive_error,    // the socket reported an error instead of a datagram
     count_

@@ -12,7 +12,7 @@ namespace {
 constexpr int kMaxBindAttempts = 32;
 
 int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
-    int rc = open_udp(env.loop, flow.socket, local, &flow, env.alloc, env.recv);
+    int rc = flow.socket.open(env.loop, local, &flow, env.readable);
     if (rc == 0) flow.local = local;
     return rc;
 }
@@ -21,8 +21,7 @@ int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
 // option leaves the packets unmarked but still relayed.
 void set_tos(Flow& flow, uint8_t tos) {
     if (!flow.socket) return;
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(flow.socket.get()), &fd) != 0) return;
+    int fd = flow.socket.fd();
     int value = tos;
     if (flow.local.family() == AF_INET6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &value, sizeof value);
@@ -130,7 +129,7 @@ std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t no
 void Session::close_media(Media& media, PortPool& pool) {
     for (int leg = 0; leg < kLegs; ++leg) {
         for (auto& flow : media.flows[leg]) flow.socket.reset();
-        // libuv closes the descriptor inside uv_close, so the port is free again right away.
+        // The descriptors are closed at once, so the ports are free again right away.
         if (media.ports[leg] != 0) pool.release(media.ports[leg]);
         media.ports[leg] = 0;
     }

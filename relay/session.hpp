@@ -13,7 +13,7 @@
 #include "port_pool.hpp"
 #include "relay_config.hpp"
 #include "relay_types.hpp"
-#include "uv_handle.hpp"
+#include "udp_socket.hpp"
 
 namespace latch {
 
@@ -23,7 +23,7 @@ class Session;
 struct Flow {
     Flow* peer = nullptr;  // same media and component on the other leg
     Session* session = nullptr;
-    UvPtr<uv_udp_t> socket;
+    PolledUdp socket;
     Latch latch;
     FlowCounters counters;
     Endpoint local;
@@ -45,8 +45,7 @@ struct SessionEnv {
     uv_loop_t* loop = nullptr;
     PortPool* pool = nullptr;
     const RelayConfig* config = nullptr;
-    uv_alloc_cb alloc = nullptr;
-    uv_udp_recv_cb recv = nullptr;
+    uv_poll_cb readable = nullptr;
 };
 
 class Session {

@@ -1,6 +1,12 @@
 // Opening libuv UDP sockets. The owning loop's thread.
 #include "udp_socket.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace latch {
 
 int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, void* data,
@@ -15,6 +21,34 @@ int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, vo
     if (rc == 0) rc = uv_udp_recv_start(socket.get(), alloc, recv);
     if (rc != 0) socket.reset();
     return rc;
+}
+
+int PolledUdp::open(uv_loop_t* loop, const Endpoint& local, void* data, uv_poll_cb readable) {
+    reset();
+    int fd = ::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (local.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) != 0) {
+        int rc = -errno;
+        ::close(fd);
+        return rc;
+    }
+    poll_ = make_uv_handle<uv_poll_t>();
+    int rc = uv_poll_init(loop, poll_.get(), fd);
+    if (rc == 0) {
+        poll_->data = data;
+        rc = uv_poll_start(poll_.get(), UV_READABLE, readable);
+    }
+    fd_ = fd;
+    if (rc != 0) reset();
+    return rc;
+}
+
+void PolledUdp::reset() {
+    poll_.reset();  // uv_close takes the descriptor out of the loop's epoll set at once
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
 }
 
 Endpoint bound_endpoint(const uv_udp_t* socket) {

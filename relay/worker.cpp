@@ -2,6 +2,7 @@
 // Everything here runs on the worker's own thread, except start(), stop() and post().
 #include "worker.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "log.hpp"
@@ -12,7 +13,16 @@ namespace latch {
 Worker::Worker(unsigned index, const RelayConfig& config, PortRange ports,
                Mailbox<WorkerReply>& replies)
     : index_(index), config_(config), pool_(ports), replies_(replies),
-      buffer_(std::make_unique<char[]>(kBufferSize)) {}
+      buffer_(std::make_unique<char[]>(kBatch * kSlot)) {
+    for (int i = 0; i < kBatch; ++i) {
+        recv_iov_[i] = {buffer_.get() + static_cast<std::size_t>(i) * kSlot, kSlot};
+        recv_msgs_[i].msg_hdr.msg_iov = &recv_iov_[i];
+        recv_msgs_[i].msg_hdr.msg_iovlen = 1;
+        recv_msgs_[i].msg_hdr.msg_name = &recv_from_[i];
+        send_msgs_[i].msg_hdr.msg_iov = &send_iov_[i];
+        send_msgs_[i].msg_hdr.msg_iovlen = 1;
+    }
+}
 
 Worker::~Worker() {
     stop();
@@ -31,7 +41,7 @@ void Worker::start() {
     }
     loop_initialised_ = true;
     loop_.data = this;
-    env_ = SessionEnv{&loop_, &pool_, &config_, &Worker::on_alloc, &Worker::on_recv};
+    env_ = SessionEnv{&loop_, &pool_, &config_, &Worker::on_readable};
     inbox_.open(&loop_, [this](std::vector<WorkerCommand>& batch) { handle_commands(batch); });
 
     sweep_timer_ = make_uv_handle<uv_timer_t>();
@@ -195,58 +205,92 @@ WorkerStats Worker::stats() const {
 
 // ---- the packet path: no allocation, no lock, no exception, no log line ----
 
-void Worker::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
-    auto* self = static_cast<Worker*>(handle->loop->data);
-    buf->base = self->buffer_.get();
-    buf->len = kBufferSize;
-}
-
-void Worker::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
-                     unsigned flags) noexcept {
+void Worker::on_readable(uv_poll_t* handle, int status, int) noexcept {
     auto* in = static_cast<Flow*>(handle->data);
-    if (in == nullptr || (nread == 0 && addr == nullptr)) return;  // nothing more to read
-    FlowCounters& counters = in->counters;
-    auto drop = [&counters](DropReason reason) { ++counters.drops[static_cast<std::size_t>(reason)]; };
-    if (nread < 0) {
-        drop(DropReason::receive_error);
+    if (in == nullptr) return;
+    if (status < 0) {
+        ++in->counters.drops[static_cast<std::size_t>(DropReason::receive_error)];
         return;
     }
-    auto len = static_cast<std::size_t>(nread);
-    ++counters.packets_in;
-    counters.bytes_in += len;
-    if (flags & UV_UDP_PARTIAL) return drop(DropReason::truncated);
-    if (len > kMaxMediaPacket) return drop(DropReason::too_large);
+    auto* self = static_cast<Worker*>(handle->loop->data);
+    // A bounded number of reads: a flooded socket cannot starve the others or the mailbox;
+    // what is left brings this callback back on the loop's next turn.
+    for (int round = 0; round < kReadRounds; ++round) {
+        if (self->relay_batch(*in) < kBatch) break;
+    }
+}
 
-    PacketFacts facts;
-    facts.can_teach = true;  // other transports: any datagram from the right peer
-    if (in->transport == Transport::rtp) {
-        PacketInfo info = inspect_packet(reinterpret_cast<const uint8_t*>(buf->base), len);
-        if (info.kind == PacketKind::malformed) return drop(DropReason::malformed);
-        bool is_rtcp = info.kind == PacketKind::rtcp;
-        bool on_rtcp_port = in->component == 1;
-        if (is_rtcp != on_rtcp_port && !(is_rtcp && in->rtcp_mux)) {
-            return drop(DropReason::wrong_component);
+int Worker::relay_batch(Flow& in) noexcept {
+    for (auto& m : recv_msgs_) {
+        m.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        m.msg_hdr.msg_flags = 0;
+    }
+    int n = ::recvmmsg(in.socket.fd(), recv_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    FlowCounters& counters = in.counters;
+    auto drop = [&counters](DropReason reason) { ++counters.drops[static_cast<std::size_t>(reason)]; };
+    if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) drop(DropReason::receive_error);
+        return 0;
+    }
+    uint64_t now = uv_now(&loop_);
+    Flow* out = in.peer;
+    const Endpoint* destination = out->latch.destination();  // fixed for this batch: only
+    int to_send = 0;                                          // packets to `out` teach it
+    for (int i = 0; i < n; ++i) {
+        const mmsghdr& m = recv_msgs_[i];
+        std::size_t len = m.msg_len;
+        ++counters.packets_in;
+        counters.bytes_in += len;
+        if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+            drop(DropReason::too_large);
+            continue;
         }
-        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
+        auto* data = static_cast<const uint8_t*>(recv_iov_[i].iov_base);
+        PacketFacts facts;
+        facts.can_teach = true;  // other transports: any datagram from the right peer
+        if (in.transport == Transport::rtp) {
+            PacketInfo info = inspect_packet(data, len);
+            if (info.kind == PacketKind::malformed) {
+                drop(DropReason::malformed);
+                continue;
+            }
+            bool is_rtcp = info.kind == PacketKind::rtcp;
+            bool on_rtcp_port = in.component == 1;
+            if (is_rtcp != on_rtcp_port && !(is_rtcp && in.rtcp_mux)) {
+                drop(DropReason::wrong_component);
+                continue;
+            }
+            facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
+        }
+        auto* from = reinterpret_cast<const sockaddr*>(&recv_from_[i]);
+        switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now)) {
+            case Verdict::accept: break;
+            case Verdict::learned: ++counters.learned; break;
+            case Verdict::foreign: drop(DropReason::foreign_source); continue;
+            case Verdict::not_learnable: drop(DropReason::not_learnable); continue;
+        }
+        counters.last_packet_ms = now;
+        if (destination == nullptr || !out->socket) {
+            drop(DropReason::no_destination);
+            continue;
+        }
+        send_iov_[to_send] = {recv_iov_[i].iov_base, len};
+        mmsghdr& s = send_msgs_[to_send++];
+        s.msg_hdr.msg_name = const_cast<sockaddr*>(destination->sockaddr_ptr());
+        s.msg_hdr.msg_namelen = destination->sockaddr_len();
     }
-
-    uint64_t now = uv_now(handle->loop);
-    switch (in->latch.on_packet(Endpoint::from_sockaddr(addr), facts, now)) {
-        case Verdict::accept: break;
-        case Verdict::learned: ++counters.learned; break;
-        case Verdict::foreign: return drop(DropReason::foreign_source);
-        case Verdict::not_learnable: return drop(DropReason::not_learnable);
+    for (int sent = 0; sent < to_send;) {
+        int r = ::sendmmsg(out->socket.fd(), send_msgs_.data() + sent, static_cast<unsigned>(to_send - sent), 0);
+        if (r <= 0) {  // the first unsent one failed (EAGAIN, unreachable...): drop it, go on
+            drop(DropReason::send_failed);
+            ++sent;
+            continue;
+        }
+        for (int i = sent; i < sent + r; ++i) out->counters.bytes_out += send_iov_[i].iov_len;
+        out->counters.packets_out += static_cast<uint64_t>(r);
+        sent += r;
     }
-    counters.last_packet_ms = now;
-
-    Flow* out = in->peer;
-    const Endpoint* destination = out->latch.destination();
-    if (destination == nullptr || !out->socket) return drop(DropReason::no_destination);
-    uv_buf_t send_buf = uv_buf_init(buf->base, static_cast<unsigned>(len));
-    int rc = uv_udp_try_send(out->socket.get(), &send_buf, 1, destination->sockaddr_ptr());
-    if (rc < 0) return drop(DropReason::send_failed);
-    ++out->counters.packets_out;
-    out->counters.bytes_out += len;
+    return n;
 }
 
 }  // namespace latch

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# 100,000 offer/answer/delete cycles through latchd's ng socket (latch-ng-bench, 8 in flight):
+# 100,000 offer/answer/delete cycles through latchd's ng socket (latch-bench control, 8 in flight):
 # afterwards no call, descriptor or port may be left behind, and the resident size must be
 # flat within 5 % of what it was after a warm-up of 10,000 cycles.
-#   run_churn.sh LATCHD LATCHCTL LATCH_NG_BENCH [CYCLES]
+#   run_churn.sh LATCHD LATCHCTL LATCH_BENCH [CYCLES]
 set -euo pipefail
 LATCHD=$1 LATCHCTL=$2 BENCH=$3 CYCLES=${4:-100000}
 ng=127.0.0.1:15299
@@ -21,9 +21,9 @@ measure() {  # rss_kb fds free_pairs calls
   echo "$rss $fds $(echo "$stats" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["port pairs"]["free"], s["port pairs"]["total"], s["calls"])')"
 }
 
-"$BENCH" --server "$ng" --cycles 10000 --inflight 8 >/dev/null 2>&1
+"$BENCH" control --server "$ng" --cycles 10000 --inflight 8 >/dev/null 2>&1
 read -r rss0 fds0 free0 total0 calls0 <<<"$(measure)"
-result=$("$BENCH" --server "$ng" --cycles "$CYCLES" --inflight 8 2>/dev/null)
+result=$("$BENCH" control --server "$ng" --cycles "$CYCLES" --inflight 8 2>/dev/null)
 read -r rss1 fds1 free1 total1 calls1 <<<"$(measure)"
 rate=$(echo "$result" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(int(r["cycles_per_second"]), r["failed"])')
 read -r cps failed <<<"$rate"
