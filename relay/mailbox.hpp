@@ -1,8 +1,18 @@
 // Mailbox<T>: values posted from any thread, delivered in batches on the owner's libuv loop.
 // post() is thread-safe; open(), close() and the handler run on the owner's thread only.
+//
+// The wake-up is an eventfd watched by a uv_poll_t rather than a uv_async_t: libuv 1.44's
+// async handle spins (up to about a thousand pause instructions) when its sender is caught
+// half-way, which on a core shared by both threads burns the very time the sender needs.
 #pragma once
 
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <uv.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 
 #include <functional>
 #include <mutex>
@@ -28,12 +38,21 @@ public:
     // thread. Throws on failure (start-up).
     void open(uv_loop_t* loop, Handler handler) {
         handler_ = std::move(handler);
-        async_ = make_uv_handle<uv_async_t>();
-        if (int rc = uv_async_init(loop, async_.get(), &Mailbox::on_async); rc != 0) {
-            throw std::runtime_error(std::string("uv_async_init: ") + uv_strerror(rc));
+        int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+        poll_ = make_uv_handle<uv_poll_t>();
+        int rc = uv_poll_init(loop, poll_.get(), fd);
+        if (rc == 0) {
+            poll_->data = this;
+            rc = uv_poll_start(poll_.get(), UV_READABLE, &Mailbox::on_readable);
         }
-        async_->data = this;
+        if (rc != 0) {
+            poll_.reset();
+            ::close(fd);
+            throw std::runtime_error(std::string("mailbox wake-up: ") + uv_strerror(rc));
+        }
         std::lock_guard lock(mutex_);
+        eventfd_ = fd;
         closed_ = false;
     }
 
@@ -43,9 +62,12 @@ public:
         if (closed_) return false;
         bool was_empty = queue_.empty();
         queue_.push_back(std::move(item));
-        // uv_async_send coalesces, so the queue is the truth: only the empty -> non-empty
-        // transition needs a wake-up. Sent under the lock so close() cannot race it.
-        if (was_empty) uv_async_send(async_.get());
+        // The queue is the truth: only the empty -> non-empty transition needs a wake-up.
+        // Written under the lock so that close() cannot close the descriptor meanwhile.
+        if (was_empty) {
+            uint64_t one = 1;
+            [[maybe_unused]] ssize_t n = ::write(eventfd_, &one, sizeof one);  // fails only when the counter is saturated
+        }
         return true;
     }
 
@@ -57,12 +79,21 @@ public:
             closed_ = true;
         }
         drain();
-        async_.reset();
+        poll_.reset();
+        std::lock_guard lock(mutex_);
+        ::close(eventfd_);
+        eventfd_ = -1;
     }
 
 private:
-    static void on_async(uv_async_t* handle) noexcept {
-        if (auto* self = static_cast<Mailbox*>(handle->data)) self->drain();
+    static void on_readable(uv_poll_t* handle, int, int) noexcept {
+        auto* self = static_cast<Mailbox*>(handle->data);
+        if (self == nullptr) return;
+        // Reset the counter before taking the queue: a post in between wakes us once more,
+        // for an empty batch, rather than never.
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(self->eventfd_, &count, sizeof count);
+        self->drain();
     }
 
     // Re-entrant: the handler may call close(), which drains once more.
@@ -78,8 +109,9 @@ private:
     std::mutex mutex_;
     std::vector<T> queue_;  // guarded by mutex_
     bool closed_ = true;    // guarded by mutex_
+    int eventfd_ = -1;      // written under mutex_; read and closed by the owner
     Handler handler_;
-    UvPtr<uv_async_t> async_;
+    UvPtr<uv_poll_t> poll_;
 };
 
 }  // namespace latch
