@@ -1,12 +1,13 @@
 # Convenience wrapper around CMake: `make run` builds and starts latchd in the foreground,
-# `make test` builds and runs the whole test suite, `make deb` builds the Debian package. Each
-# installs the Debian packages it is missing first (make run only what building needs).
+# `make test` builds and runs the whole test suite, `make deb` builds the Debian package,
+# `make bench` compares latchd with rtpengine. Each installs the Debian packages it is missing
+# first (make run only what building needs).
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 LATCHD_ARGS ?=
 
-.PHONY: all build run test deb clean deps test-deps package-deps
+.PHONY: all build run test deb bench clean deps test-deps package-deps bench-deps
 
 all: build
 
@@ -18,6 +19,9 @@ test-deps:
 
 package-deps:
 	@sh packaging/install-deps.sh --package
+
+bench-deps:
+	@sh packaging/install-deps.sh --bench
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -36,6 +40,11 @@ test: test-deps $(BUILD)/CMakeCache.txt
 # The Debian package (binaries, systemd unit, config, documentation) in $(BUILD)/.
 deb: package-deps build
 	cd $(BUILD) && cpack -G DEB
+
+# latchd against rtpengine and ref-relay, side by side (bench/README.md); about 15 minutes.
+bench: bench-deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target latchd latch-bench ref-relay
+	bench/compare --build $(BUILD) $(COMPARE_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -8,6 +8,10 @@
 #include "daemon.hpp"
 #include "daemon_config.hpp"
 
+#ifdef LATCH_HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 int main(int argc, char* argv[]) {
     std::vector<std::string> args(argv + 1, argv + argc);
     try {
@@ -18,6 +22,9 @@ int main(int argc, char* argv[]) {
         }
         if (cl.show_version) {
             std::printf("latchd %s\n", latch::kLatchVersion);
+#ifdef LATCH_HAVE_MIMALLOC
+            std::printf("malloc: mimalloc %d\n", mi_version());  // also keeps the library linked
+#endif
             return 0;
         }
         latch::run_daemon(cl.config);

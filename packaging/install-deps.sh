@@ -5,21 +5,26 @@
 #   install-deps.sh --package  also to build the .deb (make deb)
 #   install-deps.sh --test     also to run the whole test suite (make test)
 #   install-deps.sh --ci       also the sanitizer and fuzzing builds (.ci/run)
+#   install-deps.sh --bench    also to run bench/compare (rtpengine, io_uring, gnuplot)
 set -eu
 
-# Build and run (catch2 too: the default build configures the tests).
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev catch2"
+# Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev catch2"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp as the phones; the NAT lab
 # builds its networks from namespaces and nftables.
-test="$package kamailio sip-tester python3 iproute2 nftables conntrack util-linux"
+# liburing-dev gives ref-relay its io_uring form (the bench tools' test runs both forms).
+test="$package kamailio sip-tester python3 iproute2 nftables conntrack util-linux liburing-dev"
+# bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
+bench="liburing-dev rtpengine-daemon gnuplot-nox python3"
 case "${1:-}" in
   "") ;;
   --package) pkgs="$pkgs $package" ;;
   --test) pkgs="$pkgs $test" ;;
   --ci) pkgs="$pkgs $test clang libclang-rt-14-dev" ;;
-  *) echo "usage: $0 [--package|--test|--ci]" >&2; exit 2 ;;
+  --bench) pkgs="$pkgs $bench" ;;
+  *) echo "usage: $0 [--package|--test|--ci|--bench]" >&2; exit 2 ;;
 esac
 
 missing=""
