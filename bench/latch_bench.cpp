@@ -47,7 +47,7 @@ const char* kUsage =
     "                           [--seconds S] [--warmup S] [--pps N] [--size BYTES]\n"
     "                           [--relay-cpu C] [--load-cpu C] [--relay-pid PID]\n"
     "                           [--caller-port P] [--callee-port P] [--tick-us US] [--label NAME] [--json FILE]\n"
-    "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--label NAME] [--json FILE]\n";
+    "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--ping] [--label NAME] [--json FILE]\n";
 
 struct Options {
     std::string mode;
@@ -67,6 +67,7 @@ struct Options {
     int tick_us = 100;  // the generator sends what is due, then sleeps at least this long
     int cycles = 5000;
     int inflight = 1;
+    bool ping = false;  // control: three pings per cycle, the floor any command's round trip sits on
     std::string label;
     std::string json_path;
 };
@@ -80,6 +81,10 @@ Options parse_options(int argc, char** argv) {
         std::string k = argv[i];
         if (k == "--both") {
             o.both = true;
+            continue;
+        }
+        if (k == "--ping") {
+            o.ping = true;
             continue;
         }
         if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
@@ -146,6 +151,7 @@ int run_control(const Options& o) {
     auto build = [&](int job, int step) -> std::optional<json> {
         static const char* kCommands[] = {"offer", "answer", "delete"};
         if (step > 2) return std::nullopt;
+        if (o.ping) return json{{"command", "ping"}};
         json r = {{"command", kCommands[step]},
                   {"call-id", fmt::format("{}-{}", run, job)},
                   {"from-tag", "caller"},
@@ -159,7 +165,7 @@ int run_control(const Options& o) {
         return r;
     };
     auto result = ng.run(o.cycles, o.inflight, build, [](int, int, const json&) { return true; }, "cycles");
-    json report = {{"mode", "control"},
+    json report = {{"mode", o.ping ? "control-ping" : "control"},
                    {"label", o.label},
                    {"server", o.server},
                    {"inflight", o.inflight},

@@ -83,7 +83,8 @@ NgPipeline::Result NgPipeline::run(int jobs, int inflight, const Build& build,
         Pending pending = it->second;
         waiting.erase(it);
         result.latency_ms[pending.command].push_back(std::chrono::duration<double, std::milli>(now - pending.sent).count());
-        bool ok = reply->dict.value("result", "") == "ok" && on_reply(pending.job, pending.step, reply->dict);
+        std::string outcome = reply->dict.value("result", "");
+        bool ok = (outcome == "ok" || outcome == "pong") && on_reply(pending.job, pending.step, reply->dict);
         if (!ok) {
             if (++result.failed <= 3) {
                 std::fprintf(stderr, "\nlatch-bench: %s failed: %s\n", pending.command.c_str(), reply->dict.dump().c_str());
