@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iterator>
 #include <ctime>
 #include <string>
 
@@ -24,6 +25,17 @@ void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
 bool log_enabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed); }
 
+void append_escaped(std::string& out, std::string_view text) {
+    for (char c : text) {
+        auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+            out += c;
+        } else {
+            fmt::format_to(std::back_inserter(out), "\\x{:02x}", byte);
+        }
+    }
+}
+
 void log_line(LogLevel level, std::string_view message) {
     auto now = std::chrono::system_clock::now();
     std::time_t secs = std::chrono::system_clock::to_time_t(now);
@@ -32,8 +44,9 @@ void log_line(LogLevel level, std::string_view message) {
     gmtime_r(&secs, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string line = fmt::format("{}.{:03}Z latchd[{}] {}\n", stamp, ms,
-                                   kNames[static_cast<int>(level)], message);
+    std::string line = fmt::format("{}.{:03}Z latchd[{}] ", stamp, ms, kNames[static_cast<int>(level)]);
+    append_escaped(line, message);
+    line += '\n';
     ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
     (void)ignored;
 }

@@ -18,7 +18,7 @@ for target in bencode ng_request sdp rtp rtpp control; do
     ls "$work"/"$target"-* 2>/dev/null && cp "$work"/"$target"-* . 2>/dev/null || true
     exit 1
   fi
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
   echo "fuzz_$target: $runs executions in ${seconds} s, $cov, no crash, leak or sanitizer finding"
 done
