@@ -7,6 +7,9 @@
 //   --mode plain   epoll, recvmmsg from a ready socket, sendmmsg from its partner
 //   --mode uring   io_uring: multishot recvmsg on every socket into one provided buffer ring,
 //                  all sends of a completion batch in one submission
+//
+// --idle-sockets N and --source yes (plain form) make it pay what a full relay pays besides
+// its own work: N more bound sockets per pair, and each datagram's source address.
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -40,10 +43,16 @@ struct Options {
     Endpoint a_peer, b_peer;
     std::string mode = "plain";
     int cpu = -1;
+    // To tell the kernel's share of a full relay's cost from its own: bound sockets that carry
+    // nothing (a full relay's RTCP sockets), and reading each datagram's source address.
+    int idle_sockets = 0;  // per pair
+    bool source = false;
 };
 
 struct Relay {
     std::vector<int> fds;  // 2 per pair: A, B
+    std::vector<int> idle_fds;
+    bool source = false;
     Endpoint a_peer, b_peer;
     uint64_t forwarded = 0, send_failures = 0;
     int partner(int index) const { return index ^ 1; }
@@ -68,6 +77,14 @@ void open_sockets(Relay& r, const Options& o) {
         }
         r.fds.push_back(fd);
     }
+    for (int i = 0; i < o.idle_sockets * o.pairs; ++i) {
+        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        auto ep = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(o.base + 2 * o.pairs + i));
+        if (fd < 0 || ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) != 0) {
+            throw std::runtime_error("cannot bind " + ep.to_string() + ": " + std::strerror(errno));
+        }
+        r.idle_fds.push_back(fd);
+    }
 }
 
 void run_plain(Relay& r) {
@@ -83,6 +100,7 @@ void run_plain(Relay& r) {
     std::vector<char> bufs(kBatch * kBuf);
     mmsghdr msgs[kBatch];
     iovec iov[kBatch];
+    sockaddr_storage from[kBatch];
     epoll_event events[256];
     while (!g_stop.load(std::memory_order_relaxed)) {
         int n = ::epoll_wait(ep, events, 256, 200);
@@ -93,6 +111,10 @@ void run_plain(Relay& r) {
                 msgs[m] = {};
                 msgs[m].msg_hdr.msg_iov = &iov[m];
                 msgs[m].msg_hdr.msg_iovlen = 1;
+                if (r.source) {
+                    msgs[m].msg_hdr.msg_name = &from[m];
+                    msgs[m].msg_hdr.msg_namelen = sizeof from[m];
+                }
             }
             int got = ::recvmmsg(r.fds[static_cast<std::size_t>(index)], msgs, kBatch, MSG_DONTWAIT, nullptr);
             if (got <= 0) continue;
@@ -224,9 +246,11 @@ Options parse(int argc, char** argv) {
         else if (k == "--b-peer") o.b_peer = Endpoint::parse(v).value_or(Endpoint{});
         else if (k == "--mode") o.mode = v;
         else if (k == "--cpu") o.cpu = std::stoi(v);
+        else if (k == "--idle-sockets") o.idle_sockets = std::stoi(v);
+        else if (k == "--source") o.source = v == "yes";
         else throw std::invalid_argument("unknown option " + k);
     }
-    if (o.pairs < 1 || o.base < 1024 || o.base + 2 * o.pairs > 65536 || !o.a_peer.is_set() || !o.b_peer.is_set()) {
+    if (o.pairs < 1 || o.base < 1024 || o.base + (2 + o.idle_sockets) * o.pairs > 65536 || !o.a_peer.is_set() || !o.b_peer.is_set()) {
         throw std::invalid_argument("need --base PORT --pairs N --a-peer ADDR:PORT --b-peer ADDR:PORT");
     }
     if (o.mode != "plain" && o.mode != "uring") throw std::invalid_argument("--mode is plain or uring");
@@ -248,6 +272,7 @@ int main(int argc, char** argv) try {
     Relay r;
     r.a_peer = o.a_peer;
     r.b_peer = o.b_peer;
+    r.source = o.source;
     open_sockets(r, o);
     std::fprintf(stderr, "ref-relay: %s, %d pairs on 127.0.0.1:%d-%d\n", o.mode.c_str(), o.pairs, o.base, o.base + 2 * o.pairs - 1);
 #ifdef LATCH_HAVE_LIBURING
@@ -259,6 +284,7 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "ref-relay: forwarded %llu, send failures %llu\n",
                  static_cast<unsigned long long>(r.forwarded), static_cast<unsigned long long>(r.send_failures));
     for (int fd : r.fds) ::close(fd);
+    for (int fd : r.idle_fds) ::close(fd);
     return 0;
 } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "ref-relay: %s\n", e.what());
