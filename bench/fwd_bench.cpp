@@ -24,6 +24,7 @@
 
 #include "bench_util.hpp"
 #include "relay.hpp"
+#include "udp_socket.hpp"
 #include "uv_handle.hpp"
 
 using namespace latch;
@@ -56,10 +57,7 @@ int udp_socket(Endpoint& bound) {
     int big = 8 << 20;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    bound = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    bound = bound_endpoint(fd);
     return fd;
 }
 

@@ -30,6 +30,7 @@
 #include "bench_util.hpp"
 #include "endpoint.hpp"
 #include "ng_pipeline.hpp"
+#include "udp_socket.hpp"
 
 using namespace latch;
 using namespace latch::bench;
@@ -196,10 +197,7 @@ int open_phone_socket(int port, Endpoint& bound) {
     }
     ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    bound = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    bound = bound_endpoint(fd);
     return fd;
 }
 

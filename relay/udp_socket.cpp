@@ -51,11 +51,17 @@ void PolledUdp::reset() {
     fd_ = -1;
 }
 
-Endpoint bound_endpoint(const uv_udp_t* socket) {
+Endpoint bound_endpoint(int fd) {
     sockaddr_storage ss{};
-    int len = sizeof ss;
-    uv_udp_getsockname(socket, reinterpret_cast<sockaddr*>(&ss), &len);
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
     return Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+Endpoint bound_endpoint(const uv_udp_t* socket) {
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(socket), &fd) != 0) return {};
+    return bound_endpoint(fd);
 }
 
 }  // namespace latch

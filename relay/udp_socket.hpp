@@ -14,7 +14,9 @@ namespace latch {
 int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, void* data,
              uv_alloc_cb alloc, uv_udp_recv_cb recv);
 
-// The address and port the socket is bound to (the port the kernel chose for port 0).
+// The address and port the socket is bound to (the port the kernel chose for port 0); unset
+// when the socket cannot say.
+Endpoint bound_endpoint(int fd);
 Endpoint bound_endpoint(const uv_udp_t* socket);
 
 // A non-blocking UDP socket of the relay's own, watched by the loop for readability

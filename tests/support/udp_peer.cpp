@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "udp_socket.hpp"
+
 namespace latch::test {
 
 UdpPeer::UdpPeer(const std::string& address, uint16_t port) {
@@ -22,10 +24,7 @@ UdpPeer::UdpPeer(const std::string& address, uint16_t port) {
         ::close(fd_);
         throw std::runtime_error("bind " + ep->to_string() + ": " + std::strerror(err));
     }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
-    local_ = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    local_ = bound_endpoint(fd_);
 }
 
 UdpPeer::UdpPeer(UdpPeer&& other) noexcept : fd_(other.fd_), local_(other.local_) { other.fd_ = -1; }
