@@ -65,7 +65,8 @@ uint64_t process_rss_kib(pid_t pid) {
 
 double percentile(std::vector<double>& v, double p) {
     if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
+    // Reports ask for several percentiles of one vector: sort it only the first time.
+    if (!std::is_sorted(v.begin(), v.end())) std::sort(v.begin(), v.end());
     auto index = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
     return v[std::min(v.size() - 1, index)];
 }

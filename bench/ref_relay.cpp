@@ -60,31 +60,29 @@ struct Relay {
     const Endpoint& destination(int index) const { return (index & 1) ? a_peer : b_peer; }
 };
 
+// A non-blocking UDP socket bound to 127.0.0.1:port. The kernel releases an io_uring's sockets
+// some time after its process has gone: a ref-relay started right after another may wait a
+// little for its ports.
+int open_bound(int port) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    auto ep = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(port));
+    int rc = -1;
+    for (int attempt = 0; fd >= 0 && attempt < 50; ++attempt) {
+        rc = ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len());
+        if (rc == 0 || errno != EADDRINUSE) break;
+        ::usleep(100'000);
+    }
+    if (fd < 0 || rc != 0) {
+        std::string why = std::strerror(errno);
+        if (fd >= 0) ::close(fd);
+        throw std::runtime_error("cannot bind " + ep.to_string() + ": " + why);
+    }
+    return fd;
+}
+
 void open_sockets(Relay& r, const Options& o) {
-    for (int i = 0; i < 2 * o.pairs; ++i) {
-        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        auto ep = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(o.base + i));
-        // The kernel releases an io_uring's sockets some time after its process has gone: a
-        // ref-relay started right after another may wait a little for its ports.
-        int rc = -1;
-        for (int attempt = 0; fd >= 0 && attempt < 50; ++attempt) {
-            rc = ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len());
-            if (rc == 0 || errno != EADDRINUSE) break;
-            ::usleep(100'000);
-        }
-        if (fd < 0 || rc != 0) {
-            throw std::runtime_error("cannot bind " + ep.to_string() + ": " + std::strerror(errno));
-        }
-        r.fds.push_back(fd);
-    }
-    for (int i = 0; i < o.idle_sockets * o.pairs; ++i) {
-        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        auto ep = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(o.base + 2 * o.pairs + i));
-        if (fd < 0 || ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) != 0) {
-            throw std::runtime_error("cannot bind " + ep.to_string() + ": " + std::strerror(errno));
-        }
-        r.idle_fds.push_back(fd);
-    }
+    for (int i = 0; i < 2 * o.pairs; ++i) r.fds.push_back(open_bound(o.base + i));
+    for (int i = 0; i < o.idle_sockets * o.pairs; ++i) r.idle_fds.push_back(open_bound(o.base + 2 * o.pairs + i));
 }
 
 void run_plain(Relay& r) {
