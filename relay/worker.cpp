@@ -209,7 +209,13 @@ void Worker::on_readable(uv_poll_t* handle, int status, int) noexcept {
     auto* in = static_cast<Flow*>(handle->data);
     if (in == nullptr) return;
     if (status < 0) {
+        // libuv stops a poll handle that reports an error (POLLERR). Take the socket's pending
+        // error, which clears it, and watch on: one error must not deafen the flow for good.
         ++in->counters.drops[static_cast<std::size_t>(DropReason::receive_error)];
+        int error = 0;
+        socklen_t len = sizeof error;
+        ::getsockopt(in->socket.fd(), SOL_SOCKET, SO_ERROR, &error, &len);
+        uv_poll_start(handle, UV_READABLE, &Worker::on_readable);
         return;
     }
     auto* self = static_cast<Worker*>(handle->loop->data);
