@@ -33,6 +33,10 @@ public:
     Mailbox() = default;
     Mailbox(const Mailbox&) = delete;
     Mailbox& operator=(const Mailbox&) = delete;
+    // After close(), once no thread can post any more.
+    ~Mailbox() {
+        if (eventfd_ >= 0) ::close(eventfd_);
+    }
 
     // Binds the mailbox to the loop that will drain it. Call before the loop runs or on its
     // thread. Throws on failure (start-up).
@@ -52,21 +56,27 @@ public:
             throw std::runtime_error(std::string("mailbox wake-up: ") + uv_strerror(rc));
         }
         std::lock_guard lock(mutex_);
+        if (eventfd_ >= 0) ::close(eventfd_);  // re-opened after close(): nothing posts meanwhile
         eventfd_ = fd;
         closed_ = false;
     }
 
     // Any thread. False when the mailbox is closed (the item is dropped).
     bool post(T item) {
-        std::lock_guard lock(mutex_);
-        if (closed_) return false;
-        bool was_empty = queue_.empty();
-        queue_.push_back(std::move(item));
-        // The queue is the truth: only the empty -> non-empty transition needs a wake-up.
-        // Written under the lock so that close() cannot close the descriptor meanwhile.
-        if (was_empty) {
+        int wake = -1;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_) return false;
+            // The queue is the truth: only the empty -> non-empty transition needs a wake-up.
+            if (queue_.empty()) wake = eventfd_;
+            queue_.push_back(std::move(item));
+        }
+        // Written after the lock is released: the woken owner, should it run at once on this
+        // core, must not find the lock still held, block on it and switch straight back. The
+        // descriptor stays open until the mailbox is destroyed, so it cannot be closed meanwhile.
+        if (wake >= 0) {
             uint64_t one = 1;
-            [[maybe_unused]] ssize_t n = ::write(eventfd_, &one, sizeof one);  // fails only when the counter is saturated
+            [[maybe_unused]] ssize_t n = ::write(wake, &one, sizeof one);  // fails only when the counter is saturated
         }
         return true;
     }
@@ -79,10 +89,7 @@ public:
             closed_ = true;
         }
         drain();
-        poll_.reset();
-        std::lock_guard lock(mutex_);
-        ::close(eventfd_);
-        eventfd_ = -1;
+        poll_.reset();  // the descriptor itself stays open for posts still under way
     }
 
 private:
@@ -109,7 +116,7 @@ private:
     std::mutex mutex_;
     std::vector<T> queue_;  // guarded by mutex_
     bool closed_ = true;    // guarded by mutex_
-    int eventfd_ = -1;      // written under mutex_; read and closed by the owner
+    int eventfd_ = -1;      // written under mutex_; closed by open() and the destructor
     Handler handler_;
     UvPtr<uv_poll_t> poll_;
 };
