@@ -12,7 +12,7 @@ namespace {
 constexpr int kMaxBindAttempts = 32;
 
 int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
-    int rc = flow.socket.open(env.loop, local, &flow, env.readable);
+    int rc = flow.socket.open(*env.sockets, local, &flow);
     if (rc == 0) flow.local = local;
     return rc;
 }

@@ -44,10 +44,9 @@ struct Media {
 
 // What a session needs from its worker to open sockets.
 struct SessionEnv {
-    uv_loop_t* loop = nullptr;
+    const SocketSet* sockets = nullptr;  // where the flows' sockets are watched
     PortPool* pool = nullptr;
     const RelayConfig* config = nullptr;
-    uv_poll_cb readable = nullptr;
 };
 
 class Session {

@@ -1,4 +1,4 @@
-// Opening libuv UDP sockets. The owning loop's thread.
+// Opening the relay's UDP sockets. The owning loop's thread.
 #include "udp_socket.hpp"
 
 #include <netinet/in.h>
@@ -23,30 +23,52 @@ int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, vo
     return rc;
 }
 
-int PolledUdp::open(uv_loop_t* loop, const Endpoint& local, void* data, uv_poll_cb readable) {
+int SocketSet::open(uv_loop_t* loop, void* data, uv_poll_cb ready) {
+    close();
+    int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) return -errno;
+    poll_ = make_uv_handle<uv_poll_t>();
+    int rc = uv_poll_init(loop, poll_.get(), fd);
+    if (rc == 0) {
+        poll_->data = data;
+        rc = uv_poll_start(poll_.get(), UV_READABLE, ready);
+    }
+    fd_ = fd;
+    if (rc != 0) close();
+    return rc;
+}
+
+void SocketSet::close() {
+    poll_.reset();  // uv_close takes the descriptor out of the loop's epoll set at once
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+int SocketSet::add(int fd, void* data) const {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = data;
+    return ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int PolledUdp::open(const SocketSet& set, const Endpoint& local, void* data) {
     reset();
     int fd = ::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     if (local.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) != 0) {
-        int rc = -errno;
+    int rc = 0;
+    if (::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) != 0) rc = -errno;
+    if (rc == 0) rc = set.add(fd, data);
+    if (rc != 0) {
         ::close(fd);
         return rc;
     }
-    poll_ = make_uv_handle<uv_poll_t>();
-    int rc = uv_poll_init(loop, poll_.get(), fd);
-    if (rc == 0) {
-        poll_->data = data;
-        rc = uv_poll_start(poll_.get(), UV_READABLE, readable);
-    }
     fd_ = fd;
-    if (rc != 0) reset();
-    return rc;
+    return 0;
 }
 
 void PolledUdp::reset() {
-    poll_.reset();  // uv_close takes the descriptor out of the loop's epoll set at once
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
 }

@@ -1,7 +1,8 @@
-// Opening a libuv UDP socket bound to an address and receiving: the one way the relay's flows
-// and the control listeners do it. On the thread of the loop the socket belongs to.
+// The relay's UDP sockets: the control listeners' libuv handles, and the flows' plain sockets
+// in their worker's epoll set. On the thread of the loop the socket belongs to.
 #pragma once
 
+#include <sys/epoll.h>
 #include <uv.h>
 
 #include "endpoint.hpp"
@@ -19,10 +20,37 @@ int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, vo
 Endpoint bound_endpoint(int fd);
 Endpoint bound_endpoint(const uv_udp_t* socket);
 
-// A non-blocking UDP socket of the relay's own, watched by the loop for readability
-// (level-triggered: unread datagrams bring the callback back on the next turn). The packet path
-// reads and writes it with recvmmsg/sendmmsg directly, which libuv's UDP handle cannot do
-// without a needless read that fails with EAGAIN after every datagram.
+// An epoll set of a worker's own, holding its flows' sockets, watched as a whole by one
+// uv_poll_t of the worker's loop. Adding a socket is one epoll_ctl, made at once; closing the
+// socket takes it out of the set. Ready sockets are listed by wait(), each with the pointer it
+// was added with, so the packet path dispatches without libuv's per-descriptor bookkeeping
+// (which costs four more system calls for every socket a call opens).
+class SocketSet {
+public:
+    SocketSet() = default;
+    SocketSet(const SocketSet&) = delete;
+    SocketSet& operator=(const SocketSet&) = delete;
+    ~SocketSet() { close(); }
+
+    // Creates the set and starts watching it on `loop`; the poll handle's data is `data`.
+    // Returns 0 or a negative errno.
+    int open(uv_loop_t* loop, void* data, uv_poll_cb ready);
+    // Stops watching and closes the set (the sockets in it stay open).
+    void close();
+    // Level-triggered: a socket with unread datagrams is listed again by the next wait().
+    int add(int fd, void* data) const;
+    // The ready sockets, without blocking: how many entries of `events` were filled.
+    int wait(epoll_event* events, int max) const { return ::epoll_wait(fd_, events, max, 0); }
+    int fd() const { return fd_; }
+
+private:
+    int fd_ = -1;
+    UvPtr<uv_poll_t> poll_;
+};
+
+// A non-blocking UDP socket of the relay's own, in a SocketSet. The packet path reads and
+// writes it with recvmmsg/sendmmsg directly, which libuv's UDP handle cannot do without a
+// needless read that fails with EAGAIN after every datagram.
 class PolledUdp {
 public:
     PolledUdp() = default;
@@ -30,17 +58,17 @@ public:
     PolledUdp& operator=(const PolledUdp&) = delete;
     ~PolledUdp() { reset(); }
 
-    // Binds (IPv6 sockets IPv6-only) and starts watching; the poll handle's data is `data`.
+    // Binds (IPv6 sockets IPv6-only) and adds the socket to `set`, listed there with `data`.
     // Returns 0 or a negative errno (equal to libuv's codes: UV_EADDRINUSE...).
-    int open(uv_loop_t* loop, const Endpoint& local, void* data, uv_poll_cb readable);
-    // Stops watching and closes the descriptor; the port is free again at once.
+    int open(const SocketSet& set, const Endpoint& local, void* data);
+    // Closes the descriptor, which also takes it out of its set (it is never duplicated);
+    // the port is free again at once.
     void reset();
     int fd() const { return fd_; }
     explicit operator bool() const { return fd_ >= 0; }
 
 private:
     int fd_ = -1;
-    UvPtr<uv_poll_t> poll_;
 };
 
 }  // namespace latch

@@ -3,6 +3,7 @@
 // the control thread's mailbox as values.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -56,9 +57,13 @@ private:
     WorkerStats stats() const;
     WorkerReply reply_for(const WorkerCommand& command) const;
 
-    static void on_readable(uv_poll_t* handle, int status, int events) noexcept;
+    static void on_ready(uv_poll_t* handle, int status, int events) noexcept;
+    // Serves every flow socket that is ready, a bounded number of reads each.
+    void relay_ready() noexcept;
     // Reads one batch from the flow's socket and relays it; returns how many datagrams it read.
     int relay_batch(Flow& in) noexcept;
+    // A socket reported an error instead of datagrams: count it and clear it.
+    static void take_socket_error(Flow& in) noexcept;
 
     unsigned index_;
     const RelayConfig& config_;
@@ -68,6 +73,7 @@ private:
 
     uv_loop_t loop_{};
     UvPtr<uv_timer_t> sweep_timer_;
+    SocketSet sockets_;  // every flow's socket
     SessionEnv env_;
     std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
     FlowCounters ended_totals_;  // counters of sessions already gone
@@ -83,6 +89,8 @@ private:
     static constexpr int kBatch = 16;        // datagrams per read
     static constexpr int kReadRounds = 4;    // reads per socket per loop turn, then the others
     static constexpr std::size_t kSlot = kMaxMediaPacket;
+    static constexpr int kMaxReady = 256;    // ready sockets taken per loop turn; the rest next turn
+    std::array<epoll_event, kMaxReady> ready_{};
     std::unique_ptr<char[]> buffer_;
     std::array<mmsghdr, kBatch> recv_msgs_{};
     std::array<iovec, kBatch> recv_iov_{};
