@@ -102,8 +102,10 @@ void CallControl::on_worker_reply(WorkerReply& reply) {
         if (it == call_of_session_.end()) return;
         std::string call_id = it->second;
         if (const Call* call = find(call_id)) {
-            log(LogLevel::info, "call {} ended after {} s without media: {}", call_id,
-                relay_.config().idle_timeout_ms / 1000, call_summary(*call, reply.snapshot));
+            if (log_enabled(LogLevel::info)) {  // the summary is not built for nothing
+                log(LogLevel::info, "call {} ended after {} s without media: {}", call_id,
+                    relay_.config().idle_timeout_ms / 1000, call_summary(*call, reply.snapshot));
+            }
             if (timeout_hook_) timeout_hook_(*call);
         }
         erase(call_id);
@@ -235,7 +237,9 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
         result.snapshot = std::move(r.snapshot);
         done(result);
         if (delay == 0) {
-            log(LogLevel::info, "call {} deleted: {}", call_id, call_summary(c, result.snapshot));
+            if (log_enabled(LogLevel::info)) {
+                log(LogLevel::info, "call {} deleted: {}", call_id, call_summary(c, result.snapshot));
+            }
             return erase(call_id);
         }
         // Keep the call for the delay (late media, a retransmitted BYE), then delete it

@@ -166,9 +166,12 @@ void Worker::end_session(SessionId id, ReplyStatus status, uint64_t request, Op 
     reply.worker = index_;
     reply.snapshot = it->second->snapshot(index_);
     it->second->add_totals(ended_totals_);
-    it->second->close(pool_);
+    // The reply goes first: closing the sockets is work the caller need not wait for. The
+    // session is already out of the packet path's reach, as nothing runs in between.
+    std::unique_ptr<Session> ended = std::move(it->second);
     sessions_.erase(it);
     replies_.post(std::move(reply));
+    ended->close(pool_);
 }
 
 void Worker::sweep() noexcept {
