@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <iterator>
 #include <ctime>
+#include <iterator>
 #include <string>
 
 namespace latch {

@@ -44,14 +44,7 @@ public:
         handler_ = std::move(handler);
         int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
-        poll_ = make_uv_handle<uv_poll_t>();
-        int rc = uv_poll_init(loop, poll_.get(), fd);
-        if (rc == 0) {
-            poll_->data = this;
-            rc = uv_poll_start(poll_.get(), UV_READABLE, &Mailbox::on_readable);
-        }
-        if (rc != 0) {
-            poll_.reset();
+        if (int rc = watch_readable(loop, poll_, fd, this, &Mailbox::on_readable); rc != 0) {
             ::close(fd);
             throw std::runtime_error(std::string("mailbox wake-up: ") + uv_strerror(rc));
         }

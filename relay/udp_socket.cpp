@@ -27,15 +27,12 @@ int SocketSet::open(uv_loop_t* loop, void* data, uv_poll_cb ready) {
     close();
     int fd = ::epoll_create1(EPOLL_CLOEXEC);
     if (fd < 0) return -errno;
-    poll_ = make_uv_handle<uv_poll_t>();
-    int rc = uv_poll_init(loop, poll_.get(), fd);
-    if (rc == 0) {
-        poll_->data = data;
-        rc = uv_poll_start(poll_.get(), UV_READABLE, ready);
+    if (int rc = watch_readable(loop, poll_, fd, data, ready); rc != 0) {
+        ::close(fd);
+        return rc;
     }
     fd_ = fd;
-    if (rc != 0) close();
-    return rc;
+    return 0;
 }
 
 void SocketSet::close() {

@@ -236,7 +236,7 @@ void prefetch_flow(const Flow* flow) noexcept {
 
 void Worker::relay_ready() noexcept {
     int n = sockets_.wait(ready_.data(), kMaxReady);
-    if (n <= 0) return;  // EINTR, or raced by nothing
+    if (n <= 0) return;  // nothing ready after all, or EINTR
     auto flow_at = [this](int i) { return static_cast<Flow*>(ready_[static_cast<std::size_t>(i)].data.ptr); };
     prefetch_flow(flow_at(0));
     for (int i = 0; i < n; ++i) {

@@ -8,7 +8,6 @@
 #include <uv.h>
 
 #include <array>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
