@@ -96,8 +96,9 @@ void run_daemon(const DaemonConfig& config) {
                 log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
             }
         }
-        log(LogLevel::info, "latchd {}: ng control on {}, {} workers, media ports {}-{}", kLatchVersion,
-            ng.local().to_string(), relay.worker_count(), config.relay.port_min, config.relay.port_max);
+        log(LogLevel::info, "latchd {}: ng control on {}, {} workers ({}), media ports {}-{}", kLatchVersion,
+            ng.local().to_string(), relay.worker_count(), relay.packet_io(), config.relay.port_min,
+            config.relay.port_max);
         report_capacity(config.relay, descriptors);
 
         // Once a second: every worker's counters, for the packet-rate load limit and, when

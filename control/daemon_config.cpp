@@ -46,6 +46,8 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
   --metrics ADDR:PORT       serve Prometheus metrics at http://ADDR:PORT/metrics (default: off;
                             for example 127.0.0.1:9900)
   --workers N               forwarding threads (default: one per core)
+  --packet-io MODE          how workers read and send media: auto (default: io_uring where
+                            the kernel allows it, else epoll), io_uring or epoll
   --port-min N              lowest media port (default 30000)
   --port-max N              highest media port (default 40000)
   --idle-timeout SECONDS    end a call after this long without media or signalling (default 60)
@@ -167,6 +169,12 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             c.metrics = *ep;
         } else if (option == "--workers") {
             c.relay.workers = number<unsigned>(option, take(), 1, 256);
+        } else if (option == "--packet-io") {
+            take();
+            if (value == "auto") c.relay.packet_io = PacketIo::automatic;
+            else if (value == "io_uring") c.relay.packet_io = PacketIo::io_uring;
+            else if (value == "epoll") c.relay.packet_io = PacketIo::epoll;
+            else throw std::invalid_argument("--packet-io: '" + value + "' is not auto, io_uring or epoll");
         } else if (option == "--port-min") {
             c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
         } else if (option == "--port-max") {

@@ -5,19 +5,19 @@
 #   install-deps.sh --package  also to build the .deb (make deb)
 #   install-deps.sh --test     also to run the whole test suite (make test)
 #   install-deps.sh --ci       also the sanitizer and fuzzing builds (.ci/run)
-#   install-deps.sh --bench    also to run bench/compare (rtpengine, io_uring, gnuplot)
+#   install-deps.sh --bench    also to run bench/compare (rtpengine, gnuplot)
 set -eu
 
-# Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc).
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev catch2"
+# Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc;
+# liburing gives the packet path io_uring).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev catch2"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp as the phones; the NAT lab
 # builds its networks from namespaces and nftables.
-# liburing-dev gives ref-relay its io_uring form (the bench tools' test runs both forms).
-test="$package kamailio sip-tester python3 iproute2 nftables conntrack util-linux liburing-dev"
+test="$package kamailio sip-tester python3 iproute2 nftables conntrack util-linux"
 # bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
-bench="liburing-dev rtpengine-daemon gnuplot-nox python3"
+bench="rtpengine-daemon gnuplot-nox python3"
 case "${1:-}" in
   "") ;;
   --package) pkgs="$pkgs $package" ;;

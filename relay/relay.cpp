@@ -59,4 +59,10 @@ bool Relay::closed_cleanly() const {
     return started_;
 }
 
+const char* Relay::packet_io() const {
+    // Every worker opens its set the same way: they differ only if the kernel changed its
+    // mind between two of them (a resource limit), which the first worker shows as well.
+    return !workers_.empty() && workers_.front()->uses_io_uring() ? "io_uring" : "epoll";
+}
+
 }  // namespace latch

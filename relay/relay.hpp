@@ -40,6 +40,8 @@ public:
     // After stop(): every worker's loop closed with no handle left.
     bool closed_cleanly() const;
     const RelayConfig& config() const { return config_; }
+    // After start(): how the workers read and send datagrams ("io_uring" or "epoll").
+    const char* packet_io() const;
 
 private:
     const RelayConfig config_;

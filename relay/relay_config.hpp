@@ -5,6 +5,13 @@
 
 namespace latch {
 
+// How workers read and send their flows' datagrams.
+enum class PacketIo {
+    automatic,  // io_uring where the kernel allows it, else epoll
+    io_uring,   // io_uring or fail to start
+    epoll,      // epoll with recvmmsg/sendmmsg
+};
+
 struct RelayConfig {
     unsigned workers = 0;  // 0: one per core
     uint16_t port_min = 30000;
@@ -12,6 +19,7 @@ struct RelayConfig {
     uint32_t learning_window_ms = 3000;
     uint32_t idle_timeout_ms = 60000;
     uint32_t sweep_interval_ms = 1000;  // how often each worker looks for idle sessions
+    PacketIo packet_io = PacketIo::automatic;
 };
 
 }  // namespace latch

@@ -44,7 +44,7 @@ struct Media {
 
 // What a session needs from its worker to open sockets.
 struct SessionEnv {
-    const SocketSet* sockets = nullptr;  // where the flows' sockets are watched
+    SocketWatch* sockets = nullptr;  // where the flows' sockets are watched
     PortPool* pool = nullptr;
     const RelayConfig* config = nullptr;
 };

@@ -41,14 +41,14 @@ void SocketSet::close() {
     fd_ = -1;
 }
 
-int SocketSet::add(int fd, void* data) const {
+int SocketSet::add(int fd, void* data) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = data;
     return ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-int PolledUdp::open(const SocketSet& set, const Endpoint& local, void* data) {
+int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data) {
     reset();
     int fd = ::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
@@ -56,18 +56,22 @@ int PolledUdp::open(const SocketSet& set, const Endpoint& local, void* data) {
     if (local.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     int rc = 0;
     if (::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) != 0) rc = -errno;
-    if (rc == 0) rc = set.add(fd, data);
+    if (rc == 0) rc = watch.add(fd, data);
     if (rc != 0) {
         ::close(fd);
         return rc;
     }
     fd_ = fd;
+    watch_ = &watch;
     return 0;
 }
 
 void PolledUdp::reset() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ < 0) return;
+    watch_->remove(fd_);
+    ::close(fd_);
     fd_ = -1;
+    watch_ = nullptr;
 }
 
 Endpoint bound_endpoint(int fd) {

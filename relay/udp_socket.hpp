@@ -20,17 +20,30 @@ int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, vo
 Endpoint bound_endpoint(int fd);
 Endpoint bound_endpoint(const uv_udp_t* socket);
 
+// Where a worker's flow sockets are watched for datagrams: an epoll set (SocketSet) or an
+// io_uring (UringSet). A socket is added once it is bound, and removed just before it is
+// closed. Control path only: the packet path asks the concrete set for its ready sockets.
+class SocketWatch {
+public:
+    virtual ~SocketWatch() = default;
+    // Starts watching `fd`; `data` identifies it to the packet path. 0 or a negative errno.
+    virtual int add(int fd, void* data) = 0;
+    // Stops watching `fd` and lets go of every reference the set holds to it, so that
+    // closing the descriptor frees its port at once.
+    virtual void remove(int fd) noexcept = 0;
+};
+
 // An epoll set of a worker's own, holding its flows' sockets, watched as a whole by one
 // uv_poll_t of the worker's loop. Adding a socket is one epoll_ctl, made at once; closing the
 // socket takes it out of the set. Ready sockets are listed by wait(), each with the pointer it
 // was added with, so the packet path dispatches without libuv's per-descriptor bookkeeping
 // (which costs four more system calls for every socket a call opens).
-class SocketSet {
+class SocketSet final : public SocketWatch {
 public:
     SocketSet() = default;
     SocketSet(const SocketSet&) = delete;
     SocketSet& operator=(const SocketSet&) = delete;
-    ~SocketSet() { close(); }
+    ~SocketSet() override { close(); }
 
     // Creates the set and starts watching it on `loop`; the poll handle's data is `data`.
     // Returns 0 or a negative errno.
@@ -38,7 +51,9 @@ public:
     // Stops watching and closes the set (the sockets in it stay open).
     void close();
     // Level-triggered: a socket with unread datagrams is listed again by the next wait().
-    int add(int fd, void* data) const;
+    int add(int fd, void* data) override;
+    // Nothing to do: closing a descriptor takes it out of every epoll set.
+    void remove(int) noexcept override {}
     // The ready sockets, without blocking: how many entries of `events` were filled.
     int wait(epoll_event* events, int max) const { return ::epoll_wait(fd_, events, max, 0); }
     int fd() const { return fd_; }
@@ -48,7 +63,7 @@ private:
     UvPtr<uv_poll_t> poll_;
 };
 
-// A non-blocking UDP socket of the relay's own, in a SocketSet. The packet path reads and
+// A non-blocking UDP socket of the relay's own, in a SocketWatch. The packet path reads and
 // writes it with recvmmsg/sendmmsg directly, which libuv's UDP handle cannot do without a
 // needless read that fails with EAGAIN after every datagram.
 class PolledUdp {
@@ -58,17 +73,17 @@ public:
     PolledUdp& operator=(const PolledUdp&) = delete;
     ~PolledUdp() { reset(); }
 
-    // Binds (IPv6 sockets IPv6-only) and adds the socket to `set`, listed there with `data`.
+    // Binds (IPv6 sockets IPv6-only) and adds the socket to `watch`, known there by `data`.
     // Returns 0 or a negative errno (equal to libuv's codes: UV_EADDRINUSE...).
-    int open(const SocketSet& set, const Endpoint& local, void* data);
-    // Closes the descriptor, which also takes it out of its set (it is never duplicated);
-    // the port is free again at once.
+    int open(SocketWatch& watch, const Endpoint& local, void* data);
+    // Takes the socket out of its watch and closes it; the port is free again at once.
     void reset();
     int fd() const { return fd_; }
     explicit operator bool() const { return fd_ >= 0; }
 
 private:
     int fd_ = -1;
+    SocketWatch* watch_ = nullptr;
 };
 
 }  // namespace latch

@@ -30,6 +30,9 @@ Worker::~Worker() {
         // start() failed half-way: close what it opened on this thread.
         sweep_timer_.reset();
         sockets_.close();
+#ifdef LATCH_HAVE_LIBURING
+        uring_.close();
+#endif
         inbox_.close();
         uv_run(&loop_, UV_RUN_DEFAULT);
         closed_cleanly_ = uv_loop_close(&loop_) == 0;
@@ -42,10 +45,8 @@ void Worker::start() {
     }
     loop_initialised_ = true;
     loop_.data = this;
-    if (int rc = sockets_.open(&loop_, this, &Worker::on_ready); rc != 0) {
-        throw std::runtime_error(fmt::format("worker {}: socket set: {}", index_, uv_strerror(rc)));
-    }
-    env_ = SessionEnv{&sockets_, &pool_, &config_};
+    open_watch();
+    env_ = SessionEnv{watch_, &pool_, &config_};
     inbox_.open(&loop_, [this](std::vector<WorkerCommand>& batch) { handle_commands(batch); });
 
     sweep_timer_ = make_uv_handle<uv_timer_t>();
@@ -59,6 +60,30 @@ void Worker::start() {
         },
         interval, interval);
     thread_ = std::thread(&Worker::run, this);
+}
+
+void Worker::open_watch() {
+#ifdef LATCH_HAVE_LIBURING
+    if (config_.packet_io != PacketIo::epoll) {
+        int rc = uring_.open(&loop_, this, &Worker::on_ring_ready);
+        if (rc == 0) {
+            watch_ = &uring_;
+            return;
+        }
+        if (config_.packet_io == PacketIo::io_uring) {
+            throw std::runtime_error(fmt::format("worker {}: io_uring: {}", index_, uv_strerror(rc)));
+        }
+        log(LogLevel::debug, "worker {}: io_uring unavailable ({}), using epoll", index_, uv_strerror(rc));
+    }
+#else
+    if (config_.packet_io == PacketIo::io_uring) {
+        throw std::runtime_error("this build has no io_uring support (liburing was missing)");
+    }
+#endif
+    if (int rc = sockets_.open(&loop_, this, &Worker::on_ready); rc != 0) {
+        throw std::runtime_error(fmt::format("worker {}: socket set: {}", index_, uv_strerror(rc)));
+    }
+    watch_ = &sockets_;
 }
 
 void Worker::stop() {
@@ -191,6 +216,9 @@ void Worker::shut_down() {
     for (auto& [id, session] : sessions_) session->close(pool_);
     sessions_.clear();
     sockets_.close();
+#ifdef LATCH_HAVE_LIBURING
+    uring_.close();
+#endif
     sweep_timer_.reset();
     // The inbox closes after the current batch (handle_commands); then the loop runs dry.
 }
@@ -232,6 +260,51 @@ void prefetch_flow(const Flow* flow) noexcept {
     __builtin_prefetch(latch + sizeof(Latch) - 1);
 }
 
+void count_drop(Flow& flow, DropReason reason) noexcept {
+    ++flow.counters.drops[static_cast<std::size_t>(reason)];
+}
+
+// One datagram that arrived on `in`: counts it, checks it, lets it teach the latch, and says
+// whether it goes on to `in.peer`'s destination. A datagram that does not is a counted drop.
+bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated, const sockaddr* from,
+           uint64_t now) noexcept {
+    FlowCounters& counters = in.counters;
+    ++counters.packets_in;
+    counters.bytes_in += len;
+    if (truncated) {
+        count_drop(in, DropReason::too_large);
+        return false;
+    }
+    PacketFacts facts;
+    facts.can_teach = true;  // other transports: any datagram from the right peer
+    if (in.transport == Transport::rtp) {
+        PacketInfo info = inspect_packet(data, len);
+        if (info.kind == PacketKind::malformed) {
+            count_drop(in, DropReason::malformed);
+            return false;
+        }
+        bool is_rtcp = info.kind == PacketKind::rtcp;
+        bool on_rtcp_port = in.component == 1;
+        if (is_rtcp != on_rtcp_port && !(is_rtcp && in.rtcp_mux)) {
+            count_drop(in, DropReason::wrong_component);
+            return false;
+        }
+        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
+    }
+    switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now)) {
+        case Verdict::accept: break;
+        case Verdict::learned: ++counters.learned; break;
+        case Verdict::foreign: count_drop(in, DropReason::foreign_source); return false;
+        case Verdict::not_learnable: count_drop(in, DropReason::not_learnable); return false;
+    }
+    counters.last_packet_ms = now;
+    if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
+        count_drop(in, DropReason::no_destination);
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 void Worker::relay_ready() noexcept {
@@ -270,55 +343,25 @@ int Worker::relay_batch(Flow& in) noexcept {
         m.msg_hdr.msg_flags = 0;
     }
     int n = ::recvmmsg(in.socket.fd(), recv_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
-    FlowCounters& counters = in.counters;
-    auto drop = [&counters](DropReason reason) { ++counters.drops[static_cast<std::size_t>(reason)]; };
     if (n <= 0) {
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) drop(DropReason::receive_error);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            count_drop(in, DropReason::receive_error);
+        }
         return 0;
     }
     uint64_t now = uv_now(&loop_);
     Flow* out = in.peer;
-    const Endpoint* destination = out->latch.destination();  // fixed for this batch: only
-    int to_send = 0;                                          // packets to `out` teach it
+    int to_send = 0;
     for (int i = 0; i < n; ++i) {
         const mmsghdr& m = recv_msgs_[i];
-        std::size_t len = m.msg_len;
-        ++counters.packets_in;
-        counters.bytes_in += len;
-        if (m.msg_hdr.msg_flags & MSG_TRUNC) {
-            drop(DropReason::too_large);
+        if (!admit(in, static_cast<const uint8_t*>(recv_iov_[i].iov_base), m.msg_len,
+                   m.msg_hdr.msg_flags & MSG_TRUNC, reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
             continue;
         }
-        auto* data = static_cast<const uint8_t*>(recv_iov_[i].iov_base);
-        PacketFacts facts;
-        facts.can_teach = true;  // other transports: any datagram from the right peer
-        if (in.transport == Transport::rtp) {
-            PacketInfo info = inspect_packet(data, len);
-            if (info.kind == PacketKind::malformed) {
-                drop(DropReason::malformed);
-                continue;
-            }
-            bool is_rtcp = info.kind == PacketKind::rtcp;
-            bool on_rtcp_port = in.component == 1;
-            if (is_rtcp != on_rtcp_port && !(is_rtcp && in.rtcp_mux)) {
-                drop(DropReason::wrong_component);
-                continue;
-            }
-            facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
-        }
-        auto* from = reinterpret_cast<const sockaddr*>(&recv_from_[i]);
-        switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now)) {
-            case Verdict::accept: break;
-            case Verdict::learned: ++counters.learned; break;
-            case Verdict::foreign: drop(DropReason::foreign_source); continue;
-            case Verdict::not_learnable: drop(DropReason::not_learnable); continue;
-        }
-        counters.last_packet_ms = now;
-        if (destination == nullptr || !out->socket) {
-            drop(DropReason::no_destination);
-            continue;
-        }
-        send_iov_[to_send] = {recv_iov_[i].iov_base, len};
+        // Only packets that arrive on `out` teach its latch: the destination is the same for
+        // every packet of this batch.
+        const Endpoint* destination = out->latch.destination();
+        send_iov_[to_send] = {recv_iov_[i].iov_base, m.msg_len};
         mmsghdr& s = send_msgs_[to_send++];
         s.msg_hdr.msg_name = const_cast<sockaddr*>(destination->sockaddr_ptr());
         s.msg_hdr.msg_namelen = destination->sockaddr_len();
@@ -326,7 +369,7 @@ int Worker::relay_batch(Flow& in) noexcept {
     for (int sent = 0; sent < to_send;) {
         int r = ::sendmmsg(out->socket.fd(), send_msgs_.data() + sent, static_cast<unsigned>(to_send - sent), 0);
         if (r <= 0) {  // the first unsent one failed (EAGAIN, unreachable...): drop it, go on
-            drop(DropReason::send_failed);
+            count_drop(in, DropReason::send_failed);
             ++sent;
             continue;
         }
@@ -336,5 +379,42 @@ int Worker::relay_batch(Flow& in) noexcept {
     }
     return n;
 }
+
+#ifdef LATCH_HAVE_LIBURING
+void Worker::on_ring_ready(uv_poll_t* handle, int status, int) noexcept {
+    auto* self = static_cast<Worker*>(handle->data);
+    if (self == nullptr) return;
+    if (status < 0) uv_poll_start(handle, UV_READABLE, &Worker::on_ring_ready);
+    self->relay_ring();
+}
+
+void Worker::relay_ring() noexcept {
+    uint64_t now = uv_now(&loop_);
+    auto on_packet = [this, now](RingPacket& p) {
+        Flow& in = *static_cast<Flow*>(p.data);
+        if (admit(in, p.payload, p.len, p.truncated, p.from, now)) {
+            uring_.forward(p, in.peer->socket.fd(), *in.peer->latch.destination());
+        }
+    };
+    auto on_error = [](void* flow) { count_drop(*static_cast<Flow*>(flow), DropReason::receive_error); };
+    auto on_sent = [](void* from, void* by, int result, std::size_t len) {
+        if (result < 0) {
+            if (from) count_drop(*static_cast<Flow*>(from), DropReason::send_failed);
+        } else if (by) {
+            Flow& out = *static_cast<Flow*>(by);
+            ++out.counters.packets_out;
+            out.counters.bytes_out += len;
+        }
+    };
+    // The sends of one round mostly complete while they are submitted: the next round gives
+    // their buffers back along with whatever arrived meanwhile. What is left after the last
+    // round keeps the ring readable for the loop's next turn.
+    for (int round = 0; round < kRingRounds; ++round) {
+        unsigned taken = uring_.reap(on_packet, on_error, on_sent);
+        uring_.flush();
+        if (taken == 0) break;
+    }
+}
+#endif
 
 }  // namespace latch

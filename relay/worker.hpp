@@ -20,6 +20,9 @@
 #include "relay_config.hpp"
 #include "relay_types.hpp"
 #include "session.hpp"
+#ifdef LATCH_HAVE_LIBURING
+#include "uring_set.hpp"
+#endif
 
 namespace latch {
 
@@ -45,6 +48,8 @@ public:
     std::thread::native_handle_type native_thread() { return thread_.native_handle(); }
     // After stop(): whether uv_loop_close() succeeded, i.e. no handle was left open.
     bool closed_cleanly() const { return closed_cleanly_.load(); }
+    // After start(): whether the flows' datagrams go through io_uring (else epoll).
+    bool uses_io_uring() const { return watch_ != &sockets_; }
 
 private:
     void run() noexcept;
@@ -56,6 +61,8 @@ private:
     WorkerStats stats() const;
     WorkerReply reply_for(const WorkerCommand& command) const;
 
+    // Opens where the flows' sockets are watched, as the configuration asks.
+    void open_watch();
     static void on_ready(uv_poll_t* handle, int status, int events) noexcept;
     // Serves every flow socket that is ready, a bounded number of reads each.
     void relay_ready() noexcept;
@@ -63,6 +70,11 @@ private:
     int relay_batch(Flow& in) noexcept;
     // A socket reported an error instead of datagrams: count it and clear it.
     static void take_socket_error(Flow& in) noexcept;
+#ifdef LATCH_HAVE_LIBURING
+    static void on_ring_ready(uv_poll_t* handle, int status, int events) noexcept;
+    // Takes the ring's completions, relays what arrived and submits the sends.
+    void relay_ring() noexcept;
+#endif
 
     unsigned index_;
     const RelayConfig& config_;
@@ -72,7 +84,11 @@ private:
 
     uv_loop_t loop_{};
     UvPtr<uv_timer_t> sweep_timer_;
-    SocketSet sockets_;  // every flow's socket
+    SocketSet sockets_;  // every flow's socket, when watched with epoll
+#ifdef LATCH_HAVE_LIBURING
+    UringSet uring_{kMaxMediaPacket};  // every flow's socket, when watched with io_uring
+#endif
+    SocketWatch* watch_ = &sockets_;  // the one of the two in use
     SessionEnv env_;
     std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
     FlowCounters ended_totals_;  // counters of sessions already gone
@@ -89,6 +105,7 @@ private:
     static constexpr int kReadRounds = 4;    // reads per socket per loop turn, then the others
     static constexpr std::size_t kSlot = kMaxMediaPacket;
     static constexpr int kMaxReady = 256;    // ready sockets taken per loop turn; the rest next turn
+    static constexpr int kRingRounds = 4;    // reaps of the ring per loop turn
     std::array<epoll_event, kMaxReady> ready_{};
     std::unique_ptr<char[]> buffer_;
     std::array<mmsghdr, kBatch> recv_msgs_{};

@@ -93,11 +93,12 @@ TEST_CASE("latchd reads a config file, and the command line overrides it", "[lat
     {
         std::ofstream conf(path);
         conf << "# test config\nport-min = 26900\nport-max = 26999   # inline comment\n"
-             << "interface = pub=127.0.0.1!198.51.100.4\nworkers = 1\nlisten-ng = 127.0.0.1:1\n";
+             << "interface = pub=127.0.0.1!198.51.100.4\nworkers = 1\nlisten-ng = 127.0.0.1:1\n"
+             << "packet-io = epoll\n";
     }
     DaemonProcess latchd({"--config", path, "--log-level", "debug"});  // listen-ng from the test wins
     std::remove(path.c_str());
-    CHECK_THAT(latchd.log(), Catch::Contains("1 workers, media ports 26900-26999"));
+    CHECK_THAT(latchd.log(), Catch::Contains("1 workers (epoll), media ports 26900-26999"));
     NgClient client(latchd.ng());
     auto reply = client.request({{"command", "offer"}, {"call-id", "conf"}, {"from-tag", "a"},
                                  {"sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"}},

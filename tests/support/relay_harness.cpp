@@ -1,15 +1,33 @@
 // RelayHarness. Test thread (acting as the control thread).
 #include "relay_harness.hpp"
 
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "uv_handle.hpp"
 
 namespace latch::test {
 
+namespace {
+
+// LATCH_PACKET_IO=epoll|io_uring runs a test binary's relays on that packet path (ctest runs
+// the relay tests once with the default and once on epoll).
+RelayConfig with_packet_io_from_environment(RelayConfig config) {
+    if (const char* value = std::getenv("LATCH_PACKET_IO")) {
+        std::string v = value;
+        if (v == "epoll") config.packet_io = PacketIo::epoll;
+        else if (v == "io_uring") config.packet_io = PacketIo::io_uring;
+        else if (v != "auto") throw std::runtime_error("LATCH_PACKET_IO is auto, io_uring or epoll");
+    }
+    return config;
+}
+
+}  // namespace
+
 RelayHarness::RelayHarness(const RelayConfig& config) {
     if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
-    relay_ = std::make_unique<Relay>(config, &loop_, [this](WorkerReply& reply) {
+    relay_ = std::make_unique<Relay>(with_packet_io_from_environment(config), &loop_, [this](WorkerReply& reply) {
         if (reply.request == 0) {
             unsolicited_.push_back(std::move(reply));
         } else {

@@ -13,13 +13,14 @@ TEST_CASE("defaults are the documented ones", "[config]") {
     CHECK(cl.config.relay.idle_timeout_ms == 60000);
     CHECK(cl.config.relay.learning_window_ms == 3000);
     CHECK(cl.config.relay.workers == 0);
+    CHECK(cl.config.relay.packet_io == PacketIo::automatic);
     CHECK(usage_text().find("default 127.0.0.1:2223") != std::string::npos);
 }
 
 TEST_CASE("options set the config, with or without '='", "[config]") {
     auto cl = parse_command_line({"--listen-ng", "[::1]:5000", "--workers=3", "--port-min", "20000",
                                   "--port-max=20999", "--idle-timeout", "30", "--learning-window",
-                                  "500", "--log-level", "debug"});
+                                  "500", "--log-level", "debug", "--packet-io", "epoll"});
     CHECK(cl.config.listen_ng.to_string() == "[::1]:5000");
     CHECK(cl.config.relay.workers == 3);
     CHECK(cl.config.relay.port_min == 20000);
@@ -27,6 +28,8 @@ TEST_CASE("options set the config, with or without '='", "[config]") {
     CHECK(cl.config.relay.idle_timeout_ms == 30000);
     CHECK(cl.config.relay.learning_window_ms == 500);
     CHECK(cl.config.log_level == LogLevel::debug);
+    CHECK(cl.config.relay.packet_io == PacketIo::epoll);
+    CHECK(parse_command_line({"--packet-io=io_uring"}).config.relay.packet_io == PacketIo::io_uring);
 }
 
 TEST_CASE("bad options are refused with a sentence naming them", "[config]") {
@@ -38,6 +41,7 @@ TEST_CASE("bad options are refused with a sentence naming them", "[config]") {
                       Catch::Contains("above"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--listen-ng", "localhost"}), Catch::Contains("ADDRESS:PORT"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--log-level", "loud"}), Catch::Contains("--log-level"));
+    CHECK_THROWS_WITH(parse_command_line(Args{"--packet-io", "aio"}), Catch::Contains("--packet-io"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--frobnicate"}), Catch::Contains("unknown option"));
 }
 
