@@ -41,7 +41,7 @@ test: test-deps $(BUILD)/CMakeCache.txt
 deb: package-deps build
 	cd $(BUILD) && cpack -G DEB
 
-# latchd against rtpengine and ref-relay, side by side (bench/README.md); about 15 minutes.
+# latchd against rtpengine and ref-relay, side by side (bench/README.md); about 30 minutes.
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target latchd latch-bench ref-relay
 	bench/compare --build $(BUILD) $(COMPARE_ARGS)

@@ -3,6 +3,7 @@
 #include "uring_set.hpp"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -21,12 +22,13 @@ UringSet::UringSet(std::size_t max_datagram)
     recv_template_.msg_namelen = sizeof(sockaddr_in6);
 }
 
-int UringSet::open(uv_loop_t* loop, void* data, uv_poll_cb ready) {
+int UringSet::open() {
     close();
     io_uring_params params{};
-    // Completions are posted when the worker next enters the kernel rather than by
+    // The kernel finishes receives only when this thread waits for completions, never by
     // interrupting it; all of a submission is issued even if one request fails.
-    params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE;
+    params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                   IORING_SETUP_CQSIZE;
     params.cq_entries = kQueueDepth * 8;
     if (int rc = io_uring_queue_init_params(kQueueDepth, &ring_, &params); rc < 0) return rc;
     ring_fd_ = ring_.ring_fd;
@@ -68,15 +70,10 @@ int UringSet::open(uv_loop_t* loop, void* data, uv_poll_cb ready) {
         return rc;
     }
     sends_.resize(kBuffers);
-    if (int rc = watch_readable(loop, poll_, ring_fd_, data, ready); rc != 0) {
-        close();
-        return rc;
-    }
     return 0;
 }
 
 void UringSet::close() noexcept {
-    poll_.reset();
     if (ring_fd_ >= 0) io_uring_queue_exit(&ring_);  // cancels whatever is still armed
     ring_fd_ = -1;
     if (mapped_ != 0) ::munmap(buf_ring_, mapped_);
@@ -86,18 +83,22 @@ void UringSet::close() noexcept {
     returned_ = 0;
     slots_.clear();
     to_arm_.clear();
+    watching_ = false;
+    watched_ready_ = false;
 }
 
 int UringSet::add(int fd, void* data) {
     if (ring_fd_ < 0 || fd < 0 || data == nullptr) return -EINVAL;
-    if (static_cast<std::size_t>(fd) >= slots_.size()) slots_.resize(static_cast<std::size_t>(fd) + 1);
-    slots_[static_cast<std::size_t>(fd)].data = data;
-    arm(fd);
-    int rc = io_uring_submit(&ring_);
-    if (rc < 0) {
-        remove(fd);
-        return rc;
+    if (static_cast<std::size_t>(fd) >= slots_.size()) {
+        slots_.resize(static_cast<std::size_t>(fd) + 1);
+        // Each socket's receive ends at most once between two flushes: with room for all of
+        // them, the packet path never allocates.
+        to_arm_.reserve(slots_.capacity());
     }
+    // Submitted with the next wait(): an offer's sockets go to the kernel together. Datagrams
+    // that arrive before then wait in the socket, and the receive takes them when it starts.
+    if (!arm(fd)) return -EBUSY;
+    slots_[static_cast<std::size_t>(fd)].data = data;
     return 0;
 }
 
@@ -113,6 +114,9 @@ void UringSet::remove(int fd) noexcept {
     reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
     reg.timeout = {-1, -1};
     io_uring_register_sync_cancel(&ring_, &reg);
+    // The cancelled requests finish, and let go of the socket, in work the kernel runs for
+    // this thread only when asked.
+    io_uring_get_events(&ring_);
     // Completions still waiting for this socket now carry a stale generation and are ignored.
     slot.data = nullptr;
     if ((++slot.generation & 0x7fffffffU) == 0) ++slot.generation;
@@ -127,13 +131,14 @@ io_uring_sqe* UringSet::next_sqe() noexcept {
     return sqe;
 }
 
-void UringSet::arm(int fd) noexcept {
+bool UringSet::arm(int fd) noexcept {
     io_uring_sqe* sqe = next_sqe();
-    if (sqe == nullptr) return;
+    if (sqe == nullptr) return false;
     io_uring_prep_recvmsg_multishot(sqe, fd, &recv_template_, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(sqe, key(fd, slots_[static_cast<std::size_t>(fd)].generation));
+    return true;
 }
 
 void UringSet::give_back(unsigned buffer) noexcept {
@@ -142,9 +147,9 @@ void UringSet::give_back(unsigned buffer) noexcept {
                           static_cast<int>(returned_++));
 }
 
-void UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept {
+bool UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept {
     io_uring_sqe* sqe = next_sqe();
-    if (sqe == nullptr) return;  // left unforwarded: reap() gives the buffer back
+    if (sqe == nullptr) return false;  // left unforwarded: reap() gives the buffer back
     Send& s = sends_[packet.buffer];
     s.owner = key(fd, slots_[static_cast<std::size_t>(fd)].generation);
     s.len = packet.len;
@@ -157,18 +162,47 @@ void UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noe
     // MSG_DONTWAIT: a full send buffer fails the send (a counted drop) instead of parking it.
     io_uring_prep_sendmsg(sqe, fd, &s.msg, MSG_DONTWAIT);
     io_uring_sqe_set_data64(sqe, kSendBit | packet.buffer);
+    return true;
+}
+
+void UringSet::watch(int fd) noexcept {
+    if (ring_fd_ < 0 || watching_) return;
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) return;
+    io_uring_prep_poll_add(sqe, fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, kWatchKey);
+    watching_ = true;
+}
+
+void UringSet::wait(int timeout_ms) noexcept {
+    if (ring_fd_ < 0) return;
+    if (timeout_ms == 0) {
+        io_uring_submit_and_get_events(&ring_);
+        return;
+    }
+    io_uring_cqe* cqe = nullptr;
+    if (timeout_ms < 0) {
+        io_uring_submit_and_wait(&ring_, 1);
+        return;
+    }
+    __kernel_timespec timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000LL};
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
 }
 
 void UringSet::flush() noexcept {
+    if (ring_fd_ < 0) return;
     if (returned_ != 0) {
         io_uring_buf_ring_advance(buf_ring_, static_cast<int>(returned_));
         returned_ = 0;
     }
+    // A receive the queue has no room for now is tried again at the next flush.
+    std::size_t kept = 0;
     for (int fd : to_arm_) {
-        if (static_cast<std::size_t>(fd) < slots_.size() && slots_[static_cast<std::size_t>(fd)].data) arm(fd);
+        if (static_cast<std::size_t>(fd) < slots_.size() && slots_[static_cast<std::size_t>(fd)].data && !arm(fd)) {
+            to_arm_[kept++] = fd;
+        }
     }
-    to_arm_.clear();
-    io_uring_submit(&ring_);
+    to_arm_.resize(kept);
 }
 
 }  // namespace latch

@@ -1,18 +1,24 @@
 // UringSet: a worker's flow sockets watched through an io_uring instead of epoll. Every socket
 // has a multishot recvmsg armed on it that takes its buffers from one ring of buffers provided
-// to the kernel; a received datagram leaves again from the very buffer it arrived in, and all
-// the sends of a loop turn go to the kernel in one submission. The ring's descriptor is watched
-// by one uv_poll_t of the worker's loop, readable while completions wait.
+// to the kernel; a received datagram leaves again from the very buffer it arrived in, and the
+// sends of a batch go to the kernel in one submission.
 //
-// Built only with liburing (LATCH_HAVE_LIBURING). Needs Linux 6.0 (multishot recvmsg and
-// synchronous cancellation); open() fails on older kernels and where io_uring is not allowed,
-// and the worker then watches its sockets with a SocketSet.
+// The ring drives the worker's thread: the thread waits in the ring (wait()), and the libuv
+// loop's own descriptor is one of the things the ring watches (watch()), so that the loop runs
+// (UV_RUN_NOWAIT) when its mailbox or a timer needs it. A turn with only media costs one
+// system call. The kernel receives only when the thread asks for completions (deferred task
+// running), so it never fills buffers faster than the thread gives them back.
+//
+// Built only with liburing (LATCH_HAVE_LIBURING). Needs Linux 6.1 (multishot recvmsg,
+// synchronous cancellation, deferred task running); open() fails on older kernels and where
+// io_uring is not allowed, and the worker then watches its sockets with a SocketSet. One
+// thread only: the one that opened it.
 #pragma once
 
 #include <liburing.h>
 #include <sys/socket.h>
-#include <uv.h>
 
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +26,6 @@
 
 #include "endpoint.hpp"
 #include "udp_socket.hpp"
-#include "uv_handle.hpp"
 
 namespace latch {
 
@@ -43,28 +48,42 @@ public:
     UringSet& operator=(const UringSet&) = delete;
     ~UringSet() override { close(); }
 
-    // Sets up the ring and its buffers and starts watching it on `loop` (the poll handle's data
-    // is `data`). Returns 0 or a negative errno; on failure nothing is left open.
-    int open(uv_loop_t* loop, void* data, uv_poll_cb ready);
+    // Sets up the ring and its buffers, for the calling thread alone. Returns 0 or a negative
+    // errno; on failure nothing is left open.
+    int open();
     void close() noexcept;
     bool is_open() const { return ring_fd_ >= 0; }
 
+    // The socket's receive starts at the next wait().
     int add(int fd, void* data) override;
     void remove(int fd) noexcept override;
 
-    // Takes every completion waiting: a received datagram goes to on_packet(RingPacket&),
-    // which forwards it with forward() or leaves it (dropped); a failed receive goes to
-    // on_error(data); a finished send goes to on_sent(data of the socket it arrived on, data
-    // of the sending socket, result, length), either null when that socket has been removed
-    // since. Returns how many
-    // completions were taken. Call flush() afterwards.
+    // Watches `fd` for readability, once: the reap() that sees it ready says so through
+    // watched_ready(). Watching again while a watch is pending does nothing.
+    void watch(int fd) noexcept;
+    // Hands the kernel what is queued, lets it receive, and waits up to `timeout_ms` (-1: no
+    // limit; 0: no wait) until there is a completion.
+    void wait(int timeout_ms) noexcept;
+
+    // Takes up to kReapBatch waiting completions: a received datagram goes to
+    // on_packet(RingPacket&), which forwards it with forward() or leaves it (dropped); a failed
+    // receive goes to on_error(data); a finished send goes to on_sent(data of the socket it
+    // arrived on, data of the sending socket, result, length), either null when that socket
+    // has been removed since. Returns how many were taken. Call flush() afterwards.
     template <typename OnPacket, typename OnError, typename OnSent>
     unsigned reap(OnPacket&& on_packet, OnError&& on_error, OnSent&& on_sent) noexcept;
-    // Queues the packet's buffer for sending from `fd` to `to`; the buffer returns to the ring
-    // when the send completes. Call from on_packet only, for the packet it was given.
-    void forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept;
-    // Gives the kernel back the buffers freed, re-arms ended receives and submits the queue.
+    // Queues the packet's buffer for sending from `fd` to `to` (which must stay valid until the
+    // next wait()); the buffer returns to the ring when the send completes. From on_packet
+    // only, for the packet it was given. False if the kernel took no more requests.
+    bool forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept;
+    // Gives the kernel back the buffers freed and queues the receives that ended again.
     void flush() noexcept;
+    // Whether the watched descriptor was seen ready since the last call.
+    bool watched_ready() noexcept {
+        bool ready = watched_ready_;
+        watched_ready_ = false;
+        return ready;
+    }
 
     // Counters of the set's own: receives re-armed after the ring ran out of buffers.
     uint64_t out_of_buffers() const { return out_of_buffers_; }
@@ -82,8 +101,10 @@ private:
         iovec iov{};
     };
     static constexpr uint64_t kSendBit = 1ULL << 63;
+    static constexpr uint64_t kWatchKey = ~0ULL;  // no send's key: buffers are below 0xffff
     static constexpr unsigned kBuffers = 1024;  // a power of two
     static constexpr unsigned kQueueDepth = 1024;
+    static constexpr unsigned kReapBatch = kQueueDepth / 2;  // completions taken per reap()
 
     static uint64_t key(int fd, uint32_t generation) {
         return (static_cast<uint64_t>(generation & 0x7fffffffU) << 32) | static_cast<uint32_t>(fd);
@@ -96,7 +117,7 @@ private:
         return key(static_cast<int>(fd), s.generation) == k ? s.data : nullptr;
     }
     io_uring_sqe* next_sqe() noexcept;
-    void arm(int fd) noexcept;
+    bool arm(int fd) noexcept;
     void give_back(unsigned buffer) noexcept;
     char* buffer_at(unsigned buffer) const { return buffers_ + static_cast<std::size_t>(buffer) * buffer_size_; }
 
@@ -104,7 +125,8 @@ private:
     std::size_t buffer_size_;
     io_uring ring_{};
     int ring_fd_ = -1;
-    UvPtr<uv_poll_t> poll_;
+    bool watching_ = false;
+    bool watched_ready_ = false;
     io_uring_buf_ring* buf_ring_ = nullptr;
     char* buffers_ = nullptr;
     std::size_t mapped_ = 0;  // bytes mapped for buf_ring_ and buffers_
@@ -113,16 +135,26 @@ private:
     std::vector<Slot> slots_;  // by descriptor
     std::vector<int> to_arm_;  // receives that ended, armed again at flush()
     std::vector<Send> sends_;  // by buffer
+    std::array<io_uring_cqe*, kReapBatch> batch_{};
     uint64_t out_of_buffers_ = 0;
 };
 
 template <typename OnPacket, typename OnError, typename OnSent>
 unsigned UringSet::reap(OnPacket&& on_packet, OnError&& on_error, OnSent&& on_sent) noexcept {
-    unsigned head, seen = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-        ++seen;
+    // A bounded batch of what is there now: completions that arrive while it is served wait
+    // for the next reap, and its sends never overfill the submission queue. (Taking all there
+    // is, with the queue handed over whenever it fills, let an overloaded worker keep the
+    // kernel receiving into buffers it had not yet given back, until every socket's receive
+    // ended for want of buffers.)
+    unsigned seen = io_uring_peek_batch_cqe(&ring_, batch_.data(), kReapBatch);
+    for (unsigned i = 0; i < seen; ++i) {
+        const io_uring_cqe* cqe = batch_[i];
         uint64_t k = io_uring_cqe_get_data64(cqe);
+        if (k == kWatchKey) {
+            watching_ = false;
+            watched_ready_ = true;
+            continue;
+        }
         if (k & kSendBit) {
             auto buffer = static_cast<unsigned>(k & 0xffff);
             const Send& s = sends_[buffer];

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <future>
 
 #include "log.hpp"
 #include "rtp.hpp"
@@ -45,8 +46,6 @@ void Worker::start() {
     }
     loop_initialised_ = true;
     loop_.data = this;
-    open_watch();
-    env_ = SessionEnv{watch_, &pool_, &config_};
     inbox_.open(&loop_, [this](std::vector<WorkerCommand>& batch) { handle_commands(batch); });
 
     sweep_timer_ = make_uv_handle<uv_timer_t>();
@@ -59,13 +58,21 @@ void Worker::start() {
             if (auto* self = static_cast<Worker*>(t->data)) self->sweep();
         },
         interval, interval);
-    thread_ = std::thread(&Worker::run, this);
+    // The packet path's set is opened on the worker's own thread: an io_uring serves only the
+    // thread that set it up. start() returns once it is open, or throws why it is not.
+    std::promise<std::string> opened;
+    std::future<std::string> result = opened.get_future();
+    thread_ = std::thread(&Worker::run, this, std::move(opened));
+    if (std::string error = result.get(); !error.empty()) {
+        thread_.join();
+        throw std::runtime_error(error);
+    }
 }
 
 void Worker::open_watch() {
 #ifdef LATCH_HAVE_LIBURING
     if (config_.packet_io != PacketIo::epoll) {
-        int rc = uring_.open(&loop_, this, &Worker::on_ring_ready);
+        int rc = uring_.open();
         if (rc == 0) {
             watch_ = &uring_;
             return;
@@ -94,8 +101,19 @@ void Worker::stop() {
     thread_.join();
 }
 
-void Worker::run() noexcept {
-    uv_run(&loop_, UV_RUN_DEFAULT);
+void Worker::run(std::promise<std::string> opened) noexcept {
+    try {
+        open_watch();
+    } catch (const std::exception& e) {
+        opened.set_value(e.what());
+        return;  // start() joins this thread, and the destructor closes the loop's handles
+    }
+    env_ = SessionEnv{watch_, &pool_, &config_};
+    opened.set_value({});
+#ifdef LATCH_HAVE_LIBURING
+    if (uses_io_uring()) run_ring();
+#endif
+    uv_run(&loop_, UV_RUN_DEFAULT);  // on epoll, the whole life; after the ring, the last closes
     int rc = uv_loop_close(&loop_);
     closed_cleanly_ = rc == 0;
     if (rc != 0) {
@@ -381,19 +399,30 @@ int Worker::relay_batch(Flow& in) noexcept {
 }
 
 #ifdef LATCH_HAVE_LIBURING
-void Worker::on_ring_ready(uv_poll_t* handle, int status, int) noexcept {
-    auto* self = static_cast<Worker*>(handle->data);
-    if (self == nullptr) return;
-    if (status < 0) uv_poll_start(handle, UV_READABLE, &Worker::on_ring_ready);
-    self->relay_ring();
+void Worker::run_ring() noexcept {
+    const int loop_fd = uv_backend_fd(&loop_);
+    while (uring_.is_open()) {
+        // Wait in the ring until a datagram, the loop's descriptor (mailbox) or the loop's
+        // next timer; then relay, and run the loop without blocking if it has work.
+        uv_update_time(&loop_);
+        int timeout = uv_backend_timeout(&loop_);
+        uint64_t due = timeout < 0 ? UINT64_MAX : uv_now(&loop_) + static_cast<uint64_t>(timeout);
+        uring_.watch(loop_fd);
+        if (timeout != 0) uring_.wait(timeout);
+        uv_update_time(&loop_);
+        relay_ring();
+        if (uring_.watched_ready() || uv_now(&loop_) >= due) uv_run(&loop_, UV_RUN_NOWAIT);
+    }
 }
 
 void Worker::relay_ring() noexcept {
+    if (!uring_.is_open()) return;
     uint64_t now = uv_now(&loop_);
     auto on_packet = [this, now](RingPacket& p) {
         Flow& in = *static_cast<Flow*>(p.data);
-        if (admit(in, p.payload, p.len, p.truncated, p.from, now)) {
-            uring_.forward(p, in.peer->socket.fd(), *in.peer->latch.destination());
+        if (admit(in, p.payload, p.len, p.truncated, p.from, now) &&
+            !uring_.forward(p, in.peer->socket.fd(), *in.peer->latch.destination())) {
+            count_drop(in, DropReason::send_failed);
         }
     };
     auto on_error = [](void* flow) { count_drop(*static_cast<Flow*>(flow), DropReason::receive_error); };
@@ -406,14 +435,10 @@ void Worker::relay_ring() noexcept {
             out.counters.bytes_out += len;
         }
     };
-    // The sends of one round mostly complete while they are submitted: the next round gives
-    // their buffers back along with whatever arrived meanwhile. What is left after the last
-    // round keeps the ring readable for the loop's next turn.
-    for (int round = 0; round < kRingRounds; ++round) {
-        unsigned taken = uring_.reap(on_packet, on_error, on_sent);
-        uring_.flush();
-        if (taken == 0) break;
-    }
+    // The sends queued here go to the kernel with the next wait(), which returns at once when
+    // completions are left over.
+    uring_.reap(on_packet, on_error, on_sent);
+    uring_.flush();
 }
 #endif
 

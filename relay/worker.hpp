@@ -10,7 +10,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -52,7 +54,9 @@ public:
     bool uses_io_uring() const { return watch_ != &sockets_; }
 
 private:
-    void run() noexcept;
+    // The worker's thread: opens the packet path's set (telling start() how it went), then
+    // runs the loop.
+    void run(std::promise<std::string> opened) noexcept;
     void handle_commands(std::vector<WorkerCommand>& batch) noexcept;
     void execute(WorkerCommand& command);
     void sweep() noexcept;
@@ -61,7 +65,7 @@ private:
     WorkerStats stats() const;
     WorkerReply reply_for(const WorkerCommand& command) const;
 
-    // Opens where the flows' sockets are watched, as the configuration asks.
+    // Opens where the flows' sockets are watched, as the configuration asks. Throws.
     void open_watch();
     static void on_ready(uv_poll_t* handle, int status, int events) noexcept;
     // Serves every flow socket that is ready, a bounded number of reads each.
@@ -71,8 +75,9 @@ private:
     // A socket reported an error instead of datagrams: count it and clear it.
     static void take_socket_error(Flow& in) noexcept;
 #ifdef LATCH_HAVE_LIBURING
-    static void on_ring_ready(uv_poll_t* handle, int status, int events) noexcept;
-    // Takes the ring's completions, relays what arrived and submits the sends.
+    // The thread's life on io_uring: waits in the ring, runs the loop when it has work.
+    void run_ring() noexcept;
+    // Takes a batch of the ring's completions and relays what arrived.
     void relay_ring() noexcept;
 #endif
 
@@ -105,7 +110,6 @@ private:
     static constexpr int kReadRounds = 4;    // reads per socket per loop turn, then the others
     static constexpr std::size_t kSlot = kMaxMediaPacket;
     static constexpr int kMaxReady = 256;    // ready sockets taken per loop turn; the rest next turn
-    static constexpr int kRingRounds = 4;    // reaps of the ring per loop turn
     std::array<epoll_event, kMaxReady> ready_{};
     std::unique_ptr<char[]> buffer_;
     std::array<mmsghdr, kBatch> recv_msgs_{};
