@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace latch {
 namespace {
 
@@ -155,7 +158,8 @@ bool UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noe
     s.len = packet.len;
     s.iov = {packet.payload, packet.len};
     s.msg = {};
-    s.msg.msg_name = const_cast<sockaddr*>(to.sockaddr_ptr());
+    std::memcpy(&s.to, to.sockaddr_ptr(), std::min<std::size_t>(to.sockaddr_len(), sizeof s.to));
+    s.msg.msg_name = &s.to;
     s.msg.msg_namelen = to.sockaddr_len();
     s.msg.msg_iov = &s.iov;
     s.msg.msg_iovlen = 1;

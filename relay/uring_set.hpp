@@ -16,6 +16,7 @@
 #pragma once
 
 #include <liburing.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -72,9 +73,9 @@ public:
     // has been removed since. Returns how many were taken. Call flush() afterwards.
     template <typename OnPacket, typename OnError, typename OnSent>
     unsigned reap(OnPacket&& on_packet, OnError&& on_error, OnSent&& on_sent) noexcept;
-    // Queues the packet's buffer for sending from `fd` to `to` (which must stay valid until the
-    // next wait()); the buffer returns to the ring when the send completes. From on_packet
-    // only, for the packet it was given. False if the kernel took no more requests.
+    // Queues the packet's buffer for sending from `fd` to `to`; the buffer returns to the ring
+    // when the send completes. From on_packet only, for the packet it was given. False if the
+    // kernel took no more requests.
     bool forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept;
     // Gives the kernel back the buffers freed and queues the receives that ended again.
     void flush() noexcept;
@@ -99,6 +100,7 @@ private:
         std::size_t len = 0;
         msghdr msg{};
         iovec iov{};
+        sockaddr_in6 to{};  // a copy: the send may outlive the flow that chose it
     };
     static constexpr uint64_t kSendBit = 1ULL << 63;
     static constexpr uint64_t kWatchKey = ~0ULL;  // no send's key: buffers are below 0xffff

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -42,7 +43,9 @@ void UdpPeer::send_to(const Endpoint& to, const std::vector<uint8_t>& data) cons
 
 std::optional<Datagram> UdpPeer::receive(std::chrono::milliseconds timeout) const {
     pollfd pfd{fd_, POLLIN, 0};
-    if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    // A deadline already past is no wait at all (poll() would take a negative one as forever).
+    int wait_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(timeout.count(), 0));
+    if (::poll(&pfd, 1, wait_ms) <= 0) return std::nullopt;
     Datagram d;
     d.data.resize(65536);
     sockaddr_storage ss{};

@@ -28,7 +28,7 @@ public:
 
     const Endpoint& local() const { return local_; }
     void send_to(const Endpoint& to, const std::vector<uint8_t>& data) const;
-    // Waits up to `timeout` for one datagram.
+    // Waits up to `timeout` for one datagram (a negative timeout: no wait).
     std::optional<Datagram> receive(std::chrono::milliseconds timeout) const;
     // Reads what is already queued without waiting.
     std::optional<Datagram> try_receive() const { return receive(std::chrono::milliseconds(0)); }

@@ -42,13 +42,12 @@ struct Sent {
 // Reaps until `want` datagrams have arrived or a second has passed; `forward_by`, when set,
 // sends each one back to where it came from through that socket.
 struct Reaper {
-    explicit Reaper(UringSet& s) : set(s) { replies.reserve(4096); }
+    explicit Reaper(UringSet& s) : set(s) {}
 
     UringSet& set;
     const PolledUdp* forward_by = nullptr;
     std::vector<Received> received;
     std::vector<Sent> sent;
-    std::vector<Endpoint> replies;  // reserved: each destination outlives its send
     int errors = 0;
 
     void until(std::size_t want) {
@@ -63,10 +62,7 @@ struct Reaper {
             [this](RingPacket& p) {
                 Endpoint from = Endpoint::from_sockaddr(p.from);
                 received.push_back({p.data, {p.payload, p.payload + p.len}, from, p.truncated});
-                if (forward_by) {
-                    replies.push_back(from);
-                    set.forward(p, forward_by->fd(), replies.back());
-                }
+                if (forward_by) set.forward(p, forward_by->fd(), from);  // `from` goes out of scope
             },
             [this](void*) { ++errors; },
             [this](void* from, void* by, int result, std::size_t len) { sent.push_back({from, by, result, len}); });
