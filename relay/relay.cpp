@@ -60,8 +60,8 @@ bool Relay::closed_cleanly() const {
 }
 
 const char* Relay::packet_io() const {
-    // Every worker opens its set the same way: they differ only if the kernel changed its
-    // mind between two of them (a resource limit), which the first worker shows as well.
+    // Every worker asks for the same path; should a resource limit give two of them different
+    // ones, this names the first worker's (each worker logs its own fallback at debug level).
     return !workers_.empty() && workers_.front()->uses_io_uring() ? "io_uring" : "epoll";
 }
 
