@@ -170,11 +170,9 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         } else if (option == "--workers") {
             c.relay.workers = number<unsigned>(option, take(), 1, 256);
         } else if (option == "--packet-io") {
-            take();
-            if (value == "auto") c.relay.packet_io = PacketIo::automatic;
-            else if (value == "io_uring") c.relay.packet_io = PacketIo::io_uring;
-            else if (value == "epoll") c.relay.packet_io = PacketIo::epoll;
-            else throw std::invalid_argument("--packet-io: '" + value + "' is not auto, io_uring or epoll");
+            auto mode = parse_packet_io(take());
+            if (!mode) throw std::invalid_argument("--packet-io: '" + value + "' is not auto, io_uring or epoll");
+            c.relay.packet_io = *mode;
         } else if (option == "--port-min") {
             c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
         } else if (option == "--port-max") {

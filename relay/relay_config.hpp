@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace latch {
 
@@ -11,6 +13,14 @@ enum class PacketIo {
     io_uring,   // io_uring or fail to start
     epoll,      // epoll with recvmmsg/sendmmsg
 };
+
+// "auto", "io_uring" or "epoll"; nothing for any other word.
+inline std::optional<PacketIo> parse_packet_io(std::string_view word) {
+    if (word == "auto") return PacketIo::automatic;
+    if (word == "io_uring") return PacketIo::io_uring;
+    if (word == "epoll") return PacketIo::epoll;
+    return std::nullopt;
+}
 
 struct RelayConfig {
     unsigned workers = 0;  // 0: one per core

@@ -86,9 +86,6 @@ public:
         return ready;
     }
 
-    // Counters of the set's own: receives re-armed after the ring ran out of buffers.
-    uint64_t out_of_buffers() const { return out_of_buffers_; }
-
 private:
     struct Slot {
         void* data = nullptr;  // null: no socket of ours has this descriptor now
@@ -138,7 +135,6 @@ private:
     std::vector<int> to_arm_;  // receives that ended, armed again at flush()
     std::vector<Send> sends_;  // by buffer
     std::array<io_uring_cqe*, kReapBatch> batch_{};
-    uint64_t out_of_buffers_ = 0;
 };
 
 template <typename OnPacket, typename OnError, typename OnSent>
@@ -171,8 +167,7 @@ unsigned UringSet::reap(OnPacket&& on_packet, OnError&& on_error, OnSent&& on_se
             if (has_buffer) give_back(buffer);
             continue;
         }
-        if (!(cqe->flags & IORING_CQE_F_MORE)) {
-            if (cqe->res == -ENOBUFS) ++out_of_buffers_;
+        if (!(cqe->flags & IORING_CQE_F_MORE)) {  // ended (out of buffers, say): armed again
             to_arm_.push_back(static_cast<int>(static_cast<uint32_t>(k)));
         }
         if (cqe->res < 0) {

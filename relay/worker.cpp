@@ -349,7 +349,7 @@ void Worker::relay_ready() noexcept {
 
 void Worker::take_socket_error(Flow& in) noexcept {
     // Reading the pending error (SO_ERROR) clears it, so that it is reported once.
-    ++in.counters.drops[static_cast<std::size_t>(DropReason::receive_error)];
+    count_drop(in, DropReason::receive_error);
     int error = 0;
     socklen_t len = sizeof error;
     ::getsockopt(in.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &len);
@@ -369,6 +369,9 @@ int Worker::relay_batch(Flow& in) noexcept {
     }
     uint64_t now = uv_now(&loop_);
     Flow* out = in.peer;
+    // Only packets that arrive on `out` teach its latch: the destination is the same for the
+    // whole batch (admit() drops every packet while there is none).
+    const Endpoint* destination = out->latch.destination();
     int to_send = 0;
     for (int i = 0; i < n; ++i) {
         const mmsghdr& m = recv_msgs_[i];
@@ -376,9 +379,6 @@ int Worker::relay_batch(Flow& in) noexcept {
                    m.msg_hdr.msg_flags & MSG_TRUNC, reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
             continue;
         }
-        // Only packets that arrive on `out` teach its latch: the destination is the same for
-        // every packet of this batch.
-        const Endpoint* destination = out->latch.destination();
         send_iov_[to_send] = {recv_iov_[i].iov_base, m.msg_len};
         mmsghdr& s = send_msgs_[to_send++];
         s.msg_hdr.msg_name = const_cast<sockaddr*>(destination->sockaddr_ptr());

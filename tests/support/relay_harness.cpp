@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <stdexcept>
-#include <string>
 
 #include "uv_handle.hpp"
 
@@ -15,10 +14,9 @@ namespace {
 // the relay tests once with the default and once on epoll).
 RelayConfig with_packet_io_from_environment(RelayConfig config) {
     if (const char* value = std::getenv("LATCH_PACKET_IO")) {
-        std::string v = value;
-        if (v == "epoll") config.packet_io = PacketIo::epoll;
-        else if (v == "io_uring") config.packet_io = PacketIo::io_uring;
-        else if (v != "auto") throw std::runtime_error("LATCH_PACKET_IO is auto, io_uring or epoll");
+        auto mode = parse_packet_io(value);
+        if (!mode) throw std::runtime_error("LATCH_PACKET_IO is auto, io_uring or epoll");
+        config.packet_io = *mode;
     }
     return config;
 }
