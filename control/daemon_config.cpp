@@ -48,6 +48,10 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
   --workers N               forwarding threads (default: one per core)
   --packet-io MODE          how workers read and send media: auto (default: io_uring where
                             the kernel allows it, else epoll), io_uring or epoll
+  --connected-sockets yes|no
+                            on io_uring, give each stream that carries media a second socket
+                            on its port, connected to its endpoint: cheaper to send and
+                            receive (default yes)
   --port-min N              lowest media port (default 30000)
   --port-max N              highest media port (default 40000)
   --idle-timeout SECONDS    end a call after this long without media or signalling (default 60)
@@ -173,6 +177,10 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             auto mode = parse_packet_io(take());
             if (!mode) throw std::invalid_argument("--packet-io: '" + value + "' is not auto, io_uring or epoll");
             c.relay.packet_io = *mode;
+        } else if (option == "--connected-sockets") {
+            if (take() == "yes") c.relay.connected_sockets = true;
+            else if (value == "no") c.relay.connected_sockets = false;
+            else throw std::invalid_argument("--connected-sockets: '" + value + "' is not yes or no");
         } else if (option == "--port-min") {
             c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
         } else if (option == "--port-max") {

@@ -30,6 +30,8 @@ struct RelayConfig {
     uint32_t idle_timeout_ms = 60000;
     uint32_t sweep_interval_ms = 1000;  // how often each worker looks for idle sessions
     PacketIo packet_io = PacketIo::automatic;
+    // On io_uring: give each flow that carries media a connected socket toward its endpoint.
+    bool connected_sockets = true;
 };
 
 }  // namespace latch

@@ -76,6 +76,7 @@ struct FlowSnapshot {
     Endpoint expected;
     Endpoint learned;
     LatchState state = LatchState::unlearned;
+    Endpoint connected;  // where the flow's connected socket is connected to; unset: none
     FlowCounters counters;
 };
 

@@ -19,15 +19,20 @@ int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
 
 // Marks the flow's outgoing packets (DSCP for the call's media). Best effort: a refused
 // option leaves the packets unmarked but still relayed.
-void set_tos(Flow& flow, uint8_t tos) {
-    if (!flow.socket) return;
-    int fd = flow.socket.fd();
+void set_tos(const PolledUdp& socket, int family, uint8_t tos) {
+    if (!socket) return;
     int value = tos;
-    if (flow.local.family() == AF_INET6) {
-        setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &value, sizeof value);
+    if (family == AF_INET6) {
+        setsockopt(socket.fd(), IPPROTO_IPV6, IPV6_TCLASS, &value, sizeof value);
     } else {
-        setsockopt(fd, IPPROTO_IP, IP_TOS, &value, sizeof value);
+        setsockopt(socket.fd(), IPPROTO_IP, IP_TOS, &value, sizeof value);
     }
+}
+
+void set_tos(Flow& flow, uint8_t tos) {
+    flow.tos = tos;
+    set_tos(flow.socket, flow.local.family(), tos);
+    set_tos(flow.connected, flow.local.family(), tos);
 }
 
 Endpoint expected_rtcp(const LegSpec& leg, bool rtcp_mux) {
@@ -73,6 +78,8 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
             }
             env.pool->release(*port);
             if (rc == UV_EMFILE || rc == UV_ENFILE) {
+                // Connected sockets are a saving, never a cost to calls: they make room.
+                if (env.shed_connected && env.shed_connected() > 0) continue;
                 close_media(*media, *env.pool);
                 return "no ports available (the descriptor limit is reached)";
             }
@@ -115,6 +122,7 @@ std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t no
         for (int leg = 0; leg < kLegs; ++leg) {
             for (auto& flow : media.flows[leg]) {
                 flow.rtcp_mux = media.rtcp_mux;
+                flow.connect_failed = false;
                 if (tos_changed) set_tos(flow, media.tos);
             }
             const LegSpec& ls = spec.media[i].legs[leg];
@@ -128,7 +136,10 @@ std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t no
 
 void Session::close_media(Media& media, PortPool& pool) {
     for (int leg = 0; leg < kLegs; ++leg) {
-        for (auto& flow : media.flows[leg]) flow.socket.reset();
+        for (auto& flow : media.flows[leg]) {
+            flow.connected.reset();
+            flow.socket.reset();
+        }
         // The descriptors are closed at once, so the ports are free again right away.
         if (media.ports[leg] != 0) pool.release(media.ports[leg]);
         media.ports[leg] = 0;
@@ -138,6 +149,48 @@ void Session::close_media(Media& media, PortPool& pool) {
 void Session::close(PortPool& pool) {
     for (auto& media : media_) close_media(*media, pool);
     media_.clear();
+}
+
+int Session::shed_connected(int most) {
+    int closed = 0;
+    for (auto& media : media_) {
+        for (auto& leg : media->flows) {
+            for (auto& flow : leg) {
+                if (!flow.connected || closed == most) continue;
+                flow.connected.reset();
+                flow.connect_failed = true;  // until the next signalling
+                ++closed;
+            }
+        }
+    }
+    return closed;
+}
+
+int Session::connect_flows(SessionEnv& env) {
+    int opened = 0;
+    for (auto& media : media_) {
+        for (auto& leg : media->flows) {
+            for (auto& flow : leg) {
+                if (!flow.wants_connect) continue;
+                flow.wants_connect = false;
+                const Endpoint* to = flow.latch.destination();
+                if (to == nullptr || !flow.socket || (flow.connected && flow.connected_to == *to)) continue;
+                // The old one goes first: it would keep the new one from binding.
+                flow.connected.reset();
+                // The descriptors near the limit are kept for new calls' sockets.
+                int rc = flow.connected.open_connected(*env.sockets, flow.socket.fd(), flow.local, *to,
+                                                       connected_tag(&flow), env.connected_fd_limit);
+                if (rc != 0) {
+                    flow.connect_failed = true;  // the first socket serves on, as before
+                    continue;
+                }
+                flow.connected_to = *to;
+                if (flow.tos != 0) set_tos(flow.connected, flow.local.family(), flow.tos);
+                ++opened;
+            }
+        }
+    }
+    return opened;
 }
 
 uint64_t Session::last_activity_ms() const {
@@ -176,6 +229,7 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
                 fs.expected = flow.latch.expected();
                 fs.learned = flow.latch.learned();
                 fs.state = flow.latch.state();
+                if (flow.connected) fs.connected = flow.connected_to;
                 fs.counters = flow.counters;
                 snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
             }

@@ -5,6 +5,9 @@
 #include <uv.h>
 
 #include <array>
+#include <climits>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,17 +25,33 @@ class Session;
 // One direction-neutral socket: receives from its leg's endpoint, sends toward it.
 // Ordered for the packet path: what every datagram reads comes first, so that a packet touches
 // as few cache lines of a cold flow as it can.
+//
+// On io_uring a flow that carries media also gets a connected socket on its port, toward where
+// its media goes (its latch's destination): the kernel hands it that endpoint's datagrams and
+// its sends skip a route lookup. The first socket keeps receiving from everyone else, so
+// learning, re-latching and the counts of foreign sources work as before.
 struct Flow {
     Flow* peer = nullptr;  // same media and component on the other leg
     PolledUdp socket;
+    PolledUdp connected;  // open while connected_to is the latch's destination, or was
     uint8_t component = 0;
     Transport transport = Transport::rtp;
     bool rtcp_mux = false;
+    bool wants_connect = false;   // the packet path asked for `connected` (see Worker)
+    bool connect_failed = false;  // the kernel refused it: not asked again until signalling
+    uint8_t tos = 0;
     FlowCounters counters;
     Latch latch;
     Session* session = nullptr;
     Endpoint local;
+    Endpoint connected_to;
 };
+
+// What a connected socket is added to its watch with: the flow's address with the low bit set,
+// so that the packet path knows which of the flow's sockets a datagram arrived on.
+inline void* connected_tag(Flow* flow) { return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(flow) | 1U); }
+inline Flow* flow_of(void* data) { return reinterpret_cast<Flow*>(reinterpret_cast<uintptr_t>(data) & ~uintptr_t{1}); }
+inline bool is_connected_tag(void* data) { return (reinterpret_cast<uintptr_t>(data) & 1U) != 0; }
 
 struct Media {
     Transport transport = Transport::rtp;
@@ -47,6 +66,11 @@ struct SessionEnv {
     SocketWatch* sockets = nullptr;  // where the flows' sockets are watched
     PortPool* pool = nullptr;
     const RelayConfig* config = nullptr;
+    // Connected sockets are opened only below this descriptor number, and when a call finds
+    // no descriptor left, shed_connected() closes a few of the worker's connected sockets to
+    // make room (returning how many it closed).
+    int connected_fd_limit = INT_MAX;
+    std::function<int()> shed_connected;
 };
 
 class Session {
@@ -69,6 +93,14 @@ public:
     SessionId id() const { return id_; }
     std::size_t media_count() const { return media_.size(); }
     void add_totals(FlowCounters& into) const;
+    // Opens or replaces the connected socket of every flow that asked for one (wants_connect)
+    // and is not connected to its destination yet. Returns how many sockets it opened.
+    int connect_flows(SessionEnv& env);
+    // Closes up to `most` connected sockets of the session, which return after its next
+    // signalling. Returns how many it closed.
+    int shed_connected(int most);
+    // Whether the session waits in its worker's queue for connect_flows().
+    bool connect_queued = false;
 
 private:
     std::string open_media(const MediaSpec& spec, SessionEnv& env);

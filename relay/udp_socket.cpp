@@ -66,6 +66,38 @@ int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data) {
     return 0;
 }
 
+int PolledUdp::open_connected(SocketWatch& watch, int listener, const Endpoint& local,
+                              const Endpoint& remote, void* data, int fd_limit) {
+    reset();
+    int fd = ::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (fd >= fd_limit) {  // before it is watched, which would make closing it dear
+        ::close(fd);
+        return -EMFILE;
+    }
+    int one = 1, zero = 0;
+    if (local.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int rc = 0;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        rc = -errno;
+    } else if (::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) != 0 ||
+               ::connect(fd, remote.sockaddr_ptr(), remote.sockaddr_len()) != 0) {
+        rc = -errno;
+    }
+    // The port is shared only for the bind: a later bind by anyone else fails again.
+    ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero);
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero);
+    if (rc == 0) rc = watch.add(fd, data);
+    if (rc != 0) {
+        ::close(fd);
+        return rc;
+    }
+    fd_ = fd;
+    watch_ = &watch;
+    return 0;
+}
+
 void PolledUdp::reset() {
     if (fd_ < 0) return;
     watch_->remove(fd_);

@@ -76,6 +76,15 @@ public:
     // Binds (IPv6 sockets IPv6-only) and adds the socket to `watch`, known there by `data`.
     // Returns 0 or a negative errno (equal to libuv's codes: UV_EADDRINUSE...).
     int open(SocketWatch& watch, const Endpoint& local, void* data);
+    // Opens a second socket on the port `listener` is bound to (`local`), connected to
+    // `remote`, and adds it to `watch`. The kernel then hands it the datagrams from `remote`
+    // (a connected socket is the better match), and sends from it skip the route lookup that
+    // an unconnected socket makes for every datagram. Both sockets allow sharing the port only
+    // while this one binds, so that no other socket can join them later. Descriptors are
+    // handed out lowest first: one numbered `fd_limit` or above means that many are in use,
+    // and it is closed again (-EMFILE). 0 or a negative errno.
+    int open_connected(SocketWatch& watch, int listener, const Endpoint& local, const Endpoint& remote,
+                       void* data, int fd_limit);
     // Takes the socket out of its watch and closes it; the port is free again at once.
     void reset();
     int fd() const { return fd_; }

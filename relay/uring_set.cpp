@@ -150,12 +150,19 @@ void UringSet::give_back(unsigned buffer) noexcept {
                           static_cast<int>(returned_++));
 }
 
-bool UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept {
+io_uring_sqe* UringSet::prepare_send(const RingPacket& packet, int fd) noexcept {
     io_uring_sqe* sqe = next_sqe();
-    if (sqe == nullptr) return false;  // left unforwarded: reap() gives the buffer back
+    if (sqe == nullptr) return nullptr;  // left unforwarded: reap() gives the buffer back
     Send& s = sends_[packet.buffer];
     s.owner = key(fd, slots_[static_cast<std::size_t>(fd)].generation);
     s.len = packet.len;
+    return sqe;
+}
+
+bool UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept {
+    io_uring_sqe* sqe = prepare_send(packet, fd);
+    if (sqe == nullptr) return false;
+    Send& s = sends_[packet.buffer];
     s.iov = {packet.payload, packet.len};
     s.msg = {};
     std::memcpy(&s.to, to.sockaddr_ptr(), std::min<std::size_t>(to.sockaddr_len(), sizeof s.to));
@@ -165,6 +172,14 @@ bool UringSet::forward(const RingPacket& packet, int fd, const Endpoint& to) noe
     s.msg.msg_iovlen = 1;
     // MSG_DONTWAIT: a full send buffer fails the send (a counted drop) instead of parking it.
     io_uring_prep_sendmsg(sqe, fd, &s.msg, MSG_DONTWAIT);
+    io_uring_sqe_set_data64(sqe, kSendBit | packet.buffer);
+    return true;
+}
+
+bool UringSet::forward_connected(const RingPacket& packet, int fd) noexcept {
+    io_uring_sqe* sqe = prepare_send(packet, fd);
+    if (sqe == nullptr) return false;
+    io_uring_prep_send(sqe, fd, packet.payload, packet.len, MSG_DONTWAIT);
     io_uring_sqe_set_data64(sqe, kSendBit | packet.buffer);
     return true;
 }

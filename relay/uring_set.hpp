@@ -77,6 +77,8 @@ public:
     // when the send completes. From on_packet only, for the packet it was given. False if the
     // kernel took no more requests.
     bool forward(const RingPacket& packet, int fd, const Endpoint& to) noexcept;
+    // The same from a connected socket, to the endpoint it is connected to (a plain send).
+    bool forward_connected(const RingPacket& packet, int fd) noexcept;
     // Gives the kernel back the buffers freed and queues the receives that ended again.
     void flush() noexcept;
     // Whether the watched descriptor was seen ready since the last call.
@@ -116,6 +118,8 @@ private:
         return key(static_cast<int>(fd), s.generation) == k ? s.data : nullptr;
     }
     io_uring_sqe* next_sqe() noexcept;
+    // A send's request, its buffer's bookkeeping done; the caller prepares and tags it.
+    io_uring_sqe* prepare_send(const RingPacket& packet, int fd) noexcept;
     bool arm(int fd) noexcept;
     void give_back(unsigned buffer) noexcept;
     char* buffer_at(unsigned buffer) const { return buffers_ + static_cast<std::size_t>(buffer) * buffer_size_; }

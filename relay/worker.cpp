@@ -2,7 +2,10 @@
 // Everything here runs on the worker's own thread, except start(), stop() and post().
 #include "worker.hpp"
 
+#include <sys/resource.h>
+
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <future>
 
@@ -108,7 +111,29 @@ void Worker::run(std::promise<std::string> opened) noexcept {
         opened.set_value(e.what());
         return;  // start() joins this thread, and the destructor closes the loop's handles
     }
-    env_ = SessionEnv{watch_, &pool_, &config_};
+    env_.sockets = watch_;
+    env_.pool = &pool_;
+    env_.config = &config_;
+    connect_flows_ = uses_io_uring() && config_.connected_sockets;
+    if (connect_flows_) {
+        connect_queue_.reserve(kConnectQueue);
+        // An eighth of the descriptors (at least 256) stays for new calls' sockets.
+        rlimit limit{};
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < static_cast<rlim_t>(INT_MAX)) {
+            auto max = static_cast<int>(limit.rlim_cur);
+            env_.connected_fd_limit = max - std::max(256, max / 8);
+        }
+        // A few at a time: each close cancels the socket's receive in the ring, a cost that
+        // grows with the sockets the ring watches.
+        env_.shed_connected = [this] {
+            int closed = 0;
+            for (auto& [id, session] : sessions_) {
+                closed += session->shed_connected(kShedBatch - closed);
+                if (closed == kShedBatch) break;
+            }
+            return closed;
+        };
+    }
     opened.set_value({});
 #ifdef LATCH_HAVE_LIBURING
     if (uses_io_uring()) run_ring();
@@ -408,9 +433,12 @@ void Worker::run_ring() noexcept {
         int timeout = uv_backend_timeout(&loop_);
         uint64_t due = timeout < 0 ? UINT64_MAX : uv_now(&loop_) + static_cast<uint64_t>(timeout);
         uring_.watch(loop_fd);
+        // Sockets still to connect: look at the ring without waiting, and go on with them.
+        if (connect_head_ < connect_queue_.size()) timeout = 0;
         if (timeout != 0) uring_.wait(timeout);
         uv_update_time(&loop_);
         relay_ring();
+        connect_queued();
         if (uring_.watched_ready() || uv_now(&loop_) >= due) uv_run(&loop_, UV_RUN_NOWAIT);
     }
 }
@@ -419,18 +447,27 @@ void Worker::relay_ring() noexcept {
     if (!uring_.is_open()) return;
     uint64_t now = uv_now(&loop_);
     auto on_packet = [this, now](RingPacket& p) {
-        Flow& in = *static_cast<Flow*>(p.data);
-        if (admit(in, p.payload, p.len, p.truncated, p.from, now) &&
-            !uring_.forward(p, in.peer->socket.fd(), *in.peer->latch.destination())) {
-            count_drop(in, DropReason::send_failed);
+        Flow& in = *flow_of(p.data);
+        if (!admit(in, p.payload, p.len, p.truncated, p.from, now)) return;
+        // From the flow's own endpoint, yet not on its connected socket: it wants one.
+        if (connect_flows_ && !is_connected_tag(p.data)) want_connect(in);
+        Flow& out = *in.peer;
+        const Endpoint& to = *out.latch.destination();
+        bool queued;
+        if (out.connected && out.connected_to == to) {
+            queued = uring_.forward_connected(p, out.connected.fd());
+        } else {
+            queued = uring_.forward(p, out.socket.fd(), to);
+            if (connect_flows_) want_connect(out);
         }
+        if (!queued) count_drop(in, DropReason::send_failed);
     };
-    auto on_error = [](void* flow) { count_drop(*static_cast<Flow*>(flow), DropReason::receive_error); };
+    auto on_error = [](void* flow) { count_drop(*flow_of(flow), DropReason::receive_error); };
     auto on_sent = [](void* from, void* by, int result, std::size_t len) {
         if (result < 0) {
-            if (from) count_drop(*static_cast<Flow*>(from), DropReason::send_failed);
+            if (from) count_drop(*flow_of(from), DropReason::send_failed);
         } else if (by) {
-            Flow& out = *static_cast<Flow*>(by);
+            Flow& out = *flow_of(by);
             ++out.counters.packets_out;
             out.counters.bytes_out += len;
         }
@@ -439,6 +476,33 @@ void Worker::relay_ring() noexcept {
     // completions are left over.
     uring_.reap(on_packet, on_error, on_sent);
     uring_.flush();
+}
+
+void Worker::want_connect(Flow& flow) noexcept {
+    if (flow.wants_connect || flow.connect_failed) return;
+    const Endpoint* to = flow.latch.destination();
+    if (to == nullptr || (flow.connected && flow.connected_to == *to)) return;
+    Session& session = *flow.session;
+    if (!session.connect_queued) {
+        if (connect_queue_.size() == connect_queue_.capacity()) return;  // full: asked again later
+        connect_queue_.push_back(session.id());
+        session.connect_queued = true;
+    }
+    flow.wants_connect = true;
+}
+
+void Worker::connect_queued() noexcept {
+    std::size_t end = std::min(connect_queue_.size(), connect_head_ + kConnectsPerTurn);
+    for (; connect_head_ < end; ++connect_head_) {
+        auto it = sessions_.find(connect_queue_[connect_head_]);
+        if (it == sessions_.end()) continue;  // ended meanwhile
+        it->second->connect_queued = false;
+        it->second->connect_flows(env_);
+    }
+    if (connect_head_ == connect_queue_.size()) {
+        connect_queue_.clear();
+        connect_head_ = 0;
+    }
 }
 #endif
 

@@ -79,6 +79,11 @@ private:
     void run_ring() noexcept;
     // Takes a batch of the ring's completions and relays what arrived.
     void relay_ring() noexcept;
+    // The packet path's request for a connected socket for `flow` (see Flow): queues its
+    // session, so that the socket is opened off the packet path, a few sessions per turn.
+    void want_connect(Flow& flow) noexcept;
+    // Opens the connected sockets of the next few queued sessions.
+    void connect_queued() noexcept;
 #endif
 
     unsigned index_;
@@ -94,6 +99,14 @@ private:
     UringSet uring_{kMaxMediaPacket};  // every flow's socket, when watched with io_uring
 #endif
     SocketWatch* watch_ = &sockets_;  // the one of the two in use
+    // Sessions whose flows asked for connected sockets, served from connect_head_ on. Its
+    // capacity is reserved at start; a request that finds it full is made again by a later packet.
+    bool connect_flows_ = false;
+    std::vector<SessionId> connect_queue_;
+    std::size_t connect_head_ = 0;
+    static constexpr std::size_t kConnectQueue = 8192;
+    static constexpr std::size_t kConnectsPerTurn = 4;  // sessions per loop turn: at most 16 sockets
+    static constexpr int kShedBatch = 16;  // connected sockets closed to make room for a call
     SessionEnv env_;
     std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
     FlowCounters ended_totals_;  // counters of sessions already gone

@@ -1,5 +1,7 @@
 // Forwarding through real relay sockets on 127.0.0.1: both directions, symmetric NAT,
 // strangers after latching, non-RTP transports, junk, asymmetric, IPv6.
+#include <sys/resource.h>
+
 #include <catch2/catch.hpp>
 
 #include "relay_harness.hpp"
@@ -276,5 +278,174 @@ TEST_CASE("with rtcp-mux, RTCP on the RTP port is relayed as RTCP", "[forwarding
     expect_datagram(a, back, ra);
     auto q = h.call(0, Op::query, 10);
     CHECK(drops(q, 0, DropReason::wrong_component) == 0);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("on io_uring a stream with media gets a connected socket, which follows a re-latch",
+          "[forwarding][connected]") {
+    RelayConfig c = config(21800);
+    c.port_max = 21899;
+    RelayHarness h(c);
+    UdpPeer a, b;
+    UdpPeer stranger("127.0.0.9");
+    auto created = h.call(0, Op::create, 5, audio_spec(kLocal, a.local(), b.local()));
+    REQUIRE(created.status == ReplyStatus::ok);
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    bool uring = std::string(h.relay().packet_io()) == "io_uring";
+    auto connected = [&](int leg, int component = 0) {
+        return h.call(0, Op::query, 5).snapshot.media.at(0).flows[leg][component].connected;
+    };
+    // Media both ways until both RTP flows are connected (bounded), each packet checked.
+    uint16_t seq = 1;
+    auto exchange = [&] {
+        auto pa = make_rtp(0xa, seq, seq), pb = make_rtp(0xb, seq, seq);
+        ++seq;
+        a.send_to(ra, pa);
+        expect_datagram(b, pa, rb);
+        b.send_to(rb, pb);
+        expect_datagram(a, pb, ra);
+    };
+    for (int i = 0; i < 100 && !(connected(0) == a.local() && connected(1) == b.local()); ++i) exchange();
+    if (!uring) {
+        WARN("relay runs on " << h.relay().packet_io() << ": no connected sockets");
+        CHECK_FALSE(connected(0).is_set());
+        CHECK(h.shutdown());
+        return;
+    }
+    CHECK(connected(0) == a.local());
+    CHECK(connected(1) == b.local());
+    CHECK_FALSE(connected(0, 1).is_set());  // RTCP carried nothing: no second socket
+
+    // Through the connected sockets: the bytes, the relay's source port and the counters hold.
+    auto before = h.call(0, Op::query, 5);
+    for (int i = 0; i < 10; ++i) exchange();
+    auto after = h.call(0, Op::query, 5);
+    CHECK(counters(after, 0).packets_in - counters(before, 0).packets_in == 10);
+    CHECK(counters(after, 1).packets_out - counters(before, 1).packets_out == 10);
+    CHECK(counters(after, 0).total_drops() == 0);
+
+    // Others still reach the first socket, and are counted and dropped as before.
+    for (int i = 0; i < 5; ++i) stranger.send_to(ra, make_rtp(0xa, static_cast<uint16_t>(500 + i), 666));
+    WorkerReply q;
+    for (int i = 0; i < 200; ++i) {
+        q = h.call(0, Op::query, 5);
+        if (drops(q, 0, DropReason::foreign_source) == 5) break;
+        stranger.receive(5ms);
+    }
+    CHECK(drops(q, 0, DropReason::foreign_source) == 5);
+    CHECK_FALSE(b.try_receive());
+
+    // A's NAT moves it to a new port (same address, same SSRC, next sequence): the relay
+    // follows, and A's connected socket moves with it.
+    UdpPeer moved("127.0.0.1");
+    for (int i = 0; i < 100 && connected(0) != moved.local(); ++i) {
+        auto pa = make_rtp(0xa, seq, seq);
+        ++seq;
+        moved.send_to(ra, pa);
+        expect_datagram(b, pa, rb);
+    }
+    CHECK(connected(0) == moved.local());
+    auto pb = make_rtp(0xb, seq, seq);
+    b.send_to(rb, pb);
+    expect_datagram(moved, pb, ra);
+    CHECK_FALSE(a.try_receive());
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("connected sockets can be turned off", "[forwarding][connected]") {
+    RelayConfig c = config(21900);
+    c.port_max = 21999;
+    c.connected_sockets = false;
+    RelayHarness h(c);
+    UdpPeer a, b;
+    auto created = h.call(0, Op::create, 6, audio_spec(kLocal, a.local(), b.local()));
+    REQUIRE(created.status == ReplyStatus::ok);
+    Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
+    for (uint16_t seq = 1; seq <= 20; ++seq) {
+        auto pa = make_rtp(0xa, seq, seq);
+        a.send_to(ra, pa);
+        expect_datagram(b, pa, rb);
+    }
+    auto q = h.call(0, Op::query, 6);
+    CHECK(counters(q, 1).packets_out == 20);
+    CHECK_FALSE(q.snapshot.media.at(0).flows[0][0].connected.is_set());
+    CHECK_FALSE(q.snapshot.media.at(0).flows[1][0].connected.is_set());
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("at the descriptor limit, connected sockets make room for new calls", "[forwarding][connected]") {
+    // A low descriptor limit for this process while the test runs.
+    struct LimitGuard {
+        rlimit saved{};
+        explicit LimitGuard(rlim_t soft) {
+            getrlimit(RLIMIT_NOFILE, &saved);
+            rlimit low = saved;
+            low.rlim_cur = soft;
+            REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        }
+        ~LimitGuard() { setrlimit(RLIMIT_NOFILE, &saved); }
+    } guard(400);  // connected sockets below descriptor 144 (400 - 256)
+    RelayConfig c = config(23000);
+    c.workers = 1;
+    c.port_max = 23999;
+    RelayHarness h(c);
+    if (std::string(h.relay().packet_io()) != "io_uring") {
+        WARN("relay runs on " << h.relay().packet_io() << ": no connected sockets");
+        CHECK(h.shutdown());
+        return;
+    }
+    // Ten calls with media both ways, until each has its two connected sockets.
+    constexpr SessionId kMediaCalls = 10;
+    std::vector<std::unique_ptr<UdpPeer>> peers;
+    std::vector<std::pair<Endpoint, Endpoint>> relay_ports;
+    auto connected_count = [&] {
+        int n = 0;
+        for (SessionId id = 1; id <= kMediaCalls; ++id) {
+            auto q = h.call(0, Op::query, id);
+            for (int leg = 0; leg < kLegs; ++leg) n += q.snapshot.media.at(0).flows[leg][0].connected.is_set();
+        }
+        return n;
+    };
+    for (SessionId id = 1; id <= kMediaCalls; ++id) {
+        peers.push_back(std::make_unique<UdpPeer>());
+        peers.push_back(std::make_unique<UdpPeer>());
+        UdpPeer& a = *peers[peers.size() - 2];
+        UdpPeer& b = *peers.back();
+        auto created = h.call(0, Op::create, id, audio_spec(kLocal, a.local(), b.local()));
+        REQUIRE(created.status == ReplyStatus::ok);
+        relay_ports.emplace_back(relay_rtp(created, 0), relay_rtp(created, 1));
+    }
+    uint16_t seq = 1;
+    for (int round = 0; round < 50 && connected_count() < 2 * static_cast<int>(kMediaCalls); ++round, ++seq) {
+        for (std::size_t i = 0; i < kMediaCalls; ++i) {
+            UdpPeer& a = *peers[2 * i];
+            UdpPeer& b = *peers[2 * i + 1];
+            auto pa = make_rtp(0xa, seq, seq), pb = make_rtp(0xb, seq, seq);
+            a.send_to(relay_ports[i].first, pa);
+            expect_datagram(b, pa, relay_ports[i].second);
+            b.send_to(relay_ports[i].second, pb);
+            expect_datagram(a, pb, relay_ports[i].first);
+        }
+    }
+    REQUIRE(connected_count() == 2 * static_cast<int>(kMediaCalls));
+
+    // New calls until the descriptors run out: the connected sockets go first.
+    UdpPeer x, y;
+    WorkerReply refused;
+    SessionId id = 100;
+    for (; id < 300; ++id) {
+        auto r = h.call(0, Op::create, id, audio_spec(kLocal, x.local(), y.local()));
+        if (r.status != ReplyStatus::ok) {
+            refused = r;
+            break;
+        }
+    }
+    REQUIRE(id < 300);
+    CHECK(refused.error.find("descriptor limit") != std::string::npos);
+    CHECK(connected_count() == 0);
+    // The calls whose sockets were shed go on, through their first sockets.
+    auto pa = make_rtp(0xa, seq, seq);
+    peers[0]->send_to(relay_ports[0].first, pa);
+    expect_datagram(*peers[1], pa, relay_ports[0].second);
     CHECK(h.shutdown());
 }

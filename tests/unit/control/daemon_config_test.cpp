@@ -30,6 +30,9 @@ TEST_CASE("options set the config, with or without '='", "[config]") {
     CHECK(cl.config.log_level == LogLevel::debug);
     CHECK(cl.config.relay.packet_io == PacketIo::epoll);
     CHECK(parse_command_line({"--packet-io=io_uring"}).config.relay.packet_io == PacketIo::io_uring);
+    CHECK(parse_command_line({}).config.relay.connected_sockets);
+    CHECK_FALSE(parse_command_line({"--connected-sockets", "no"}).config.relay.connected_sockets);
+    CHECK(parse_command_line({"--connected-sockets=yes"}).config.relay.connected_sockets);
 }
 
 TEST_CASE("bad options are refused with a sentence naming them", "[config]") {
@@ -42,6 +45,7 @@ TEST_CASE("bad options are refused with a sentence naming them", "[config]") {
     CHECK_THROWS_WITH(parse_command_line(Args{"--listen-ng", "localhost"}), Catch::Contains("ADDRESS:PORT"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--log-level", "loud"}), Catch::Contains("--log-level"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--packet-io", "aio"}), Catch::Contains("--packet-io"));
+    CHECK_THROWS_WITH(parse_command_line(Args{"--connected-sockets", "on"}), Catch::Contains("--connected-sockets"));
     CHECK_THROWS_WITH(parse_command_line(Args{"--frobnicate"}), Catch::Contains("unknown option"));
 }
 
