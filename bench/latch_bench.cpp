@@ -48,7 +48,8 @@ const char* kUsage =
     "                           [--seconds S] [--warmup S] [--pps N] [--size BYTES]\n"
     "                           [--relay-cpu C] [--load-cpu C] [--relay-pid PID]\n"
     "                           [--caller-port P] [--callee-port P] [--tick-us US] [--label NAME] [--json FILE]\n"
-    "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--ping] [--label NAME] [--json FILE]\n";
+    "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--calls-up N] [--ping]\n"
+    "                           [--label NAME] [--json FILE]\n";
 
 struct Options {
     std::string mode;
@@ -68,6 +69,7 @@ struct Options {
     int tick_us = 100;  // the generator sends what is due, then sleeps at least this long
     int cycles = 5000;
     int inflight = 1;
+    int calls_up = 0;  // control: calls set up before the cycles and held through them
     bool ping = false;  // control: three pings per cycle, the floor any command's round trip sits on
     std::string label;
     std::string json_path;
@@ -106,6 +108,7 @@ Options parse_options(int argc, char** argv) {
         else if (k == "--tick-us") o.tick_us = static_cast<int>(number());
         else if (k == "--cycles") o.cycles = static_cast<int>(number());
         else if (k == "--inflight") o.inflight = static_cast<int>(number());
+        else if (k == "--calls-up") o.calls_up = static_cast<int>(number());
         else if (k == "--label") o.label = v;
         else if (k == "--json") o.json_path = v;
         else throw std::invalid_argument("unknown option " + k);
@@ -116,7 +119,9 @@ Options parse_options(int argc, char** argv) {
     if (o.seconds <= 0 || o.warmup < 0 || o.pps < 1 || o.pps > 1000) throw std::invalid_argument("bad timing values");
     if (o.size < static_cast<int>(kMinPacket) || o.size > 1400) throw std::invalid_argument("--size must be 20..1400");
     if (o.tick_us < 0 || o.tick_us > 20000) throw std::invalid_argument("--tick-us must be 0..20000");
-    if (o.cycles < 1 || o.inflight < 1) throw std::invalid_argument("bad --cycles or --inflight");
+    if (o.cycles < 1 || o.inflight < 1 || o.calls_up < 0 || o.calls_up > 100000) {
+        throw std::invalid_argument("bad --cycles, --inflight or --calls-up");
+    }
     if (o.ref_relay_base && (!o.caller_port || !o.callee_port)) {
         throw std::invalid_argument("--ref-relay needs --caller-port and --callee-port (its fixed peers)");
     }
@@ -149,12 +154,11 @@ int run_control(const Options& o) {
     if (!server) throw std::invalid_argument("bad --server");
     NgPipeline ng(*server);
     const std::string run = fmt::format("ctl-{}", ::getpid());
-    auto build = [&](int job, int step) -> std::optional<json> {
+    // Step 0, 1, 2 of call `job` of a group: its offer, answer and delete.
+    auto call_step = [&](const std::string& group, int job, int step) {
         static const char* kCommands[] = {"offer", "answer", "delete"};
-        if (step > 2) return std::nullopt;
-        if (o.ping) return json{{"command", "ping"}};
         json r = {{"command", kCommands[step]},
-                  {"call-id", fmt::format("{}-{}", run, job)},
+                  {"call-id", fmt::format("{}-{}-{}", run, group, job)},
                   {"from-tag", "caller"},
                   {"replace", {"origin", "session-connection"}},
                   {"received-from", {"IP4", "127.0.0.1"}}};
@@ -165,11 +169,33 @@ int run_control(const Options& o) {
         }
         return r;
     };
+    auto accepted = [](int, int, const json& reply) { return reply.value("result", "") == "ok"; };
+    // Calls held up through the measured cycles: a relay's commands may cost more with many
+    // calls up (in its tables, and in its sockets' bookkeeping).
+    if (o.calls_up > 0) {
+        auto up = ng.run(o.calls_up, 8, [&](int job, int step) -> std::optional<json> {
+            if (step > 1) return std::nullopt;
+            return call_step("up", job, step);
+        }, accepted, "calls up");
+        if (up.failed > 0) throw std::runtime_error(fmt::format("{} of {} calls failed to set up", up.failed, o.calls_up));
+    }
+    auto build = [&](int job, int step) -> std::optional<json> {
+        if (step > 2) return std::nullopt;
+        if (o.ping) return json{{"command", "ping"}};
+        return call_step("cycle", job, step);
+    };
     auto result = ng.run(o.cycles, o.inflight, build, [](int, int, const json&) { return true; }, "cycles");
+    if (o.calls_up > 0) {
+        ng.run(o.calls_up, 8, [&](int job, int step) -> std::optional<json> {
+            if (step > 0) return std::nullopt;
+            return call_step("up", job, 2);
+        }, accepted, "calls down");
+    }
     json report = {{"mode", o.ping ? "control-ping" : "control"},
                    {"label", o.label},
                    {"server", o.server},
                    {"inflight", o.inflight},
+                   {"calls_up", o.calls_up},
                    {"cycles", result.completed},
                    {"failed", result.failed},
                    {"seconds", result.seconds},

@@ -59,6 +59,21 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["te
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("control:", int(r["cycles_per_second"]), "cycles/s"); sys.exit(0 if r["cycles"] == 300 and r["failed"] == 0 else 1)' \
   "$work/control.json" || fail "control cycles failed"
 
+# With calls held up through the cycles, and taken down again afterwards.
+"$BENCH" control --server 127.0.0.1:12250 --cycles 200 --inflight 1 --calls-up 50 --json "$work/control-up.json" >/dev/null 2>&1 \
+  || fail "latch-bench control --calls-up exited $?"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["cycles"] == 200 and r["failed"] == 0 and r["calls_up"] == 50 else 1)' \
+  "$work/control-up.json" || fail "control cycles with calls up failed"
+python3 - <<'PY' || fail "calls left up after latch-bench control --calls-up"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(b"l1 d7:command4:liste", ("127.0.0.1", 12250))
+reply = s.recv(65535)
+print("list after the run:", reply[:120])
+sys.exit(0 if b"6:result2:ok" in reply and b"5:callsle" in reply else 1)
+PY
+
 for mode in plain uring; do
   "${pin[@]}" "$REF" --base 47000 --pairs 200 --a-peer 127.0.0.1:47900 --b-peer 127.0.0.1:47901 --mode "$mode" >"$work/ref.log" 2>&1 &
   ref_pid=$!
