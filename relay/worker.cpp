@@ -123,8 +123,7 @@ void Worker::run(std::promise<std::string> opened) noexcept {
             auto max = static_cast<int>(limit.rlim_cur);
             env_.connected_fd_limit = max - std::max(256, max / 8);
         }
-        // A few at a time: each close cancels the socket's receive in the ring, a cost that
-        // grows with the sockets the ring watches.
+        // A few at a time: room for the call that asked, while the rest go on saving.
         env_.shed_connected = [this] {
             int closed = 0;
             for (auto& [id, session] : sessions_) {

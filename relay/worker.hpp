@@ -105,7 +105,7 @@ private:
     std::vector<SessionId> connect_queue_;
     std::size_t connect_head_ = 0;
     static constexpr std::size_t kConnectQueue = 8192;
-    static constexpr std::size_t kConnectsPerTurn = 4;  // sessions per loop turn: at most 16 sockets
+    static constexpr std::size_t kConnectsPerTurn = 4;  // sessions per loop turn (an audio call: 4 flows each)
     static constexpr int kShedBatch = 16;  // connected sockets closed to make room for a call
     SessionEnv env_;
     std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
