@@ -166,8 +166,7 @@ int Session::shed_connected(int most) {
     return closed;
 }
 
-int Session::connect_flows(SessionEnv& env) {
-    int opened = 0;
+void Session::connect_flows(SessionEnv& env) {
     for (auto& media : media_) {
         for (auto& leg : media->flows) {
             for (auto& flow : leg) {
@@ -186,11 +185,9 @@ int Session::connect_flows(SessionEnv& env) {
                 }
                 flow.connected_to = *to;
                 if (flow.tos != 0) set_tos(flow.connected, flow.local.family(), flow.tos);
-                ++opened;
             }
         }
     }
-    return opened;
 }
 
 uint64_t Session::last_activity_ms() const {

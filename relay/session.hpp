@@ -94,8 +94,8 @@ public:
     std::size_t media_count() const { return media_.size(); }
     void add_totals(FlowCounters& into) const;
     // Opens or replaces the connected socket of every flow that asked for one (wants_connect)
-    // and is not connected to its destination yet. Returns how many sockets it opened.
-    int connect_flows(SessionEnv& env);
+    // and is not connected to its destination yet.
+    void connect_flows(SessionEnv& env);
     // Closes up to `most` connected sockets of the session, which return after its next
     // signalling. Returns how many it closed.
     int shed_connected(int most);

@@ -48,14 +48,21 @@ int SocketSet::add(int fd, void* data) {
     return ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data) {
-    reset();
+namespace {
+
+// A non-blocking UDP socket of `local`'s family (IPv6 sockets IPv6-only, so that an IPv6 port
+// leaves the IPv4 one free): its descriptor, or a negative errno.
+int new_udp_socket(const Endpoint& local) {
     int fd = ::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     if (local.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    int rc = 0;
-    if (::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) != 0) rc = -errno;
+    return fd;
+}
+
+}  // namespace
+
+int PolledUdp::adopt(SocketWatch& watch, int fd, int rc, void* data) {
     if (rc == 0) rc = watch.add(fd, data);
     if (rc != 0) {
         ::close(fd);
@@ -66,17 +73,24 @@ int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data) {
     return 0;
 }
 
+int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data) {
+    reset();
+    int fd = new_udp_socket(local);
+    if (fd < 0) return fd;
+    int rc = ::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) == 0 ? 0 : -errno;
+    return adopt(watch, fd, rc, data);
+}
+
 int PolledUdp::open_connected(SocketWatch& watch, int listener, const Endpoint& local,
                               const Endpoint& remote, void* data, int fd_limit) {
     reset();
-    int fd = ::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    if (fd >= fd_limit) {  // before it is watched, which would make closing it dear
+    int fd = new_udp_socket(local);
+    if (fd < 0) return fd;
+    if (fd >= fd_limit) {  // checked before the bind and the watch, which it would waste
         ::close(fd);
         return -EMFILE;
     }
     int one = 1, zero = 0;
-    if (local.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     int rc = 0;
     if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
         ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
@@ -88,14 +102,7 @@ int PolledUdp::open_connected(SocketWatch& watch, int listener, const Endpoint& 
     // The port is shared only for the bind: a later bind by anyone else fails again.
     ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero);
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero);
-    if (rc == 0) rc = watch.add(fd, data);
-    if (rc != 0) {
-        ::close(fd);
-        return rc;
-    }
-    fd_ = fd;
-    watch_ = &watch;
-    return 0;
+    return adopt(watch, fd, rc, data);
 }
 
 void PolledUdp::reset() {

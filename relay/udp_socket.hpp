@@ -91,6 +91,10 @@ public:
     explicit operator bool() const { return fd_ >= 0; }
 
 private:
+    // Takes over `fd` if the opening went well (`rc` 0) and `watch` adds it; else closes it.
+    // Returns 0 or the first error.
+    int adopt(SocketWatch& watch, int fd, int rc, void* data);
+
     int fd_ = -1;
     SocketWatch* watch_ = nullptr;
 };
