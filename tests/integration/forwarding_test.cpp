@@ -440,7 +440,15 @@ TEST_CASE("at the descriptor limit, connected sockets make room for new calls", 
             break;
         }
     }
-    REQUIRE(id < 300);
+    // Free some descriptors before any assertion: with none left, the sanitizers' checks
+    // (which open a pipe to probe memory) report false errors.
+    const bool ran_out = id < 300;
+    int deleted = 0;
+    for (SessionId gone = 100; gone < id; ++gone) {
+        deleted += h.call(0, Op::remove, gone).status == ReplyStatus::ok;
+    }
+    REQUIRE(ran_out);
+    CHECK(deleted == static_cast<int>(id - 100));
     CHECK(refused.error.find("descriptor limit") != std::string::npos);
     CHECK(connected_count() == 0);
     // The calls whose sockets were shed go on, through their first sockets.
