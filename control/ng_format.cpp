@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace latch {
 namespace {
 
@@ -64,15 +66,15 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
             medias.push_back({{"index", i + 1},
                               {"type", info ? info->type : ""},
                               {"protocol", info ? info->proto : ""},
-                              {"streams", streams}});
+                              {"streams", std::move(streams)}});
         }
         std::string tag = call.tags[leg].empty() ? "(leg " + std::to_string(leg + 1) + ")" : call.tags[leg];
-        tags[tag] = {{"tag", call.tags[leg]}, {"medias", medias}};
+        tags[tag] = {{"tag", call.tags[leg]}, {"medias", std::move(medias)}};
     }
     return {{"created", call.created_us / 1000000},
             {"created_us", call.created_us % 1000000},
             {"last signal", call.last_signal_us / 1000000},
-            {"tags", tags},
+            {"tags", std::move(tags)},
             {"totals", {{"RTP", counters_json(rtp_total)}, {"RTCP", counters_json(rtcp_total)}}}};
 }
 
@@ -114,9 +116,9 @@ nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64
             {"packets", {{"received", totals.packets_in}, {"relayed", totals.packets_out}}},
             {"bytes", {{"received", totals.bytes_in}, {"relayed", totals.bytes_out}}},
             {"learned", totals.learned},
-            {"drops", drops},
+            {"drops", std::move(drops)},
             {"port pairs", {{"total", all.ports_capacity}, {"free", all.ports_available}}},
-            {"workers", per_worker},
+            {"workers", std::move(per_worker)},
             {"control", control}};
 }
 
