@@ -173,7 +173,7 @@ void Session::connect_flows(SessionEnv& env) {
                 if (!flow.wants_connect) continue;
                 flow.wants_connect = false;
                 const Endpoint* to = flow.latch.destination();
-                if (to == nullptr || !flow.socket || (flow.connected && flow.connected_to == *to)) continue;
+                if (to == nullptr || !flow.socket || flow.connected_toward(*to)) continue;
                 // The old one goes first: it would keep the new one from binding.
                 flow.connected.reset();
                 // The descriptors near the limit are kept for new calls' sockets.

@@ -45,6 +45,9 @@ struct Flow {
     Session* session = nullptr;
     Endpoint local;
     Endpoint connected_to;
+
+    // Whether sends to `to` can leave by the connected socket.
+    bool connected_toward(const Endpoint& to) const { return connected && connected_to == to; }
 };
 
 // What a connected socket is added to its watch with: the flow's address with the low bit set,

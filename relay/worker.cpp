@@ -453,7 +453,7 @@ void Worker::relay_ring() noexcept {
         Flow& out = *in.peer;
         const Endpoint& to = *out.latch.destination();
         bool queued;
-        if (out.connected && out.connected_to == to) {
+        if (out.connected_toward(to)) {
             queued = uring_.forward_connected(p, out.connected.fd());
         } else {
             queued = uring_.forward(p, out.socket.fd(), to);
@@ -480,7 +480,7 @@ void Worker::relay_ring() noexcept {
 void Worker::want_connect(Flow& flow) noexcept {
     if (flow.wants_connect || flow.connect_failed) return;
     const Endpoint* to = flow.latch.destination();
-    if (to == nullptr || (flow.connected && flow.connected_to == *to)) return;
+    if (to == nullptr || flow.connected_toward(*to)) return;
     Session& session = *flow.session;
     if (!session.connect_queued) {
         if (connect_queue_.size() == connect_queue_.capacity()) return;  // full: asked again later
