@@ -31,6 +31,16 @@ void expect_datagram(const UdpPeer& peer, const Bytes& data, const Endpoint& fro
     CHECK(got->from == from);
 }
 
+// One RTP packet from A (SSRC 0xa) through the relay to B and one back (SSRC 0xb), sequence
+// and timestamp `seq`, each checked on arrival: A sends to `ra`, B to `rb`.
+void exchange_rtp(const UdpPeer& a, const Endpoint& ra, const UdpPeer& b, const Endpoint& rb, uint16_t seq) {
+    auto pa = make_rtp(0xa, seq, seq), pb = make_rtp(0xb, seq, seq);
+    a.send_to(ra, pa);
+    expect_datagram(b, pa, rb);
+    b.send_to(rb, pb);
+    expect_datagram(a, pb, ra);
+}
+
 const FlowCounters& counters(const WorkerReply& r, int leg, int component = 0) {
     return r.snapshot.media.at(0).flows[leg][component].counters;
 }
@@ -297,14 +307,7 @@ TEST_CASE("on io_uring a stream with media gets a connected socket, which follow
     };
     // Media both ways until both RTP flows are connected (bounded), each packet checked.
     uint16_t seq = 1;
-    auto exchange = [&] {
-        auto pa = make_rtp(0xa, seq, seq), pb = make_rtp(0xb, seq, seq);
-        ++seq;
-        a.send_to(ra, pa);
-        expect_datagram(b, pa, rb);
-        b.send_to(rb, pb);
-        expect_datagram(a, pb, ra);
-    };
+    auto exchange = [&] { exchange_rtp(a, ra, b, rb, seq++); };
     for (int i = 0; i < 100 && !(connected(0) == a.local() && connected(1) == b.local()); ++i) exchange();
     if (!uring) {
         WARN("relay runs on " << h.relay().packet_io() << ": no connected sockets");
@@ -418,13 +421,7 @@ TEST_CASE("at the descriptor limit, connected sockets make room for new calls", 
     uint16_t seq = 1;
     for (int round = 0; round < 50 && connected_count() < 2 * static_cast<int>(kMediaCalls); ++round, ++seq) {
         for (std::size_t i = 0; i < kMediaCalls; ++i) {
-            UdpPeer& a = *peers[2 * i];
-            UdpPeer& b = *peers[2 * i + 1];
-            auto pa = make_rtp(0xa, seq, seq), pb = make_rtp(0xb, seq, seq);
-            a.send_to(relay_ports[i].first, pa);
-            expect_datagram(b, pa, relay_ports[i].second);
-            b.send_to(relay_ports[i].second, pb);
-            expect_datagram(a, pb, relay_ports[i].first);
+            exchange_rtp(*peers[2 * i], relay_ports[i].first, *peers[2 * i + 1], relay_ports[i].second, seq);
         }
     }
     REQUIRE(connected_count() == 2 * static_cast<int>(kMediaCalls));
