@@ -153,59 +153,43 @@ void Session::close(PortPool& pool) {
 
 int Session::shed_connected(int most) {
     int closed = 0;
-    for (auto& media : media_) {
-        for (auto& leg : media->flows) {
-            for (auto& flow : leg) {
-                if (!flow.connected || closed == most) continue;
-                flow.connected.reset();
-                flow.connect_failed = true;  // until the next signalling
-                ++closed;
-            }
-        }
-    }
+    for_each_flow([&](Flow& flow) {
+        if (!flow.connected || closed == most) return;
+        flow.connected.reset();
+        flow.connect_failed = true;  // until the next signalling
+        ++closed;
+    });
     return closed;
 }
 
 void Session::connect_flows(SessionEnv& env) {
-    for (auto& media : media_) {
-        for (auto& leg : media->flows) {
-            for (auto& flow : leg) {
-                if (!flow.wants_connect) continue;
-                flow.wants_connect = false;
-                const Endpoint* to = flow.latch.destination();
-                if (to == nullptr || !flow.socket || flow.connected_toward(*to)) continue;
-                // The old one goes first: it would keep the new one from binding.
-                flow.connected.reset();
-                // The descriptors near the limit are kept for new calls' sockets.
-                int rc = flow.connected.open_connected(*env.sockets, flow.socket.fd(), flow.local, *to,
-                                                       connected_tag(&flow), env.connected_fd_limit);
-                if (rc != 0) {
-                    flow.connect_failed = true;  // the first socket serves on, as before
-                    continue;
-                }
-                flow.connected_to = *to;
-                if (flow.tos != 0) set_tos(flow.connected, flow.local.family(), flow.tos);
-            }
+    for_each_flow([&](Flow& flow) {
+        if (!flow.wants_connect) return;
+        flow.wants_connect = false;
+        const Endpoint* to = flow.latch.destination();
+        if (to == nullptr || !flow.socket || flow.connected_toward(*to)) return;
+        // The old one goes first: it would keep the new one from binding.
+        flow.connected.reset();
+        // The descriptors near the limit are kept for new calls' sockets.
+        int rc = flow.connected.open_connected(*env.sockets, flow.socket.fd(), flow.local, *to,
+                                               connected_tag(&flow), env.connected_fd_limit);
+        if (rc != 0) {
+            flow.connect_failed = true;  // the first socket serves on, as before
+            return;
         }
-    }
+        flow.connected_to = *to;
+        if (flow.tos != 0) set_tos(flow.connected, flow.local.family(), flow.tos);
+    });
 }
 
 uint64_t Session::last_activity_ms() const {
     uint64_t last = last_signal_ms_;
-    for (const auto& media : media_) {
-        for (const auto& leg : media->flows) {
-            for (const auto& flow : leg) last = std::max(last, flow.counters.last_packet_ms);
-        }
-    }
+    for_each_flow([&](const Flow& flow) { last = std::max(last, flow.counters.last_packet_ms); });
     return last;
 }
 
 void Session::add_totals(FlowCounters& into) const {
-    for (const auto& media : media_) {
-        for (const auto& leg : media->flows) {
-            for (const auto& flow : leg) into += flow.counters;
-        }
-    }
+    for_each_flow([&](const Flow& flow) { into += flow.counters; });
 }
 
 SessionSnapshot Session::snapshot(unsigned worker) const {

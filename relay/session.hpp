@@ -108,6 +108,19 @@ public:
 private:
     std::string open_media(const MediaSpec& spec, SessionEnv& env);
     static void close_media(Media& media, PortPool& pool);
+    // Calls f(flow) for every flow of every media, leg and component.
+    template <typename F>
+    void for_each_flow(F&& f) {
+        for (auto& media : media_)
+            for (auto& leg : media->flows)
+                for (auto& flow : leg) f(flow);
+    }
+    template <typename F>
+    void for_each_flow(F&& f) const {
+        for (const auto& media : media_)
+            for (const auto& leg : media->flows)
+                for (const auto& flow : leg) f(flow);
+    }
 
     SessionId id_;
     uint64_t created_ms_;
