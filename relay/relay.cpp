@@ -1,6 +1,8 @@
 // Relay: worker set-up, routing of commands by worker, and shutdown. Control thread.
 #include "relay.hpp"
 
+#include "guard.hpp"
+
 #include <stdexcept>
 #include <thread>
 
@@ -20,7 +22,8 @@ Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop, ReplyHandler on
     if (config_.idle_timeout_ms == 0) throw std::invalid_argument("idle timeout must be positive");
     auto slices = split_port_range(config_.port_min, config_.port_max, effective_workers(config_));
     replies_.open(control_loop, [handler = std::move(on_reply)](std::vector<WorkerReply>& batch) {
-        for (auto& reply : batch) handler(reply);
+        // One reply that fails to be handled must not cost the others theirs.
+        for (auto& reply : batch) guarded("worker reply", [&] { handler(reply); });
     });
     for (unsigned i = 0; i < slices.size(); ++i) {
         workers_.push_back(std::make_unique<Worker>(i, config_, slices[i], replies_));

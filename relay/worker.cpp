@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <future>
 
+#include "guard.hpp"
 #include "log.hpp"
 #include "rtp.hpp"
 
@@ -58,7 +59,7 @@ void Worker::start() {
     uv_timer_start(
         sweep_timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Worker*>(t->data)) self->sweep();
+            if (auto* self = static_cast<Worker*>(t->data)) guarded("idle sweep", [self] { self->sweep(); });
         },
         interval, interval);
     // The packet path's set is opened on the worker's own thread: an io_uring serves only the
@@ -151,10 +152,12 @@ void Worker::handle_commands(std::vector<WorkerCommand>& batch) noexcept {
             execute(command);
         } catch (const std::exception& e) {
             // Out of memory and the like: this command fails, the worker and its calls go on.
-            WorkerReply reply = reply_for(command);
-            reply.status = ReplyStatus::error;
-            reply.error = std::string("internal error: ") + e.what();
-            replies_.post(std::move(reply));
+            guarded("worker command", [&] {
+                WorkerReply reply = reply_for(command);
+                reply.status = ReplyStatus::error;
+                reply.error = std::string("internal error: ") + e.what();
+                replies_.post(std::move(reply));
+            });
         }
     }
     if (stopping_) inbox_.close();
@@ -241,7 +244,7 @@ void Worker::end_session(SessionId id, ReplyStatus status, uint64_t request, Op 
     ended->close(pool_);
 }
 
-void Worker::sweep() noexcept {
+void Worker::sweep() {
     uint64_t now = uv_now(&loop_);
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {

@@ -59,7 +59,7 @@ private:
     void run(std::promise<std::string> opened) noexcept;
     void handle_commands(std::vector<WorkerCommand>& batch) noexcept;
     void execute(WorkerCommand& command);
-    void sweep() noexcept;
+    void sweep();
     void end_session(SessionId id, ReplyStatus status, uint64_t request, Op op);
     void shut_down();
     WorkerStats stats() const;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "guard.hpp"
 #include "log.hpp"
 
 namespace latch {
@@ -28,6 +29,12 @@ CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interf
     : loop_(loop), relay_(relay), interfaces_(interfaces), default_learning_(default_learning) {}
 
 CallControl::~CallControl() = default;
+
+void CallControl::deliver(const CallDone& done, const CallResult& result) noexcept {
+    // The caller's continuation may fail (a reply it cannot build); the call's own bookkeeping
+    // after it (releasing the call for its next command) must still run.
+    guarded("call result", [&] { done(result); });
+}
 
 Clocks CallControl::clocks() const { return Clocks{uv_now(loop_), wall_now_us()}; }
 
@@ -115,7 +122,7 @@ void CallControl::on_worker_reply(WorkerReply& reply) {
     if (it == pending_.end()) return;
     Then then = std::move(it->second);
     pending_.erase(it);
-    then(reply);
+    guarded("worker reply", [&] { then(reply); });
 }
 
 void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
@@ -151,21 +158,21 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     Call* call = nullptr;
     int leg = 0;
     if (fresh) {
-        if (!is_offer) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        if (!is_offer) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         if (max_calls_ != 0 && calls_.size() >= max_calls_) {
-            return done(failure(CallError::load_limit,
+            return deliver(done, failure(CallError::load_limit,
                                 "load limit: " + std::to_string(calls_.size()) + " calls active, the limit is " +
                                     std::to_string(max_calls_)));
         }
         if (max_packet_rate_ != 0 && packet_rate_ > static_cast<double>(max_packet_rate_)) {
-            return done(failure(CallError::load_limit,
+            return deliver(done, failure(CallError::load_limit,
                                 "load limit: " + std::to_string(static_cast<uint64_t>(packet_rate_)) +
                                     " packets/s relayed, the limit is " + std::to_string(max_packet_rate_)));
         }
         const Interface* from = find_interface(interfaces_, s.from_interface, s.offer_family);
         const Interface* to = find_interface(interfaces_, s.to_interface, s.answer_family);
         if (!from || !to) {
-            return done(failure(CallError::unknown_interface,
+            return deliver(done, failure(CallError::unknown_interface,
                                 "Unknown interface '" + (from ? s.to_interface : s.from_interface) + "'"));
         }
         auto created = std::make_unique<Call>();
@@ -185,7 +192,7 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
         int from_leg = call->leg_of(s.from_tag);
         if (from_leg < 0) {
             release(s.call_id);
-            return done(failure(CallError::unknown_tag,
+            return deliver(done, failure(CallError::unknown_tag,
                                 is_offer ? "from-tag '" + s.from_tag + "' is not a party of call '" + s.call_id + "'"
                                          : "Unknown from-tag '" + s.from_tag + "'"));
         }
@@ -202,7 +209,7 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     send(*call, call->on_worker ? Op::update : Op::create, [this, call_id = s.call_id, leg, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
         if (r.status != ReplyStatus::ok || it == calls_.end()) {
-            done(failure(CallError::relay, r.status == ReplyStatus::ok ? "call ended meanwhile" : r.error));
+            deliver(done, failure(CallError::relay, r.status == ReplyStatus::ok ? "call ended meanwhile" : r.error));
             if (it != calls_.end() && !it->second->on_worker) {
                 erase(call_id);
             } else {
@@ -215,27 +222,27 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
         result.call = it->second.get();
         result.recipient = 1 - leg;  // the description goes to the other party
         result.snapshot = std::move(r.snapshot);
-        done(result);
+        deliver(done, result);
         release(call_id);
     });
 }
 
 void CallControl::remove(const std::string& call_id, int64_t delay, CallDone done) {
     auto found = calls_.find(call_id);
-    if (found == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+    if (found == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second, [this, call_id, delay, done]() { remove(call_id, delay, done); })) return;
     send(*found->second, delay > 0 ? Op::query : Op::remove, [this, call_id, delay, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
-        if (it == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        if (it == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         Call& c = *it->second;
         if (r.status != ReplyStatus::ok) {
-            done(failure(CallError::relay, r.error));
+            deliver(done, failure(CallError::relay, r.error));
             return erase(call_id);
         }
         CallResult result;
         result.call = &c;
         result.snapshot = std::move(r.snapshot);
-        done(result);
+        deliver(done, result);
         if (delay == 0) {
             if (log_enabled(LogLevel::info)) {
                 log(LogLevel::info, "call {} deleted: {}", call_id, call_summary(c, result.snapshot));
@@ -258,7 +265,7 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
             [](uv_timer_t* t) noexcept {
                 if (auto* fire = static_cast<std::function<void()>*>(t->data)) {
                     auto run_it = *fire;  // the call (and *fire) may be gone when it returns
-                    run_it();
+                    guarded("delete-delay timer", run_it);
                 }
             },
             static_cast<uint64_t>(delay) * 1000, 0);
@@ -268,18 +275,18 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
 
 void CallControl::query(const std::string& call_id, CallDone done) {
     auto found = calls_.find(call_id);
-    if (found == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+    if (found == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second, [this, call_id, done]() { query(call_id, done); })) return;
     send(*found->second, Op::query, [this, call_id, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
-        if (it == calls_.end()) return done(failure(CallError::unknown_call, "Unknown call-id"));
+        if (it == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         if (r.status != ReplyStatus::ok) {
-            done(failure(CallError::relay, r.error));
+            deliver(done, failure(CallError::relay, r.error));
         } else {
             CallResult result;
             result.call = it->second.get();
             result.snapshot = std::move(r.snapshot);
-            done(result);
+            deliver(done, result);
         }
         release(call_id);
     });
@@ -296,7 +303,7 @@ void CallControl::collect_worker_stats(std::function<void(std::vector<WorkerStat
         uint64_t request = next_request_++;
         pending_.emplace(request, [gather](WorkerReply& r) {
             if (r.status == ReplyStatus::ok) gather->stats.push_back(r.stats);
-            if (--gather->remaining == 0) gather->done(gather->stats);
+            if (--gather->remaining == 0) guarded("worker statistics", [&] { gather->done(gather->stats); });
         });
         WorkerCommand command{request, Op::stats, 0, {}};
         if (!relay_.post(w, std::move(command))) {

@@ -94,6 +94,7 @@ public:
 private:
     using Then = std::function<void(WorkerReply&)>;
 
+    static void deliver(const CallDone& done, const CallResult& result) noexcept;
     void signal(Signal s, bool is_offer, CallDone done);
     void send(const Call& call, Op op, Then then);
     // Runs `retry` after the call's current command when one is under way; false otherwise

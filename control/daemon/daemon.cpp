@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "guard.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "call_control.hpp"
@@ -139,7 +140,7 @@ void run_daemon(const DaemonConfig& config) {
         uv_timer_start(
             stats_timer.get(),
             [](uv_timer_t* t) noexcept {
-                if (auto* run = static_cast<std::function<void()>*>(t->data)) (*run)();
+                if (auto* run = static_cast<std::function<void()>*>(t->data)) guarded("statistics timer", *run);
             },
             1000, 1000);
 
@@ -165,7 +166,7 @@ void run_daemon(const DaemonConfig& config) {
             uv_signal_start(
                 sig,
                 [](uv_signal_t* s, int signum) noexcept {
-                    if (auto* st = static_cast<Stopper*>(s->data)) st->stop(signum);
+                    if (auto* st = static_cast<Stopper*>(s->data)) guarded("shutdown", [&] { st->stop(signum); });
                 },
                 sig == stopper.sigint.get() ? SIGINT : SIGTERM);
         }

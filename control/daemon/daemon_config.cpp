@@ -36,7 +36,8 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             (default: default=127.0.0.1); repeat for more interfaces, or
                             once per family under one name; the first is the default
   --listen-rtpp ADDR:PORT   rtpproxy protocol over UDP, for the rtpproxy modules of Kamailio,
-                            OpenSIPS and SER (default 127.0.0.1:22222; "off" to disable)
+                            OpenSIPS and SER (default: off; their customary address is
+                            127.0.0.1:22222, where rtpproxy itself listens)
   --listen-rtpp-unix PATH   rtpproxy protocol over a unix stream socket (default: off)
   --control-allow NET       accept control datagrams only from this network, e.g. 10.0.0.0/8 or
                             192.0.2.7; repeat for more (default: 127.0.0.0/8 and ::1)

@@ -21,7 +21,9 @@ struct DaemonConfig {
     std::vector<Interface> interfaces;  // never empty after parsing
     std::optional<Endpoint> metrics;    // Prometheus metrics over HTTP; off when unset
     // The rtpproxy protocol: UDP (off when unset) and a unix stream socket (off when empty).
-    std::optional<Endpoint> listen_rtpp = *Endpoint::parse("127.0.0.1:22222");
+    // Off unless asked for: its customary port, 22222, is rtpproxy's own, and latch must
+    // start beside the relay it is to replace.
+    std::optional<Endpoint> listen_rtpp;
     std::string listen_rtpp_unix;
     LearningMode learning = LearningMode::heuristic;  // per call: ng "learning", flags
     AllowList control_allow = AllowList::loopback();  // who may use the control sockets

@@ -1,6 +1,8 @@
 // ng command execution. Control thread only.
 #include "ng_commands.hpp"
 
+#include <cmath>
+
 #include "ng_format.hpp"
 
 namespace latch {
@@ -20,6 +22,17 @@ Sdp request_sdp(const NgParams& p) {
 
 }  // namespace
 
+NgCommands::NgCommands(CallControl& calls) : calls_(calls) {
+    using namespace std::placeholders;
+    handlers_["ping"] = [](NgParams&, const Respond& respond) { respond({{"result", "pong"}}); };
+    handlers_["offer"] = std::bind(&NgCommands::offer, this, _1, _2);
+    handlers_["answer"] = std::bind(&NgCommands::answer, this, _1, _2);
+    handlers_["delete"] = std::bind(&NgCommands::remove, this, _1, _2);
+    handlers_["query"] = std::bind(&NgCommands::query, this, _1, _2);
+    handlers_["list"] = std::bind(&NgCommands::list, this, _1, _2);
+    handlers_["statistics"] = std::bind(&NgCommands::statistics, this, _1, _2);
+}
+
 void NgCommands::dispatch(NgRequest& request, const NgServer::Respond& respond) {
     NgParams params;
     try {
@@ -28,26 +41,21 @@ void NgCommands::dispatch(NgRequest& request, const NgServer::Respond& respond) 
         return respond(ng_error(e.what()));
     }
     if (request.dict.find("command") == request.dict.end()) return respond(ng_error("missing key 'command'"));
-    std::string command = params.command;
-    run(std::move(params), [this, command, respond](const nlohmann::json& reply) {
+    auto handler = handlers_.find(params.command);
+    if (handler == handlers_.end()) return respond(ng_error("Unrecognized command"));
+    Respond counted = [this, command = params.command, respond, once = std::make_shared<bool>(false)](
+                          const nlohmann::json& reply) {
+        if (*once) return;  // the one reply is counted once
+        *once = true;
         ++results_[command][reply.value("result", "?")];
         respond(reply);
-    });
-}
-
-void NgCommands::run(NgParams p, const Respond& respond) {
+    };
     try {
-        const std::string& c = p.command;
-        if (c == "ping") return respond({{"result", "pong"}});
-        if (c == "offer") return offer(p, respond);
-        if (c == "answer") return answer(p, respond);
-        if (c == "delete") return remove(p, respond);
-        if (c == "query") return query(p, respond);
-        if (c == "list") return list(p, respond);
-        if (c == "statistics") return statistics(respond);
-        respond(ng_error("Unrecognized command"));
+        handler->second(params, counted);
     } catch (const NgParamError& e) {
-        respond(ng_error(e.what()));
+        counted(ng_error(e.what()));
+    } catch (const std::exception& e) {
+        counted(ng_error(std::string("internal error: ") + e.what()));
     }
 }
 
@@ -118,7 +126,8 @@ void NgCommands::offer(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
     require(p.from_tag, "from-tag");
     Sdp sdp = request_sdp(p);
-    calls_.offer(signal_of(p, sdp), [this, p, sdp, respond](const CallResult& r) { reply_with_sdp(r, sdp, p, respond); });
+    calls_.offer(signal_of(p, sdp),
+                 answering(respond, [this, p, sdp, respond](const CallResult& r) { reply_with_sdp(r, sdp, p, respond); }));
 }
 
 void NgCommands::answer(NgParams& p, const Respond& respond) {
@@ -126,37 +135,38 @@ void NgCommands::answer(NgParams& p, const Respond& respond) {
     require(p.from_tag, "from-tag");
     require(p.to_tag, "to-tag");
     Sdp sdp = request_sdp(p);
-    calls_.answer(signal_of(p, sdp), [this, p, sdp, respond](const CallResult& r) { reply_with_sdp(r, sdp, p, respond); });
+    calls_.answer(signal_of(p, sdp),
+                  answering(respond, [this, p, sdp, respond](const CallResult& r) { reply_with_sdp(r, sdp, p, respond); }));
 }
 
 void NgCommands::remove(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
     bool fatal = p.flag("fatal");
-    calls_.remove(p.call_id, p.delete_delay.value_or(0), [this, fatal, respond](const CallResult& r) {
+    calls_.remove(p.call_id, p.delete_delay.value_or(0), answering(respond, [this, fatal, respond](const CallResult& r) {
         if (r.error == CallError::unknown_call && !fatal) return respond({{"result", "ok"}, {"warning", r.message}});
         if (r.error != CallError::none) return respond(ng_error(r.message));
         nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
         reply["result"] = "ok";
         respond(reply);
-    });
+    }));
 }
 
 void NgCommands::query(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
-    calls_.query(p.call_id, [this, respond](const CallResult& r) {
+    calls_.query(p.call_id, answering(respond, [this, respond](const CallResult& r) {
         if (r.error != CallError::none) return respond(ng_error(r.message));
         nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
         reply["result"] = "ok";
         respond(reply);
-    });
+    }));
 }
 
 void NgCommands::list(const NgParams& p, const Respond& respond) {
     respond({{"result", "ok"}, {"calls", calls_.list(static_cast<std::size_t>(p.limit))}});
 }
 
-void NgCommands::statistics(const Respond& respond) {
-    calls_.collect_worker_stats([this, respond](std::vector<WorkerStats>& stats) {
+void NgCommands::statistics(const NgParams&, const Respond& respond) {
+    calls_.collect_worker_stats(answering(respond, [this, respond](std::vector<WorkerStats>& stats) {
         nlohmann::json control = nlohmann::json::object();
         for (const auto& [command, results] : results_) {
             for (const auto& [result, n] : results) control["commands"][command][result] = n;
@@ -169,10 +179,13 @@ void NgCommands::statistics(const Respond& respond) {
             control["retransmissions"] = c.retransmissions;
             control["duplicates in flight"] = c.duplicates_in_flight;
             control["refused"] = c.refused;
+            control["internal errors"] = c.internal_errors;
+            control["encode failures"] = c.encode_failures;
         }
-        control["packets per second"] = calls_.packet_rate();
+        // Whole packets: bencode has no fractions, and both encodings carry the same values.
+        control["packets per second"] = static_cast<uint64_t>(std::llround(calls_.packet_rate()));
         respond({{"result", "ok"}, {"statistics", format_statistics(stats, calls_.calls(), control)}});
-    });
+    }));
 }
 
 }  // namespace latch

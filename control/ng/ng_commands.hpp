@@ -2,10 +2,12 @@
 // through CallControl, and answers in the ng dictionary form. Control thread only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
 #include "call_control.hpp"
+#include "guard.hpp"
 #include "ng_params.hpp"
 #include "ng_server.hpp"
 #include "sdp.hpp"
@@ -14,23 +16,35 @@ namespace latch {
 
 class NgCommands {
 public:
-    explicit NgCommands(CallControl& calls) : calls_(calls) {}
+    using Respond = NgServer::Respond;
+    // A command: its parameters, and where its one reply goes (now or later).
+    using Handler = std::function<void(NgParams& params, const Respond& respond)>;
 
+    explicit NgCommands(CallControl& calls);
+
+    // Runs the request's command. Its malformed keys, and any failure of the command itself,
+    // become an error reply; nothing escapes.
     void dispatch(NgRequest& request, const NgServer::Respond& respond);
+    // Adds a command, or replaces one, by its name.
+    void add_command(std::string name, Handler handler) { handlers_[std::move(name)] = std::move(handler); }
+    // `body` wrapped for a continuation that answers `respond` later: if it throws before it
+    // answered, the reply is an error with the reason.
+    template <typename Body>
+    static auto answering(const Respond& respond, Body body) {
+        return catching([respond](const char* what) { respond(ng_error(std::string("internal error: ") + what)); },
+                        std::move(body));
+    }
     // Where statistics finds the control socket's counters.
     void set_server(const NgServer* server) { server_ = server; }
     const std::map<std::string, std::map<std::string, uint64_t>>& command_results() const { return results_; }
 
 private:
-    using Respond = NgServer::Respond;
-
-    void run(NgParams params, const Respond& respond);
     void offer(NgParams& p, const Respond& respond);
     void answer(NgParams& p, const Respond& respond);
     void remove(NgParams& p, const Respond& respond);
     void query(NgParams& p, const Respond& respond);
     void list(const NgParams& p, const Respond& respond);
-    void statistics(const Respond& respond);
+    void statistics(const NgParams& p, const Respond& respond);
 
     // The CallControl form of an offer or answer carrying `sdp`. Throws NgParamError.
     Signal signal_of(const NgParams& p, const Sdp& sdp) const;
@@ -38,6 +52,7 @@ private:
     void reply_with_sdp(const CallResult& r, const Sdp& sdp, const NgParams& p, const Respond& respond) const;
 
     CallControl& calls_;
+    std::map<std::string, Handler> handlers_;
     const NgServer* server_ = nullptr;
     std::map<std::string, std::map<std::string, uint64_t>> results_;  // command -> result -> n
 };

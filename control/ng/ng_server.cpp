@@ -4,10 +4,38 @@
 #include <stdexcept>
 #include <string>
 
+#include "guard.hpp"
 #include "log.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
+
+// One request's reply, owed until sent. Shared by every copy of the request's Respond.
+struct NgServer::Pending {
+    std::weak_ptr<NgServer*> server;
+    Endpoint to;
+    std::string cookie, cache_key;
+    NgEncoding encoding;
+    bool answered = false;
+
+    Pending(std::weak_ptr<NgServer*> s, const Endpoint& t, std::string c, std::string k, NgEncoding e)
+        : server(std::move(s)), to(t), cookie(std::move(c)), cache_key(std::move(k)), encoding(e) {}
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+
+    void answer(const nlohmann::json& reply) {
+        if (answered) return;
+        answered = true;
+        if (auto alive = server.lock()) (*alive)->send(to, cookie, encoding, reply, cache_key);
+    }
+    ~Pending() {
+        if (answered) return;
+        guarded("ng reply", [this] {
+            if (auto alive = server.lock()) ++(*alive)->counters_.internal_errors;
+            answer(ng_error("internal error: the request was dropped without a reply"));
+        });
+    }
+};
 
 NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, AllowList allow)
     : dispatch_(std::move(dispatch)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kMaxMessage)) {
@@ -15,7 +43,10 @@ NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, A
         throw std::runtime_error("cannot listen on " + listen.to_string() + ": " + uv_strerror(rc));
     }
     local_ = bound_endpoint(socket_.get());
+    alive_ = std::make_shared<NgServer*>(this);
 }
+
+NgServer::~NgServer() { alive_.reset(); }
 
 void NgServer::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
     auto* self = static_cast<NgServer*>(handle->data);
@@ -27,13 +58,12 @@ void NgServer::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, con
                        unsigned flags) noexcept {
     auto* self = static_cast<NgServer*>(handle->data);
     if (self == nullptr || nread <= 0 || addr == nullptr) return;
-    try {
+    // A request must never take the daemon down: handle() answers its own failures, and
+    // whatever still escapes (out of memory) is stopped here.
+    guarded("ng request", [&] {
         self->handle(std::string_view(buf->base, static_cast<std::size_t>(nread)),
                      Endpoint::from_sockaddr(addr), (flags & UV_UDP_PARTIAL) != 0);
-    } catch (const std::exception& e) {
-        // A request must never take the daemon down; this one is lost, the rest go on.
-        log(LogLevel::error, "control request failed: {}", e.what());
-    }
+    });
 }
 
 void NgServer::handle(std::string_view datagram, const Endpoint& from, bool truncated) {
@@ -75,13 +105,31 @@ void NgServer::handle(std::string_view datagram, const Endpoint& from, bool trun
             break;
     }
     ++counters_.requests;
-    dispatch_(request, [this, from, key, cookie = request.cookie, encoding = request.encoding](
-                           const nlohmann::json& reply) { send(from, cookie, encoding, reply, key); });
+    auto pending = std::make_shared<Pending>(alive_, from, request.cookie, key, request.encoding);
+    Respond respond = [pending](const nlohmann::json& reply) { pending->answer(reply); };
+    try {
+        dispatch_(request, respond);
+    } catch (const std::exception& e) {
+        // Failed before it answered: the error is the reply, and the reply cache keeps it
+        // for the retransmissions.
+        if (!pending->answered) ++counters_.internal_errors;
+        log(LogLevel::error, "ng command failed: {}", e.what());
+        respond(ng_error(std::string("internal error: ") + e.what()));
+    }
 }
 
 void NgServer::send(const Endpoint& to, std::string_view cookie, NgEncoding encoding,
                     const nlohmann::json& reply, const std::string& cache_key) {
-    std::string wire = encode_ng(cookie, encoding, reply);
+    std::string wire;
+    try {
+        wire = encode_ng(cookie, encoding, reply);
+    } catch (const std::exception& e) {
+        // A reply the encoding cannot carry is a defect of latch's, not of the request: the
+        // client still gets an answer it can read, and the counter shows the defect.
+        ++counters_.encode_failures;
+        log(LogLevel::error, "ng reply to {} could not be encoded: {}", to.to_string(), e.what());
+        wire = encode_ng(cookie, encoding, ng_error(std::string("internal error: the reply could not be encoded: ") + e.what()));
+    }
     if (!cache_key.empty()) cache_.store(cache_key, wire);
     send_wire(to, wire);
 }

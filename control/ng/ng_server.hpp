@@ -24,11 +24,16 @@ struct NgServerCounters {
     uint64_t retransmissions = 0;  // answered from the reply cache
     uint64_t duplicates_in_flight = 0;  // dropped: the first copy is still being handled
     uint64_t refused = 0;               // from a source outside the allow-list: not answered
+    uint64_t internal_errors = 0;  // a command failed unexpectedly: answered with an error
+    uint64_t encode_failures = 0;  // a reply could not be encoded: an error went out instead
 };
 
 class NgServer {
 public:
-    // Sends one reply dictionary; may be called later (after workers answered), once.
+    // Sends the request's reply dictionary; may be called later (after workers answered).
+    // Every request with a cookie gets exactly one reply: calls after the first do nothing,
+    // and a request whose last copy of its Respond goes away unanswered (a continuation that
+    // threw, a command dropped) is answered with an error then.
     using Respond = std::function<void(const nlohmann::json& reply)>;
     using Dispatch = std::function<void(NgRequest& request, Respond respond)>;
 
@@ -37,12 +42,14 @@ public:
              AllowList allow = AllowList::loopback());
     NgServer(const NgServer&) = delete;
     NgServer& operator=(const NgServer&) = delete;
+    ~NgServer();
 
     const Endpoint& local() const { return local_; }
     const NgServerCounters& counters() const { return counters_; }
     void close() { socket_.reset(); }
 
 private:
+    struct Pending;
     static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
     static void on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf,
                         const sockaddr* addr, unsigned flags) noexcept;
@@ -66,6 +73,8 @@ private:
     // 8 MiB holds the replies of several thousand offers per second of that time.
     ReplyCache cache_{30000, 8u << 20};
     std::unique_ptr<char[]> buffer_;
+    // Replies still owed hold this weakly: once the server is gone they are not sent.
+    std::shared_ptr<NgServer*> alive_;
 };
 
 }  // namespace latch

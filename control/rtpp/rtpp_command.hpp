@@ -24,6 +24,7 @@ enum RtppErrorCode : int {
     kRtppSessionUnknown = 50,
     kRtppCannotListen = 71,
     kRtppCannotCreateSession = 72,
+    kRtppInternal = 81,  // rtpproxy's resource-failure range: latch failed, not the command
     kRtppOverload = 98,
     kRtppDraining = 99,
 };

@@ -131,7 +131,7 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
     if (c.port != 0) media.rtp = *address;  // port 0: the stream is disabled
     s.media = {media};
 
-    auto done = [this, c, is_update, index = media.index, respond](const CallResult& r) {
+    auto done = answering(respond, [this, c, is_update, index = media.index, respond](const CallResult& r) {
         switch (r.error) {
             case CallError::none: break;
             case CallError::unknown_call:
@@ -147,7 +147,7 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
             calls_.set_timeout_notification(c.call_id, c.notify_socket, c.notify_tag);
         }
         respond(fmt::format("{} {}{}", port, iface.sdp_address(), iface.bind.family() == AF_INET6 ? " 6" : ""));
-    };
+    });
     if (is_update) {
         calls_.offer(std::move(s), std::move(done));
     } else {
@@ -156,13 +156,13 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
 }
 
 void RtppCommands::remove(const RtppCommand& c, const Respond& respond) {
-    calls_.remove(c.call_id, 0, [respond](const CallResult& r) {
+    calls_.remove(c.call_id, 0, answering(respond, [respond](const CallResult& r) {
         respond(r.error == CallError::unknown_call ? rtpp_error(kRtppSessionUnknown) : "0");
-    });
+    }));
 }
 
 void RtppCommands::query(const RtppCommand& c, const Respond& respond) {
-    calls_.query(c.call_id, [this, c, respond](const CallResult& r) {
+    calls_.query(c.call_id, answering(respond, [this, c, respond](const CallResult& r) {
         if (r.error != CallError::none) return respond(rtpp_error(kRtppSessionUnknown));
         int caller = std::max(0, r.call->leg_of(c.from.tag));
         uint64_t from_caller = 0, from_callee = 0, relayed = 0, dropped = 0;
@@ -182,21 +182,21 @@ void RtppCommands::query(const RtppCommand& c, const Respond& respond) {
         respond(c.verbose ? fmt::format("ttl={} npkts_ina={} npkts_ino={} nrelayed={} ndropped={}", ttl,
                                         from_caller, from_callee, relayed, dropped)
                           : fmt::format("{} {} {} {} {}", ttl, from_caller, from_callee, relayed, dropped));
-    });
+    }));
 }
 
 void RtppCommands::info(const RtppCommand&, const Respond& respond) {
-    calls_.collect_worker_stats([respond](std::vector<WorkerStats>& stats) {
+    calls_.collect_worker_stats(answering(respond, [respond](std::vector<WorkerStats>& stats) {
         const WorkerStats all = total(stats);
         respond(fmt::format("sessions created: {}\nactive sessions: {}\nactive streams: {}\n"
                             "packets received: {}\npackets transmitted: {}",
                             all.sessions_created, all.sessions, all.streams, all.totals.packets_in,
                             all.totals.packets_out));
-    });
+    }));
 }
 
 void RtppCommands::get_stats(const RtppCommand& c, const Respond& respond) {
-    calls_.collect_worker_stats([this, c, respond](std::vector<WorkerStats>& stats) {
+    calls_.collect_worker_stats(answering(respond, [this, c, respond](std::vector<WorkerStats>& stats) {
         const WorkerStats sum = total(stats);
         uint64_t commands = 0, errors = 0;
         for (const auto& [name, results] : results_) {
@@ -225,7 +225,7 @@ void RtppCommands::get_stats(const RtppCommand& c, const Respond& respond) {
             out += c.verbose ? fmt::format("{}={}", name, value) : std::to_string(value);
         }
         respond(out);
-    });
+    }));
 }
 
 void RtppCommands::delete_all(const Respond& respond) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "call_control.hpp"
+#include "guard.hpp"
 #include "rtpp_command.hpp"
 
 namespace latch {
@@ -27,6 +28,11 @@ public:
     const std::map<std::string, std::map<std::string, uint64_t>>& command_results() const { return results_; }
 
 private:
+    // `body` as a continuation that owes `respond` its reply: if it throws, the reply is E81.
+    template <typename Body>
+    static auto answering(const Respond& respond, Body body) {
+        return catching([respond](const char*) { respond("E" + std::to_string(kRtppInternal)); }, std::move(body));
+    }
     void update_or_lookup(const RtppCommand& c, const Respond& respond);
     void remove(const RtppCommand& c, const Respond& respond);
     void query(const RtppCommand& c, const Respond& respond);

@@ -5,12 +5,15 @@
 
 #include <stdexcept>
 
+#include "guard.hpp"
 #include "log.hpp"
+#include "rtpp_command.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
 namespace {
 constexpr std::size_t kBufferSize = 65536;
+const std::string kInternalError = "E" + std::to_string(kRtppInternal);
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\0')) {
@@ -21,9 +24,34 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
+// One command's reply, owed until sent. Shared by every copy of the command's Reply.
+struct RtppServer::Pending {
+    std::weak_ptr<RtppServer*> server;
+    std::function<void(const std::string&)> send;
+    bool answered = false;
+
+    Pending(std::weak_ptr<RtppServer*> s, std::function<void(const std::string&)> f)
+        : server(std::move(s)), send(std::move(f)) {}
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+    void answer(const std::string& reply) {
+        if (answered) return;
+        answered = true;
+        if (!server.expired()) send(reply);
+    }
+    ~Pending() {
+        if (answered) return;
+        guarded("rtpproxy reply", [this] {
+            if (auto alive = server.lock()) ++(*alive)->counters_.internal_errors;
+            answer(kInternalError);
+        });
+    }
+};
+
 RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path,
                        Execute execute, AllowList allow)
-    : loop_(loop), execute_(std::move(execute)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kBufferSize)) {
+    : loop_(loop), execute_(std::move(execute)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kBufferSize)),
+      alive_(std::make_shared<RtppServer*>(this)) {
     if (udp) {
         if (int rc = open_udp(loop, udp_, *udp, this, &RtppServer::on_alloc, &RtppServer::on_udp); rc != 0) {
             throw std::runtime_error("cannot listen for rtpproxy commands on " + udp->to_string() + ": " + uv_strerror(rc));
@@ -46,7 +74,23 @@ RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, cons
     }
 }
 
-RtppServer::~RtppServer() { close(); }
+RtppServer::~RtppServer() {
+    alive_.reset();
+    close();
+}
+
+void RtppServer::run(std::string_view command, std::function<void(const std::string&)> send) {
+    ++counters_.commands;
+    auto pending = std::make_shared<Pending>(alive_, std::move(send));
+    Reply reply = [pending](const std::string& text) { pending->answer(text); };
+    try {
+        execute_(command, reply);
+    } catch (const std::exception& e) {
+        if (!pending->answered) ++counters_.internal_errors;
+        log(LogLevel::error, "rtpproxy command failed: {}", e.what());
+        reply(kInternalError);
+    }
+}
 
 void RtppServer::close() {
     udp_.reset();
@@ -68,11 +112,9 @@ void RtppServer::on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, co
                         unsigned) noexcept {
     auto* self = static_cast<RtppServer*>(handle->data);
     if (self == nullptr || nread <= 0 || addr == nullptr) return;
-    try {
+    guarded("rtpproxy datagram", [&] {
         self->handle_udp(std::string_view(buf->base, static_cast<std::size_t>(nread)), Endpoint::from_sockaddr(addr));
-    } catch (const std::exception& e) {
-        log(LogLevel::error, "rtpproxy command failed: {}", e.what());
-    }
+    });
 }
 
 void RtppServer::handle_udp(std::string_view datagram, const Endpoint& from) {
@@ -95,22 +137,32 @@ void RtppServer::handle_udp(std::string_view datagram, const Endpoint& from) {
             if (udp_ && uv_udp_try_send(udp_.get(), &b, 1, from.sockaddr_ptr()) < 0) ++counters_.dropped;
             return;
         }
-        case ReplyCache::Lookup::pending: return;  // the first copy is still being handled
+        case ReplyCache::Lookup::pending:  // the first copy is still being handled
+            ++counters_.duplicates_in_flight;
+            return;
         case ReplyCache::Lookup::miss: break;
     }
-    ++counters_.commands;
-    execute_(trim(datagram.substr(space + 1)), [this, from, key, cookie](const std::string& reply) {
-        std::string wire = cookie + ' ' + reply + '\n';
-        cache_.store(key, wire);
-        if (!udp_) return;
-        uv_buf_t b = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
-        if (uv_udp_try_send(udp_.get(), &b, 1, from.sockaddr_ptr()) < 0) ++counters_.dropped;
-    });
+    run(trim(datagram.substr(space + 1)),
+        [this, from, key, cookie](const std::string& reply) { reply_udp(from, cookie, key, reply); });
+}
+
+void RtppServer::reply_udp(const Endpoint& to, const std::string& cookie, const std::string& key,
+                           const std::string& reply) {
+    std::string wire = cookie + ' ' + reply + '\n';
+    cache_.store(key, wire);
+    if (!udp_) return;
+    uv_buf_t b = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
+    if (uv_udp_try_send(udp_.get(), &b, 1, to.sockaddr_ptr()) < 0) ++counters_.dropped;
 }
 
 void RtppServer::on_connection(uv_stream_t* listener, int status) noexcept {
     auto* self = static_cast<RtppServer*>(listener->data);
     if (self == nullptr || status < 0) return;
+    guarded("rtpproxy connection", [&] { self->accept(listener); });
+}
+
+void RtppServer::accept(uv_stream_t* listener) {
+    RtppServer* self = this;
     auto client = std::make_unique<Client>();
     client->server = self;
     client->id = self->next_client_++;
@@ -133,11 +185,9 @@ void RtppServer::on_stream(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
         self->clients_.erase(client->id);
         return;
     }
-    try {
+    guarded("rtpproxy stream", [&] {
         self->handle_stream(*client, std::string_view(buf->base, static_cast<std::size_t>(nread)));
-    } catch (const std::exception& e) {
-        log(LogLevel::error, "rtpproxy command failed: {}", e.what());
-    }
+    });
 }
 
 void RtppServer::handle_stream(Client& client, std::string_view data) {
@@ -159,8 +209,7 @@ void RtppServer::handle_stream(Client& client, std::string_view data) {
             trim(std::string_view(pending).substr(start, nl == std::string::npos ? std::string::npos : nl - start));
         start = nl == std::string::npos ? pending.size() : nl + 1;
         if (command.empty()) continue;
-        ++counters_.commands;
-        execute_(command, [this, id](const std::string& reply) { reply_stream(id, reply); });
+        run(command, [this, id](const std::string& reply) { reply_stream(id, reply); });
     }
 }
 

@@ -23,12 +23,17 @@ namespace latch {
 struct RtppServerCounters {
     uint64_t commands = 0;
     uint64_t retransmissions = 0;
+    uint64_t duplicates_in_flight = 0;  // dropped: the first copy is still being handled
     uint64_t dropped = 0;  // no cookie, oversized, or a reply the socket would not take
     uint64_t refused = 0;  // UDP from a source outside the allow-list
+    uint64_t internal_errors = 0;  // a command failed unexpectedly: answered E81
 };
 
 class RtppServer {
 public:
+    // Sends the command's reply (without cookie and line end), now or later. Each command gets
+    // exactly one: calls after the first do nothing, and a command whose last copy of its
+    // Reply goes away unanswered is answered E81 then.
     using Reply = std::function<void(const std::string& reply)>;
     using Execute = std::function<void(std::string_view command, Reply reply)>;
 
@@ -47,6 +52,7 @@ public:
     static constexpr std::size_t kMaxCommand = 4096;
 
 private:
+    struct Pending;
     struct Client {
         RtppServer* server;
         uint64_t id;
@@ -58,9 +64,13 @@ private:
     static void on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned) noexcept;
     static void on_connection(uv_stream_t* listener, int status) noexcept;
     static void on_stream(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
+    void accept(uv_stream_t* listener);
     void handle_udp(std::string_view datagram, const Endpoint& from);
     void handle_stream(Client& client, std::string_view data);
     void reply_stream(uint64_t client, const std::string& reply);
+    void reply_udp(const Endpoint& to, const std::string& cookie, const std::string& key, const std::string& reply);
+    // Runs `command`, whose reply goes to `send`; a failure is answered E81.
+    void run(std::string_view command, std::function<void(const std::string&)> send);
 
     uv_loop_t* loop_;
     Execute execute_;
@@ -74,6 +84,7 @@ private:
     ReplyCache cache_{30000, 4u << 20};
     RtppServerCounters counters_;
     std::unique_ptr<char[]> buffer_;
+    std::shared_ptr<RtppServer*> alive_;  // replies still owed hold it weakly
 };
 
 }  // namespace latch

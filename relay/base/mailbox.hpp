@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "guard.hpp"
 #include "uv_handle.hpp"
 
 namespace latch {
@@ -93,7 +94,8 @@ private:
         // for an empty batch, rather than never.
         uint64_t count;
         [[maybe_unused]] ssize_t n = ::read(self->eventfd_, &count, sizeof count);
-        self->drain();
+        // Handlers guard each item themselves; this stops what would otherwise end the process.
+        guarded("mailbox", [self] { self->drain(); });
     }
 
     // Re-entrant: the handler may call close(), which drains once more.

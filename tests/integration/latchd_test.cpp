@@ -133,3 +133,24 @@ TEST_CASE("latchd listens on IPv6 for control", "[latchd][ipv6]") {
     CHECK(client.exchange_raw("6_1 d7:command4:pinge", 2s) == "6_1 d6:result4:ponge");
     CHECK(latchd.stop() == 0);
 }
+
+TEST_CASE("statistics in bencode, as Kamailio's module sends it, is answered and the daemon lives on",
+          "[latchd][regression]") {
+    DaemonProcess latchd(small_daemon());
+    NgClient client(latchd.ng());
+    // The reply once carried a float, which bencode cannot: the daemon aborted.
+    auto raw = client.exchange_raw("s1 d7:command10:statisticse", 2s);
+    REQUIRE(raw);
+    auto parsed = parse_ng(*raw);
+    auto* reply = std::get_if<NgRequest>(&parsed);
+    REQUIRE(reply);
+    CHECK(reply->cookie == "s1");
+    CHECK(reply->encoding == NgEncoding::bencode);
+    CHECK(reply->dict["result"] == "ok");
+    CHECK(reply->dict["statistics"]["control"]["packets per second"].is_number_integer());
+    CHECK(reply->dict["statistics"]["control"]["encode failures"] == 0);
+    // A retransmission gets the very same bytes, and the daemon still serves.
+    CHECK(client.exchange_raw("s1 d7:command10:statisticse", 2s) == raw);
+    CHECK(client.exchange_raw("s2 d7:command4:pinge", 2s) == "s2 d6:result4:ponge");
+    CHECK(latchd.stop() == 0);
+}
