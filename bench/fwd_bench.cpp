@@ -91,8 +91,10 @@ int main(int argc, char** argv) try {
     cfg.port_max = static_cast<uint16_t>(std::min<int>(65535, opt.port_min + opt.sessions * 4 + 400));
     cfg.idle_timeout_ms = 3600 * 1000;
     std::map<uint64_t, WorkerReply> replies;
-    auto relay = std::make_unique<Relay>(cfg, &loop, [&](WorkerReply& r) { replies[r.request] = std::move(r); });
-    relay->start();
+    auto relay = std::make_unique<Relay>(cfg, &loop);
+    relay->start([&](WorkerReply& r) {
+        if (r.request != 0) replies[r.request] = std::move(r);
+    });
     pin_thread(relay->worker(0).native_thread(), opt.relay_cpu);
 
     auto call = [&](WorkerCommand cmd) {
@@ -113,7 +115,7 @@ int main(int argc, char** argv) try {
         m.legs[0] = LegSpec{local, gen_ep, {}, LatchPolicy{}};
         m.legs[1] = LegSpec{local, sink_ep, {}, LatchPolicy{}};
         auto r = call(WorkerCommand{static_cast<uint64_t>(s + 1), Op::create, static_cast<SessionId>(s + 1), SessionSpec{{m}}});
-        if (r.status != ReplyStatus::ok) throw std::runtime_error("session set-up failed: " + r.error);
+        if (r.status != ReplyStatus::ok) throw std::runtime_error("session set-up failed: " + r.failure.text());
         targets.push_back(r.snapshot.media[0].flows[0][0].local);
     }
 

@@ -14,17 +14,12 @@ unsigned effective_workers(const RelayConfig& config) {
     return cores == 0 ? 1 : cores;
 }
 
-Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop, ReplyHandler on_reply)
-    : config_(config) {
+Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop) : config_(config), control_loop_(control_loop) {
     if (config_.port_min > config_.port_max) {
         throw std::invalid_argument("port-min is above port-max");
     }
     if (config_.idle_timeout_ms == 0) throw std::invalid_argument("idle timeout must be positive");
     auto slices = split_port_range(config_.port_min, config_.port_max, effective_workers(config_));
-    replies_.open(control_loop, [handler = std::move(on_reply)](std::vector<WorkerReply>& batch) {
-        // One reply that fails to be handled must not cost the others theirs.
-        for (auto& reply : batch) guarded("worker reply", [&] { handler(reply); });
-    });
     for (unsigned i = 0; i < slices.size(); ++i) {
         workers_.push_back(std::make_unique<Worker>(i, config_, slices[i], replies_));
     }
@@ -32,7 +27,11 @@ Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop, ReplyHandler on
 
 Relay::~Relay() { stop(); }
 
-void Relay::start() {
+void Relay::start(ReplyHandler on_reply) {
+    replies_.open(control_loop_, [handler = std::move(on_reply)](std::vector<WorkerReply>& batch) {
+        // One reply that fails to be handled must not cost the others theirs.
+        for (auto& reply : batch) guarded("worker reply", [&] { handler(reply); });
+    });
     for (auto& worker : workers_) worker->start();
     started_ = true;
 }
@@ -65,7 +64,7 @@ bool Relay::closed_cleanly() const {
 const char* Relay::packet_io() const {
     // Every worker asks for the same path; should a resource limit give two of them different
     // ones, this names the first worker's (each worker logs its own fallback at debug level).
-    return !workers_.empty() && workers_.front()->uses_io_uring() ? "io_uring" : "epoll";
+    return workers_.empty() ? "none" : workers_.front()->packet_path();
 }
 
 }  // namespace latch

@@ -1,6 +1,7 @@
 // Relay: the data plane as a whole: N workers, each with its slice of the port range, and
 // the mailbox through which their replies reach the control thread. Constructed, started,
-// used and stopped on the control thread; the reply handler runs there too.
+// used and stopped on the control thread; the reply handler runs there too. The handler is
+// given at start(), so that what handles the replies may itself be built on the relay.
 #pragma once
 
 #include <uv.h>
@@ -21,12 +22,14 @@ public:
     using ReplyHandler = std::function<void(WorkerReply&)>;
 
     // Throws std::invalid_argument on a config that cannot work (port range too small).
-    Relay(const RelayConfig& config, uv_loop_t* control_loop, ReplyHandler on_reply);
+    Relay(const RelayConfig& config, uv_loop_t* control_loop);
     Relay(const Relay&) = delete;
     Relay& operator=(const Relay&) = delete;
     ~Relay();
 
-    void start();
+    // Starts the workers; their replies (results, idle timeouts, learning reports) go to
+    // `on_reply` on the control loop. Throws when a worker cannot start.
+    void start(ReplyHandler on_reply);
     // Ends every session, joins the workers and closes the reply mailbox. The control loop
     // then has one closing handle to run out.
     void stop();
@@ -42,9 +45,11 @@ public:
     const RelayConfig& config() const { return config_; }
     // After start(): how the workers read and send datagrams ("io_uring" or "epoll").
     const char* packet_io() const;
+    uv_loop_t* control_loop() const { return control_loop_; }
 
 private:
     const RelayConfig config_;
+    uv_loop_t* control_loop_;
     Mailbox<WorkerReply> replies_;
     std::vector<std::unique_ptr<Worker>> workers_;
     bool started_ = false;

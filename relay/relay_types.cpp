@@ -18,6 +18,27 @@ std::string_view drop_reason_name(DropReason reason) {
     return "unknown";
 }
 
+std::string_view worker_error_text(WorkerError error) {
+    switch (error) {
+        case WorkerError::none: return "no error";
+        case WorkerError::session_exists: return "session already exists";
+        case WorkerError::unknown_session: return "unknown session";
+        case WorkerError::no_ports: return "no ports available";
+        case WorkerError::no_descriptors: return "no ports available (the descriptor limit is reached)";
+        case WorkerError::cannot_bind: return "cannot bind";
+        case WorkerError::no_local_address: return "no local address for the relay sockets";
+        case WorkerError::shutting_down: return "relay is shutting down";
+        case WorkerError::internal: return "internal error";
+    }
+    return "unknown error";
+}
+
+std::string WorkerFailure::text() const {
+    std::string out(worker_error_text(code));
+    if (!detail.empty()) out += (code == WorkerError::cannot_bind ? " " : ": ") + detail;
+    return out;
+}
+
 uint64_t FlowCounters::total_drops() const {
     uint64_t sum = 0;
     for (auto d : drops) sum += d;

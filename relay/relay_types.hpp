@@ -119,6 +119,7 @@ enum class Op : uint8_t {
     remove,
     stats,
     shutdown,  // ends every session and the worker's loop; no reply
+    learned,   // unsolicited: a flow of the session learned or re-latched its source
 };
 
 struct WorkerCommand {
@@ -130,14 +131,37 @@ struct WorkerCommand {
 
 enum class ReplyStatus : uint8_t { ok, error, timed_out };
 
+// Why a worker refused a command: a code the control plane acts on (each protocol maps it to its
+// own error), with a detail for people.
+enum class WorkerError : uint8_t {
+    none,
+    session_exists,
+    unknown_session,
+    no_ports,        // the worker's slice of the port range is used up
+    no_descriptors,  // the process's descriptor limit is reached
+    cannot_bind,     // the interface's address cannot be bound (detail: address and reason)
+    no_local_address,
+    shutting_down,
+    internal,  // an unexpected failure (detail: what)
+};
+std::string_view worker_error_text(WorkerError error);
+
+struct WorkerFailure {
+    WorkerError code = WorkerError::none;
+    std::string detail;
+    explicit operator bool() const { return code != WorkerError::none; }
+    // "no ports available", "cannot bind 203.0.113.254: address not available"...
+    std::string text() const;
+};
+
 struct WorkerReply {
-    uint64_t request = 0;  // 0 for unsolicited replies (timed_out)
+    uint64_t request = 0;  // 0 for unsolicited replies (timed_out, learned)
     Op op = Op::query;
     ReplyStatus status = ReplyStatus::ok;
     SessionId session = 0;
     unsigned worker = 0;
-    std::string error;         // status == error
-    SessionSnapshot snapshot;  // create, update, query, remove, timed_out
+    WorkerFailure failure;     // status == error
+    SessionSnapshot snapshot;  // create, update, query, remove, timed_out, learned
     WorkerStats stats;         // stats
 };
 

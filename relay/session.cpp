@@ -45,7 +45,7 @@ Endpoint expected_rtcp(const LegSpec& leg, bool rtcp_mux) {
 
 Session::~Session() = default;
 
-std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
+WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
     auto media = std::make_unique<Media>();
     media->transport = spec.transport;
     media->rtcp_mux = spec.rtcp_mux;
@@ -57,7 +57,7 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
         const Endpoint& local = spec.legs[leg].local;
         if (!local.is_set()) {
             close_media(*media, *env.pool);
-            return "no local address for the relay sockets";
+            return {WorkerError::no_local_address, {}};
         }
         auto& flows = media->flows[leg];
         for (int attempt = 0; media->ports[leg] == 0; ++attempt) {
@@ -65,7 +65,7 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
             if (!port || attempt == kMaxBindAttempts) {
                 if (port) env.pool->release(*port);
                 close_media(*media, *env.pool);
-                return "no ports available";
+                return {WorkerError::no_ports, {}};
             }
             int rc = open_flow(flows[0], local.with_port(*port), env);
             if (rc == 0 && rtcp_socket) {
@@ -81,11 +81,11 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
                 // Connected sockets are a saving, never a cost to calls: they make room.
                 if (env.shed_connected && env.shed_connected() > 0) continue;
                 close_media(*media, *env.pool);
-                return "no ports available (the descriptor limit is reached)";
+                return {WorkerError::no_descriptors, {}};
             }
             if (rc != UV_EADDRINUSE && rc != UV_EACCES) {
                 close_media(*media, *env.pool);
-                return "cannot bind " + local.address_string() + ": " + uv_strerror(rc);
+                return {WorkerError::cannot_bind, local.address_string() + ": " + uv_strerror(rc)};
             }
         }
     }
@@ -103,10 +103,11 @@ std::string Session::open_media(const MediaSpec& spec, SessionEnv& env) {
     return {};
 }
 
-std::string Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms) {
+WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms) {
+    learned_log_ = env.learned;
     std::size_t before = media_.size();
     for (std::size_t i = before; i < spec.media.size(); ++i) {
-        if (auto error = open_media(spec.media[i], env); !error.empty()) {
+        if (auto error = open_media(spec.media[i], env)) {
             for (std::size_t j = before; j < media_.size(); ++j) close_media(*media_[j], *env.pool);
             media_.resize(before);
             return error;

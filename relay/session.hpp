@@ -16,45 +16,10 @@
 #include "port_pool.hpp"
 #include "relay_config.hpp"
 #include "relay_types.hpp"
+#include "flow.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
-
-class Session;
-
-// One direction-neutral socket: receives from its leg's endpoint, sends toward it.
-// Ordered for the packet path: what every datagram reads comes first, so that a packet touches
-// as few cache lines of a cold flow as it can.
-//
-// On io_uring a flow that carries media also gets a connected socket on its port, toward where
-// its media goes (its latch's destination): the kernel hands it that endpoint's datagrams and
-// its sends skip a route lookup. The first socket keeps receiving from everyone else, so
-// learning, re-latching and the counts of foreign sources work as before.
-struct Flow {
-    Flow* peer = nullptr;  // same media and component on the other leg
-    PolledUdp socket;
-    PolledUdp connected;  // open while connected_to is the latch's destination, or was
-    uint8_t component = 0;
-    Transport transport = Transport::rtp;
-    bool rtcp_mux = false;
-    bool wants_connect = false;   // the packet path asked for `connected` (see Worker)
-    bool connect_failed = false;  // the kernel refused it: not asked again until signalling
-    uint8_t tos = 0;
-    FlowCounters counters;
-    Latch latch;
-    Session* session = nullptr;
-    Endpoint local;
-    Endpoint connected_to;
-
-    // Whether sends to `to` can leave by the connected socket.
-    bool connected_toward(const Endpoint& to) const { return connected && connected_to == to; }
-};
-
-// What a connected socket is added to its watch with: the flow's address with the low bit set,
-// so that the packet path knows which of the flow's sockets a datagram arrived on.
-inline void* connected_tag(Flow* flow) { return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(flow) | 1U); }
-inline Flow* flow_of(void* data) { return reinterpret_cast<Flow*>(reinterpret_cast<uintptr_t>(data) & ~uintptr_t{1}); }
-inline bool is_connected_tag(void* data) { return (reinterpret_cast<uintptr_t>(data) & 1U) != 0; }
 
 struct Media {
     Transport transport = Transport::rtp;
@@ -74,6 +39,9 @@ struct SessionEnv {
     // make room (returning how many it closed).
     int connected_fd_limit = INT_MAX;
     std::function<int()> shed_connected;
+    // Sessions whose flows learned a source since the worker last reported (its capacity is
+    // reserved: the packet path only appends while there is room; the sweep finds the rest).
+    std::vector<SessionId>* learned = nullptr;
 };
 
 class Session {
@@ -84,9 +52,9 @@ public:
     ~Session();
 
     // Opens sockets for media streams the session does not have yet and restarts learning on
-    // all of them. Returns an error sentence, or an empty string on success. On failure the
-    // media that existed before stay as they were; new ones are not kept.
-    std::string apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms);
+    // all of them. Returns why it failed, or nothing. On failure the media that existed before
+    // stay as they were; new ones are not kept.
+    WorkerFailure apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms);
 
     // Closes every socket and returns the ports to the pool.
     void close(PortPool& pool);
@@ -104,9 +72,17 @@ public:
     int shed_connected(int most);
     // Whether the session waits in its worker's queue for connect_flows().
     bool connect_queued = false;
+    // The packet path: a flow of this session learned a source. No allocation, no lock.
+    void note_learned() noexcept {
+        if (learned_unreported) return;
+        learned_unreported = true;
+        if (learned_log_ != nullptr && learned_log_->size() < learned_log_->capacity()) learned_log_->push_back(id_);
+    }
+    // A learning event not yet reported to the control thread.
+    bool learned_unreported = false;
 
 private:
-    std::string open_media(const MediaSpec& spec, SessionEnv& env);
+    WorkerFailure open_media(const MediaSpec& spec, SessionEnv& env);
     static void close_media(Media& media, PortPool& pool);
     // Calls f(flow) for every flow of every media, leg and component.
     template <typename F>
@@ -126,6 +102,7 @@ private:
     uint64_t created_ms_;
     uint64_t last_signal_ms_;
     std::vector<std::unique_ptr<Media>> media_;  // stable addresses: handles point at flows
+    std::vector<SessionId>* learned_log_ = nullptr;
 };
 
 }  // namespace latch

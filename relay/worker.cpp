@@ -1,32 +1,21 @@
-// Worker: its thread and loop, the commands it executes, the idle sweep and the packet path.
-// Everything here runs on the worker's own thread, except start(), stop() and post().
+// Worker: its thread and loop, the commands it executes, the idle sweep and the learning
+// reports. Everything here runs on the worker's own thread, except start(), stop() and post().
 #include "worker.hpp"
 
 #include <sys/resource.h>
 
-#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <future>
 
 #include "guard.hpp"
 #include "log.hpp"
-#include "rtp.hpp"
 
 namespace latch {
 
-Worker::Worker(unsigned index, const RelayConfig& config, PortRange ports,
-               Mailbox<WorkerReply>& replies)
-    : index_(index), config_(config), pool_(ports), replies_(replies),
-      buffer_(std::make_unique<char[]>(kBatch * kSlot)) {
-    for (int i = 0; i < kBatch; ++i) {
-        recv_iov_[i] = {buffer_.get() + static_cast<std::size_t>(i) * kSlot, kSlot};
-        recv_msgs_[i].msg_hdr.msg_iov = &recv_iov_[i];
-        recv_msgs_[i].msg_hdr.msg_iovlen = 1;
-        recv_msgs_[i].msg_hdr.msg_name = &recv_from_[i];
-        send_msgs_[i].msg_hdr.msg_iov = &send_iov_[i];
-        send_msgs_[i].msg_hdr.msg_iovlen = 1;
-    }
+Worker::Worker(unsigned index, const RelayConfig& config, PortRange ports, Mailbox<WorkerReply>& replies)
+    : index_(index), config_(config), pool_(ports), replies_(replies) {
+    learned_.reserve(kLearnedLog);
 }
 
 Worker::~Worker() {
@@ -34,10 +23,7 @@ Worker::~Worker() {
     if (loop_initialised_ && !thread_.joinable() && !closed_cleanly_) {
         // start() failed half-way: close what it opened on this thread.
         sweep_timer_.reset();
-        sockets_.close();
-#ifdef LATCH_HAVE_LIBURING
-        uring_.close();
-#endif
+        path_.reset();
         inbox_.close();
         uv_run(&loop_, UV_RUN_DEFAULT);
         closed_cleanly_ = uv_loop_close(&loop_) == 0;
@@ -73,30 +59,6 @@ void Worker::start() {
     }
 }
 
-void Worker::open_watch() {
-#ifdef LATCH_HAVE_LIBURING
-    if (config_.packet_io != PacketIo::epoll) {
-        int rc = uring_.open();
-        if (rc == 0) {
-            watch_ = &uring_;
-            return;
-        }
-        if (config_.packet_io == PacketIo::io_uring) {
-            throw std::runtime_error(fmt::format("worker {}: io_uring: {}", index_, uv_strerror(rc)));
-        }
-        log(LogLevel::debug, "worker {}: io_uring unavailable ({}), using epoll", index_, uv_strerror(rc));
-    }
-#else
-    if (config_.packet_io == PacketIo::io_uring) {
-        throw std::runtime_error("this build has no io_uring support (liburing was missing)");
-    }
-#endif
-    if (int rc = sockets_.open(&loop_, this, &Worker::on_ready); rc != 0) {
-        throw std::runtime_error(fmt::format("worker {}: socket set: {}", index_, uv_strerror(rc)));
-    }
-    watch_ = &sockets_;
-}
-
 void Worker::stop() {
     if (!thread_.joinable()) return;
     WorkerCommand shutdown;
@@ -107,17 +69,16 @@ void Worker::stop() {
 
 void Worker::run(std::promise<std::string> opened) noexcept {
     try {
-        open_watch();
+        path_ = open_packet_path(config_, index_, &loop_, *this);
     } catch (const std::exception& e) {
         opened.set_value(e.what());
         return;  // start() joins this thread, and the destructor closes the loop's handles
     }
-    env_.sockets = watch_;
+    env_.sockets = path_.get();
     env_.pool = &pool_;
     env_.config = &config_;
-    connect_flows_ = uses_io_uring() && config_.connected_sockets;
-    if (connect_flows_) {
-        connect_queue_.reserve(kConnectQueue);
+    env_.learned = &learned_;
+    if (path_->connects_flows()) {
         // An eighth of the descriptors (at least 256) stays for new calls' sockets.
         rlimit limit{};
         if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < static_cast<rlim_t>(INT_MAX)) {
@@ -135,10 +96,7 @@ void Worker::run(std::promise<std::string> opened) noexcept {
         };
     }
     opened.set_value({});
-#ifdef LATCH_HAVE_LIBURING
-    if (uses_io_uring()) run_ring();
-#endif
-    uv_run(&loop_, UV_RUN_DEFAULT);  // on epoll, the whole life; after the ring, the last closes
+    path_->run();
     int rc = uv_loop_close(&loop_);
     closed_cleanly_ = rc == 0;
     if (rc != 0) {
@@ -155,7 +113,7 @@ void Worker::handle_commands(std::vector<WorkerCommand>& batch) noexcept {
             guarded("worker command", [&] {
                 WorkerReply reply = reply_for(command);
                 reply.status = ReplyStatus::error;
-                reply.error = std::string("internal error: ") + e.what();
+                reply.failure = {WorkerError::internal, e.what()};
                 replies_.post(std::move(reply));
             });
         }
@@ -179,20 +137,20 @@ void Worker::execute(WorkerCommand& command) {
     }
     WorkerReply reply = reply_for(command);
     uint64_t now = uv_now(&loop_);
-    auto fail = [&](std::string why) {
+    auto fail = [&](WorkerFailure why) {
         reply.status = ReplyStatus::error;
-        reply.error = std::move(why);
+        reply.failure = std::move(why);
         replies_.post(std::move(reply));
     };
     if (stopping_ && (command.op == Op::create || command.op == Op::update)) {
-        return fail("relay is shutting down");
+        return fail({WorkerError::shutting_down, {}});
     }
     auto it = sessions_.find(command.session);
     switch (command.op) {
         case Op::create: {
-            if (it != sessions_.end()) return fail("session already exists");
+            if (it != sessions_.end()) return fail({WorkerError::session_exists, {}});
             auto session = std::make_unique<Session>(command.session, now);
-            if (auto error = session->apply(command.spec, env_, now); !error.empty()) {
+            if (auto error = session->apply(command.spec, env_, now)) {
                 session->close(pool_);
                 return fail(std::move(error));
             }
@@ -202,25 +160,26 @@ void Worker::execute(WorkerCommand& command) {
             break;
         }
         case Op::update: {
-            if (it == sessions_.end()) return fail("unknown session");
-            if (auto error = it->second->apply(command.spec, env_, now); !error.empty()) {
+            if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
+            if (auto error = it->second->apply(command.spec, env_, now)) {
                 return fail(std::move(error));
             }
             reply.snapshot = it->second->snapshot(index_);
             break;
         }
         case Op::query:
-            if (it == sessions_.end()) return fail("unknown session");
+            if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
             reply.snapshot = it->second->snapshot(index_);
             break;
         case Op::remove:
-            if (it == sessions_.end()) return fail("unknown session");
+            if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
             end_session(command.session, ReplyStatus::ok, command.request, Op::remove);
             return;
         case Op::stats:
             reply.stats = stats();
             break;
         case Op::shutdown:
+        case Op::learned:
             break;
     }
     replies_.post(std::move(reply));
@@ -249,7 +208,10 @@ void Worker::sweep() {
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {
         if (now - session->last_activity_ms() >= config_.idle_timeout_ms) idle.push_back(id);
+        // Learned while the log was full: reported now.
+        if (session->learned_unreported && learned_.size() < learned_.capacity()) learned_.push_back(id);
     }
+    report_learned();
     for (SessionId id : idle) {
         ++sessions_timed_out_;
         end_session(id, ReplyStatus::timed_out, 0, Op::remove);
@@ -260,10 +222,7 @@ void Worker::shut_down() {
     stopping_ = true;
     for (auto& [id, session] : sessions_) session->close(pool_);
     sessions_.clear();
-    sockets_.close();
-#ifdef LATCH_HAVE_LIBURING
-    uring_.close();
-#endif
+    path_->close();
     sweep_timer_.reset();
     // The inbox closes after the current batch (handle_commands); then the loop runs dry.
 }
@@ -284,228 +243,30 @@ WorkerStats Worker::stats() const {
     return s;
 }
 
-// ---- the packet path: no allocation, no lock, no exception, no log line ----
-
-void Worker::on_ready(uv_poll_t* handle, int status, int) noexcept {
-    auto* self = static_cast<Worker*>(handle->data);
-    if (self == nullptr) return;
-    // libuv stops a poll handle that reports an error; the set itself has none to report,
-    // but should it ever, watching on is the only way the flows keep flowing.
-    if (status < 0) uv_poll_start(handle, UV_READABLE, &Worker::on_ready);
-    self->relay_ready();
+void Worker::report_learned() {
+    for (SessionId id : learned_) {
+        auto it = sessions_.find(id);
+        if (it == sessions_.end() || !it->second->learned_unreported) continue;
+        it->second->learned_unreported = false;
+        WorkerReply reply;
+        reply.op = Op::learned;
+        reply.session = id;
+        reply.worker = index_;
+        reply.snapshot = it->second->snapshot(index_);
+        replies_.post(std::move(reply));
+    }
+    learned_.clear();
 }
 
-namespace {
-
-// The lines of a cold flow that a datagram reads: its head (peer, socket, counters) and its latch.
-void prefetch_flow(const Flow* flow) noexcept {
-    const auto* latch = reinterpret_cast<const char*>(&flow->latch);
-    __builtin_prefetch(flow);
-    __builtin_prefetch(latch);
-    __builtin_prefetch(latch + sizeof(Latch) - 1);
+void Worker::after_batch() noexcept {
+    if (!learned_.empty()) guarded("learning report", [this] { report_learned(); });
 }
 
-void count_drop(Flow& flow, DropReason reason) noexcept {
-    ++flow.counters.drops[static_cast<std::size_t>(reason)];
+void Worker::connect_session(SessionId id) noexcept {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;  // ended meanwhile
+    it->second->connect_queued = false;
+    it->second->connect_flows(env_);
 }
-
-// One datagram that arrived on `in`: counts it, checks it, lets it teach the latch, and says
-// whether it goes on to `in.peer`'s destination. A datagram that does not is a counted drop.
-bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated, const sockaddr* from,
-           uint64_t now) noexcept {
-    FlowCounters& counters = in.counters;
-    ++counters.packets_in;
-    counters.bytes_in += len;
-    if (truncated) {
-        count_drop(in, DropReason::too_large);
-        return false;
-    }
-    PacketFacts facts;
-    facts.can_teach = true;  // other transports: any datagram from the right peer
-    if (in.transport == Transport::rtp) {
-        PacketInfo info = inspect_packet(data, len);
-        if (info.kind == PacketKind::malformed) {
-            count_drop(in, DropReason::malformed);
-            return false;
-        }
-        bool is_rtcp = info.kind == PacketKind::rtcp;
-        bool on_rtcp_port = in.component == 1;
-        if (is_rtcp != on_rtcp_port && !(is_rtcp && in.rtcp_mux)) {
-            count_drop(in, DropReason::wrong_component);
-            return false;
-        }
-        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
-    }
-    switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now)) {
-        case Verdict::accept: break;
-        case Verdict::learned: ++counters.learned; break;
-        case Verdict::foreign: count_drop(in, DropReason::foreign_source); return false;
-        case Verdict::not_learnable: count_drop(in, DropReason::not_learnable); return false;
-    }
-    counters.last_packet_ms = now;
-    if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
-        count_drop(in, DropReason::no_destination);
-        return false;
-    }
-    return true;
-}
-
-}  // namespace
-
-void Worker::relay_ready() noexcept {
-    int n = sockets_.wait(ready_.data(), kMaxReady);
-    if (n <= 0) return;  // nothing ready after all, or EINTR
-    auto flow_at = [this](int i) { return static_cast<Flow*>(ready_[static_cast<std::size_t>(i)].data.ptr); };
-    prefetch_flow(flow_at(0));
-    for (int i = 0; i < n; ++i) {
-        Flow& in = *flow_at(i);
-        // The flow that sends the packets on, and the next ready flow, are cold in the cache:
-        // fetch them while this one's read runs.
-        prefetch_flow(in.peer);
-        if (i + 1 < n) prefetch_flow(flow_at(i + 1));
-        uint32_t events = ready_[static_cast<std::size_t>(i)].events;
-        if (events & EPOLLERR) take_socket_error(in);
-        if (!(events & EPOLLIN)) continue;
-        // A bounded number of reads: a flooded socket cannot starve the others or the mailbox;
-        // what is left makes the set ready again for the loop's next turn.
-        for (int round = 0; round < kReadRounds; ++round) {
-            if (relay_batch(in) < kBatch) break;
-        }
-    }
-}
-
-void Worker::take_socket_error(Flow& in) noexcept {
-    // Reading the pending error (SO_ERROR) clears it, so that it is reported once.
-    count_drop(in, DropReason::receive_error);
-    int error = 0;
-    socklen_t len = sizeof error;
-    ::getsockopt(in.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &len);
-}
-
-int Worker::relay_batch(Flow& in) noexcept {
-    for (auto& m : recv_msgs_) {
-        m.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-        m.msg_hdr.msg_flags = 0;
-    }
-    int n = ::recvmmsg(in.socket.fd(), recv_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) {
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            count_drop(in, DropReason::receive_error);
-        }
-        return 0;
-    }
-    uint64_t now = uv_now(&loop_);
-    Flow* out = in.peer;
-    // Only packets that arrive on `out` teach its latch: the destination is the same for the
-    // whole batch (admit() drops every packet while there is none).
-    const Endpoint* destination = out->latch.destination();
-    int to_send = 0;
-    for (int i = 0; i < n; ++i) {
-        const mmsghdr& m = recv_msgs_[i];
-        if (!admit(in, static_cast<const uint8_t*>(recv_iov_[i].iov_base), m.msg_len,
-                   m.msg_hdr.msg_flags & MSG_TRUNC, reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
-            continue;
-        }
-        send_iov_[to_send] = {recv_iov_[i].iov_base, m.msg_len};
-        mmsghdr& s = send_msgs_[to_send++];
-        s.msg_hdr.msg_name = const_cast<sockaddr*>(destination->sockaddr_ptr());
-        s.msg_hdr.msg_namelen = destination->sockaddr_len();
-    }
-    for (int sent = 0; sent < to_send;) {
-        int r = ::sendmmsg(out->socket.fd(), send_msgs_.data() + sent, static_cast<unsigned>(to_send - sent), 0);
-        if (r <= 0) {  // the first unsent one failed (EAGAIN, unreachable...): drop it, go on
-            count_drop(in, DropReason::send_failed);
-            ++sent;
-            continue;
-        }
-        for (int i = sent; i < sent + r; ++i) out->counters.bytes_out += send_iov_[i].iov_len;
-        out->counters.packets_out += static_cast<uint64_t>(r);
-        sent += r;
-    }
-    return n;
-}
-
-#ifdef LATCH_HAVE_LIBURING
-void Worker::run_ring() noexcept {
-    const int loop_fd = uv_backend_fd(&loop_);
-    while (uring_.is_open()) {
-        // Wait in the ring until a datagram, the loop's descriptor (mailbox) or the loop's
-        // next timer; then relay, and run the loop without blocking if it has work.
-        uv_update_time(&loop_);
-        int timeout = uv_backend_timeout(&loop_);
-        uint64_t due = timeout < 0 ? UINT64_MAX : uv_now(&loop_) + static_cast<uint64_t>(timeout);
-        uring_.watch(loop_fd);
-        // Sockets still to connect: look at the ring without waiting, and go on with them.
-        if (connect_head_ < connect_queue_.size()) timeout = 0;
-        if (timeout != 0) uring_.wait(timeout);
-        uv_update_time(&loop_);
-        relay_ring();
-        connect_queued();
-        if (uring_.watched_ready() || uv_now(&loop_) >= due) uv_run(&loop_, UV_RUN_NOWAIT);
-    }
-}
-
-void Worker::relay_ring() noexcept {
-    if (!uring_.is_open()) return;
-    uint64_t now = uv_now(&loop_);
-    auto on_packet = [this, now](RingPacket& p) {
-        Flow& in = *flow_of(p.data);
-        if (!admit(in, p.payload, p.len, p.truncated, p.from, now)) return;
-        // From the flow's own endpoint, yet not on its connected socket: it wants one.
-        if (connect_flows_ && !is_connected_tag(p.data)) want_connect(in);
-        Flow& out = *in.peer;
-        const Endpoint& to = *out.latch.destination();
-        bool queued;
-        if (out.connected_toward(to)) {
-            queued = uring_.forward_connected(p, out.connected.fd());
-        } else {
-            queued = uring_.forward(p, out.socket.fd(), to);
-            if (connect_flows_) want_connect(out);
-        }
-        if (!queued) count_drop(in, DropReason::send_failed);
-    };
-    auto on_error = [](void* flow) { count_drop(*flow_of(flow), DropReason::receive_error); };
-    auto on_sent = [](void* from, void* by, int result, std::size_t len) {
-        if (result < 0) {
-            if (from) count_drop(*flow_of(from), DropReason::send_failed);
-        } else if (by) {
-            Flow& out = *flow_of(by);
-            ++out.counters.packets_out;
-            out.counters.bytes_out += len;
-        }
-    };
-    // The sends queued here go to the kernel with the next wait(), which returns at once when
-    // completions are left over.
-    uring_.reap(on_packet, on_error, on_sent);
-    uring_.flush();
-}
-
-void Worker::want_connect(Flow& flow) noexcept {
-    if (flow.wants_connect || flow.connect_failed) return;
-    const Endpoint* to = flow.latch.destination();
-    if (to == nullptr || flow.connected_toward(*to)) return;
-    Session& session = *flow.session;
-    if (!session.connect_queued) {
-        if (connect_queue_.size() == connect_queue_.capacity()) return;  // full: asked again later
-        connect_queue_.push_back(session.id());
-        session.connect_queued = true;
-    }
-    flow.wants_connect = true;
-}
-
-void Worker::connect_queued() noexcept {
-    std::size_t end = std::min(connect_queue_.size(), connect_head_ + kConnectsPerTurn);
-    for (; connect_head_ < end; ++connect_head_) {
-        auto it = sessions_.find(connect_queue_[connect_head_]);
-        if (it == sessions_.end()) continue;  // ended meanwhile
-        it->second->connect_queued = false;
-        it->second->connect_flows(env_);
-    }
-    if (connect_head_ == connect_queue_.size()) {
-        connect_queue_.clear();
-        connect_head_ = 0;
-    }
-}
-#endif
 
 }  // namespace latch

@@ -16,6 +16,19 @@
 
 namespace latch {
 
+// The control loop's monotonic time and the wall clock at the same moment, to turn the relay's
+// monotonic stamps into wall-clock times for replies.
+struct Clocks {
+    uint64_t monotonic_ms = 0;  // uv_now() of the control loop
+    int64_t wall_us = 0;        // the wall clock at the same moment
+    // Wall-clock seconds of a monotonic (uv_now) time stamp; 0 stays 0 (never).
+    int64_t wall_seconds(uint64_t monotonic) const {
+        if (monotonic == 0) return 0;
+        int64_t age_ms = static_cast<int64_t>(monotonic_ms) - static_cast<int64_t>(monotonic);
+        return (wall_us / 1000 - age_ms) / 1000;
+    }
+};
+
 struct CallMedia {
     std::string type;   // audio, video, image
     std::string proto;  // RTP/AVP, udptl

@@ -22,6 +22,12 @@ CallResult failure(CallError error, std::string message) {
     return r;
 }
 
+CallResult relay_failure(const WorkerFailure& why) {
+    CallResult r = failure(CallError::relay, why.text());
+    r.relay_error = why.code;
+    return r;
+}
+
 }  // namespace
 
 CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces,
@@ -29,6 +35,25 @@ CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interf
     : loop_(loop), relay_(relay), interfaces_(interfaces), default_learning_(default_learning) {}
 
 CallControl::~CallControl() = default;
+
+template <typename Event>
+void CallControl::notify(const char* what, Event&& event) {
+    for (CallObserver* observer : observers_) {
+        try {
+            event(*observer);
+        } catch (const std::exception& e) {
+            ++observer_failures_;
+            guarded(what, [&] { log(LogLevel::error, "call observer failed on {}: {}", what, e.what()); });
+        }
+    }
+}
+
+void CallControl::end(const std::string& call_id, const SessionSnapshot& final, CallEnd why) {
+    if (const Call* call = find(call_id)) {
+        notify("call ended", [&](CallObserver& o) { o.call_ended(*call, final, why); });
+    }
+    erase(call_id);
+}
 
 void CallControl::deliver(const CallDone& done, const CallResult& result) noexcept {
     // The caller's continuation may fail (a reply it cannot build); the call's own bookkeeping
@@ -97,25 +122,21 @@ void CallControl::send(const Call& call, Op op, Then then) {
         refused.request = request;
         refused.op = op;
         refused.status = ReplyStatus::error;
-        refused.error = "relay is shutting down";
+        refused.failure = {WorkerError::shutting_down, {}};
         on_worker_reply(refused);
     }
 }
 
 void CallControl::on_worker_reply(WorkerReply& reply) {
-    if (reply.request == 0) {
-        if (reply.status != ReplyStatus::timed_out) return;
+    if (reply.request == 0) {  // unsolicited: an idle timeout or a learning report
         auto it = call_of_session_.find(reply.session);
         if (it == call_of_session_.end()) return;
         std::string call_id = it->second;
-        if (const Call* call = find(call_id)) {
-            if (log_enabled(LogLevel::info)) {  // the summary is not built for nothing
-                log(LogLevel::info, "call {} ended after {} s without media: {}", call_id,
-                    relay_.config().idle_timeout_ms / 1000, call_summary(*call, reply.snapshot));
-            }
-            if (timeout_hook_) timeout_hook_(*call);
+        if (reply.status == ReplyStatus::timed_out) return end(call_id, reply.snapshot, CallEnd::timed_out);
+        if (reply.op == Op::learned) {
+            const Call* call = find(call_id);
+            if (call) notify("call learned", [&](CallObserver& o) { o.call_learned(*call, reply.snapshot); });
         }
-        erase(call_id);
         return;
     }
     auto it = pending_.find(reply.request);
@@ -209,17 +230,25 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     send(*call, call->on_worker ? Op::update : Op::create, [this, call_id = s.call_id, leg, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
         if (r.status != ReplyStatus::ok || it == calls_.end()) {
-            deliver(done, failure(CallError::relay, r.status == ReplyStatus::ok ? "call ended meanwhile" : r.error));
-            if (it != calls_.end() && !it->second->on_worker) {
-                erase(call_id);
+            deliver(done, r.status == ReplyStatus::ok ? failure(CallError::relay, "call ended meanwhile")
+                                                      : relay_failure(r.failure));
+            if (it == calls_.end()) return;
+            if (!it->second->on_worker) {
+                erase(call_id);  // never created: nobody heard of it
+            } else if (r.failure.code == WorkerError::unknown_session) {
+                end(call_id, r.snapshot, CallEnd::failed);  // the worker lost it
             } else {
-                release(call_id);
+                release(call_id);  // the re-offer failed; the call goes on as it was
             }
             return;
         }
-        it->second->on_worker = true;
+        Call& signalled = *it->second;
+        bool created = !signalled.on_worker;
+        signalled.on_worker = true;
+        if (created) notify("call created", [&](CallObserver& o) { o.call_created(signalled, r.snapshot); });
+        notify("call signalled", [&](CallObserver& o) { o.call_signalled(signalled, leg, r.snapshot); });
         CallResult result;
-        result.call = it->second.get();
+        result.call = &signalled;
         result.recipient = 1 - leg;  // the description goes to the other party
         result.snapshot = std::move(r.snapshot);
         deliver(done, result);
@@ -236,19 +265,14 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
         if (it == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         Call& c = *it->second;
         if (r.status != ReplyStatus::ok) {
-            deliver(done, failure(CallError::relay, r.error));
-            return erase(call_id);
+            deliver(done, relay_failure(r.failure));
+            return end(call_id, r.snapshot, CallEnd::failed);
         }
         CallResult result;
         result.call = &c;
         result.snapshot = std::move(r.snapshot);
         deliver(done, result);
-        if (delay == 0) {
-            if (log_enabled(LogLevel::info)) {
-                log(LogLevel::info, "call {} deleted: {}", call_id, call_summary(c, result.snapshot));
-            }
-            return erase(call_id);
-        }
+        if (delay == 0) return end(call_id, result.snapshot, CallEnd::deleted);
         // Keep the call for the delay (late media, a retransmitted BYE), then delete it
         // through the ordinary path, which queues behind any command then under way.
         c.on_delete_timer = [this, call_id]() {
@@ -281,7 +305,7 @@ void CallControl::query(const std::string& call_id, CallDone done) {
         auto it = calls_.find(call_id);
         if (it == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         if (r.status != ReplyStatus::ok) {
-            deliver(done, failure(CallError::relay, r.error));
+            deliver(done, relay_failure(r.failure));
         } else {
             CallResult result;
             result.call = it->second.get();
@@ -290,6 +314,10 @@ void CallControl::query(const std::string& call_id, CallDone done) {
         }
         release(call_id);
     });
+}
+
+void CallControl::close() {
+    for (auto& [id, call] : calls_) call->delete_timer.reset();
 }
 
 void CallControl::collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done) {

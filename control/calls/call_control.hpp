@@ -1,6 +1,7 @@
 // CallControl: the call directory and the life of each call, whichever control protocol
 // drives it (ng, rtpproxy): offers, answers, deletes and queries become commands to the call's
-// worker, one at a time per call, and come back as structured results. Control thread only.
+// worker, one at a time per call, and come back as structured results; what happens to calls
+// (created, signalled, learned, ended) goes to the observers. Control thread only.
 #pragma once
 
 #include <uv.h>
@@ -13,8 +14,8 @@
 #include <vector>
 
 #include "call.hpp"
+#include "call_events.hpp"
 #include "interfaces.hpp"
-#include "ng_format.hpp"
 #include "relay.hpp"
 
 namespace latch {
@@ -49,6 +50,7 @@ enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay
 
 struct CallResult {
     CallError error = CallError::none;
+    WorkerError relay_error = WorkerError::none;  // error == relay: the worker's reason
     std::string message;         // the error, or a warning
     const Call* call = nullptr;  // valid during the callback only
     int recipient = 0;           // offer/answer: the leg whose relay ports go into the reply
@@ -71,6 +73,9 @@ public:
     std::vector<std::string> list(std::size_t limit) const;
     // Asks every worker for its counters; `done` runs with the replies.
     void collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done);
+    // At shutdown: closes the handles the calls hold (delete-delay timers), so that the loop
+    // can run out. The calls themselves stay until the control plane goes.
+    void close();
     // Worker replies (command results, idle timeouts) arrive here.
     void on_worker_reply(WorkerReply& reply);
 
@@ -84,8 +89,10 @@ public:
     // The relayed packet rate, as last measured (once a second, from the workers' counters).
     void report_packet_rate(double packets_per_second) { packet_rate_ = packets_per_second; }
     double packet_rate() const { return packet_rate_; }
-    // Runs when a call ends by idle timeout, before it is forgotten.
-    void on_timeout(std::function<void(const Call&)> hook) { timeout_hook_ = std::move(hook); }
+    // `observer` hears of every call from now on; it must outlive the calls.
+    void add_observer(CallObserver& observer) { observers_.push_back(&observer); }
+    // Observer callbacks that threw (each is logged).
+    uint64_t observer_failures() const { return observer_failures_; }
     // Records where to tell of the call's idle timeout (rtpproxy's notify socket and tag).
     void set_timeout_notification(const std::string& call_id, std::string socket, std::string tag);
     const Call* find(const std::string& call_id) const;
@@ -103,6 +110,11 @@ private:
     void release(const std::string& call_id);
     void erase(const std::string& call_id);
     void describe_leg(Call& call, int leg, const Signal& s);
+    // Tells every observer; one that throws is logged and counted, the others still hear.
+    template <typename Event>
+    void notify(const char* what, Event&& event);
+    // Ends the call for good: observers hear why, then it is forgotten.
+    void end(const std::string& call_id, const SessionSnapshot& final, CallEnd why);
 
     uv_loop_t* loop_;
     Relay& relay_;
@@ -117,7 +129,8 @@ private:
     uint64_t max_calls_ = 0;
     uint64_t max_packet_rate_ = 0;
     double packet_rate_ = 0;
-    std::function<void(const Call&)> timeout_hook_;
+    std::vector<CallObserver*> observers_;
+    uint64_t observer_failures_ = 0;
 };
 
 }  // namespace latch

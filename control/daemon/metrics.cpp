@@ -4,6 +4,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 
@@ -73,23 +74,29 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
     out.push_back(std::move(drops));
     out.push_back(std::move(pairs));
     out.push_back(std::move(pairs_free));
-    auto commands = family("latch_control_commands_total", "ng commands answered, by command and result",
+    auto commands = family("latch_control_commands_total",
+                           "Control commands answered, by protocol (ng, rtpproxy), command and result",
                            MetricType::Counter);
-    for (const auto& [command, results] : s.commands) {
-        for (const auto& [result, n] : results) {
-            add(commands, static_cast<double>(n), {{"command", command}, {"result", result}});
+    auto datagrams = family("latch_control_requests_total",
+                            "Control requests by protocol and by what became of them", MetricType::Counter);
+    for (const ProtocolCounters& p : s.control.protocols) {
+        for (const auto& [command, results] : p.commands) {
+            for (const auto& [result, n] : results) {
+                add(commands, static_cast<double>(n), {{"protocol", p.protocol}, {"command", command}, {"result", result}});
+            }
         }
+        for_each_counter(p.listener, [&](std::string outcome, uint64_t n) {
+            std::replace(outcome.begin(), outcome.end(), ' ', '-');
+            add(datagrams, static_cast<double>(n), {{"protocol", p.protocol}, {"outcome", outcome}});
+        });
     }
     out.push_back(std::move(commands));
-    auto datagrams = family("latch_control_datagrams_total",
-                            "Datagrams on the ng control socket, by what became of them", MetricType::Counter);
-    add(datagrams, static_cast<double>(s.control.requests), {{"outcome", "request"}});
-    add(datagrams, static_cast<double>(s.control.bad_requests), {{"outcome", "bad-request"}});
-    add(datagrams, static_cast<double>(s.control.dropped), {{"outcome", "dropped-no-cookie"}});
-    add(datagrams, static_cast<double>(s.control.retransmissions), {{"outcome", "retransmission"}});
-    add(datagrams, static_cast<double>(s.control.duplicates_in_flight), {{"outcome", "duplicate-in-flight"}});
-    add(datagrams, static_cast<double>(s.control.refused), {{"outcome", "refused"}});
     out.push_back(std::move(datagrams));
+    single("latch_stopped_exceptions_total",
+           "Failures stopped at the edge of a callback (each is logged; any is a defect worth a report)",
+           MetricType::Counter, static_cast<double>(s.control.stopped_exceptions));
+    single("latch_call_observer_failures_total", "Call observers (logging, notifications...) that failed",
+           MetricType::Counter, static_cast<double>(s.control.observer_failures));
     return out;
 }
 

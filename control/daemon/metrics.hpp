@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "endpoint.hpp"
-#include "ng_server.hpp"
+#include "control_counters.hpp"
 #include "relay_types.hpp"
 
 namespace prometheus {
@@ -23,8 +23,7 @@ namespace latch {
 struct MetricsSnapshot {
     std::vector<WorkerStats> workers;
     uint64_t calls = 0;
-    std::map<std::string, std::map<std::string, uint64_t>> commands;  // command -> result -> n
-    NgServerCounters control;
+    ControlReport control;
 };
 
 // The metric families for one snapshot (pure; what a scrape returns).

@@ -1,8 +1,6 @@
 // ng command execution. Control thread only.
 #include "ng_commands.hpp"
 
-#include <cmath>
-
 #include "ng_format.hpp"
 
 namespace latch {
@@ -167,24 +165,8 @@ void NgCommands::list(const NgParams& p, const Respond& respond) {
 
 void NgCommands::statistics(const NgParams&, const Respond& respond) {
     calls_.collect_worker_stats(answering(respond, [this, respond](std::vector<WorkerStats>& stats) {
-        nlohmann::json control = nlohmann::json::object();
-        for (const auto& [command, results] : results_) {
-            for (const auto& [result, n] : results) control["commands"][command][result] = n;
-        }
-        if (server_) {
-            const NgServerCounters& c = server_->counters();
-            control["requests"] = c.requests;
-            control["bad requests"] = c.bad_requests;
-            control["dropped without cookie"] = c.dropped;
-            control["retransmissions"] = c.retransmissions;
-            control["duplicates in flight"] = c.duplicates_in_flight;
-            control["refused"] = c.refused;
-            control["internal errors"] = c.internal_errors;
-            control["encode failures"] = c.encode_failures;
-        }
-        // Whole packets: bencode has no fractions, and both encodings carry the same values.
-        control["packets per second"] = static_cast<uint64_t>(std::llround(calls_.packet_rate()));
-        respond({{"result", "ok"}, {"statistics", format_statistics(stats, calls_.calls(), control)}});
+        ControlReport report = control_report_ ? control_report_() : ControlReport{};
+        respond({{"result", "ok"}, {"statistics", format_statistics(stats, calls_.calls(), report)}});
     }));
 }
 

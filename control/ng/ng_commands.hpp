@@ -34,9 +34,9 @@ public:
         return catching([respond](const char* what) { respond(ng_error(std::string("internal error: ") + what)); },
                         std::move(body));
     }
-    // Where statistics finds the control socket's counters.
-    void set_server(const NgServer* server) { server_ = server; }
-    const std::map<std::string, std::map<std::string, uint64_t>>& command_results() const { return results_; }
+    // Where statistics finds the control plane's counters (every listener's).
+    void set_control_report(std::function<ControlReport()> report) { control_report_ = std::move(report); }
+    const CommandResults& command_results() const { return results_; }
 
 private:
     void offer(NgParams& p, const Respond& respond);
@@ -53,8 +53,8 @@ private:
 
     CallControl& calls_;
     std::map<std::string, Handler> handlers_;
-    const NgServer* server_ = nullptr;
-    std::map<std::string, std::map<std::string, uint64_t>> results_;  // command -> result -> n
+    std::function<ControlReport()> control_report_;
+    CommandResults results_;
 };
 
 }  // namespace latch

@@ -30,12 +30,6 @@ const char* state_name(LatchState s) {
 
 }  // namespace
 
-int64_t Clocks::wall_seconds(uint64_t monotonic) const {
-    if (monotonic == 0) return 0;
-    int64_t age_ms = static_cast<int64_t>(monotonic_ms) - static_cast<int64_t>(monotonic);
-    return (wall_us / 1000 - age_ms) / 1000;
-}
-
 nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const Clocks& clocks) {
     nlohmann::json tags = nlohmann::json::object();
     FlowCounters rtp_total, rtcp_total;
@@ -78,25 +72,26 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
             {"totals", {{"RTP", counters_json(rtp_total)}, {"RTCP", counters_json(rtcp_total)}}}};
 }
 
-std::string call_summary(const Call& call, const SessionSnapshot& snap) {
-    std::string out;
-    for (int leg = 0; leg < kLegs; ++leg) {
-        FlowCounters rtp, rtcp;
-        Endpoint source;
-        for (const auto& m : snap.media) {
-            rtp += m.flows[leg][0].counters;
-            rtcp += m.flows[leg][1].counters;
-            if (!source.is_set()) source = m.flows[leg][0].learned;
+nlohmann::json format_control(const ControlReport& report) {
+    nlohmann::json control = nlohmann::json::object();
+    for (const ProtocolCounters& p : report.protocols) {
+        nlohmann::json listener = nlohmann::json::object();
+        for_each_counter(p.listener, [&](const char* name, uint64_t n) { listener[name] = n; });
+        nlohmann::json commands = nlohmann::json::object();
+        for (const auto& [command, results] : p.commands) {
+            for (const auto& [result, n] : results) commands[command][result] = n;
         }
-        out += fmt::format("{}party {} from {}: rtp in={} out={} drops={} rtcp in={} out={}", leg ? "; " : "",
-                           call.tags[leg].empty() ? "-" : call.tags[leg], source.to_string(), rtp.packets_in,
-                           rtp.packets_out, rtp.total_drops(), rtcp.packets_in, rtcp.packets_out);
+        listener["commands"] = std::move(commands);
+        control[p.protocol] = std::move(listener);
     }
-    return out;
+    control["packets per second"] = report.packets_per_second;
+    control["stopped exceptions"] = report.stopped_exceptions;
+    control["observer failures"] = report.observer_failures;
+    return control;
 }
 
 nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64_t calls,
-                                 const nlohmann::json& control) {
+                                 const ControlReport& report) {
     const WorkerStats all = total(workers);
     const FlowCounters& totals = all.totals;
     nlohmann::json per_worker = nlohmann::json::array();
@@ -119,7 +114,7 @@ nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64
             {"drops", std::move(drops)},
             {"port pairs", {{"total", all.ports_capacity}, {"free", all.ports_available}}},
             {"workers", std::move(per_worker)},
-            {"control", control}};
+            {"control", format_control(report)}};
 }
 
 }  // namespace latch

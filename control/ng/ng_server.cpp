@@ -139,6 +139,7 @@ void NgServer::send_wire(const Endpoint& to, const std::string& wire) {
     uv_buf_t buf = uv_buf_init(const_cast<char*>(wire.data()), static_cast<unsigned>(wire.size()));
     int rc = uv_udp_try_send(socket_.get(), &buf, 1, to.sockaddr_ptr());
     if (rc < 0) {
+        ++counters_.replies_not_sent;
         log(LogLevel::warning, "reply to {} not sent: {}", to.to_string(), uv_strerror(rc));
         return;
     }

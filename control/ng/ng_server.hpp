@@ -10,23 +10,12 @@
 
 #include "endpoint.hpp"
 #include "allow_list.hpp"
+#include "control_counters.hpp"
 #include "ng_codec.hpp"
 #include "reply_cache.hpp"
 #include "uv_handle.hpp"
 
 namespace latch {
-
-struct NgServerCounters {
-    uint64_t requests = 0;      // decoded and dispatched
-    uint64_t bad_requests = 0;  // answered with an error before dispatch
-    uint64_t dropped = 0;       // no cookie: not answered
-    uint64_t replies = 0;
-    uint64_t retransmissions = 0;  // answered from the reply cache
-    uint64_t duplicates_in_flight = 0;  // dropped: the first copy is still being handled
-    uint64_t refused = 0;               // from a source outside the allow-list: not answered
-    uint64_t internal_errors = 0;  // a command failed unexpectedly: answered with an error
-    uint64_t encode_failures = 0;  // a reply could not be encoded: an error went out instead
-};
 
 class NgServer {
 public:
@@ -45,7 +34,7 @@ public:
     ~NgServer();
 
     const Endpoint& local() const { return local_; }
-    const NgServerCounters& counters() const { return counters_; }
+    const ListenerCounters& counters() const { return counters_; }
     void close() { socket_.reset(); }
 
 private:
@@ -68,7 +57,7 @@ private:
     Endpoint local_;
     Dispatch dispatch_;
     AllowList allow_;
-    NgServerCounters counters_;
+    ListenerCounters counters_;
     // 30 s covers the control client's retries (Kamailio's rtpengine module: a few seconds);
     // 8 MiB holds the replies of several thousand offers per second of that time.
     ReplyCache cache_{30000, 8u << 20};

@@ -61,10 +61,14 @@ Conn* prepare(const std::string& tag) {
 
 std::string result_of(const std::string& reply) { return !reply.empty() && reply[0] == 'E' ? "error" : "ok"; }
 
-int relay_error_code(const std::string& message) {
-    if (message.rfind("cannot bind", 0) == 0) return kRtppCannotListen;
-    if (message == "relay is shutting down") return kRtppDraining;
-    return kRtppCannotCreateSession;
+int relay_error_code(WorkerError error) {
+    switch (error) {
+        case WorkerError::cannot_bind:
+        case WorkerError::no_local_address: return kRtppCannotListen;
+        case WorkerError::shutting_down: return kRtppDraining;
+        case WorkerError::internal: return kRtppInternal;
+        default: return kRtppCannotCreateSession;
+    }
 }
 
 }  // namespace
@@ -73,8 +77,10 @@ std::string rtpp_error(int code) { return "E" + std::to_string(code); }
 
 RtppCommands::RtppCommands(uv_loop_t* loop, CallControl& calls, const std::vector<Interface>& interfaces,
                            uint32_t idle_timeout_ms)
-    : loop_(loop), calls_(calls), interfaces_(interfaces), idle_timeout_ms_(idle_timeout_ms) {
-    calls_.on_timeout([this](const Call& call) { notify(call); });
+    : loop_(loop), calls_(calls), interfaces_(interfaces), idle_timeout_ms_(idle_timeout_ms) {}
+
+void RtppCommands::call_ended(const Call& call, const SessionSnapshot&, CallEnd why) {
+    if (why == CallEnd::timed_out) notify(call);
 }
 
 void RtppCommands::execute(std::string_view line, const Respond& respond) {
@@ -137,7 +143,7 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
             case CallError::unknown_call:
             case CallError::unknown_tag: return respond(is_update ? rtpp_error(kRtppSessionUnknown) : "0");
             case CallError::unknown_interface: return respond(rtpp_error(kRtppUnknownInterface));
-            case CallError::relay: return respond(rtpp_error(relay_error_code(r.message)));
+            case CallError::relay: return respond(rtpp_error(relay_error_code(r.relay_error)));
             case CallError::load_limit: return respond(rtpp_error(kRtppOverload));
         }
         if (index >= r.snapshot.media.size()) return respond(rtpp_error(kRtppCannotCreateSession));

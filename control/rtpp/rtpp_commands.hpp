@@ -11,12 +11,15 @@
 #include <string_view>
 
 #include "call_control.hpp"
+#include "control_counters.hpp"
 #include "guard.hpp"
 #include "rtpp_command.hpp"
 
 namespace latch {
 
-class RtppCommands {
+// Also a call observer: a call that ends by idle timeout is told to the notify socket its U
+// named (register it with CallControl::add_observer).
+class RtppCommands final : public CallObserver {
 public:
     // The reply without its line end (the server adds cookie and line end).
     using Respond = std::function<void(const std::string& reply)>;
@@ -25,7 +28,9 @@ public:
                  uint32_t idle_timeout_ms);
 
     void execute(std::string_view line, const Respond& respond);
-    const std::map<std::string, std::map<std::string, uint64_t>>& command_results() const { return results_; }
+    const CommandResults& command_results() const { return results_; }
+    uint64_t notifications_sent() const { return notifications_sent_; }
+    void call_ended(const Call& call, const SessionSnapshot& final, CallEnd why) override;
 
 private:
     // `body` as a continuation that owes `respond` its reply: if it throws, the reply is E81.
@@ -45,7 +50,7 @@ private:
     CallControl& calls_;
     const std::vector<Interface>& interfaces_;
     uint32_t idle_timeout_ms_;
-    std::map<std::string, std::map<std::string, uint64_t>> results_;  // command -> result -> n
+    CommandResults results_;
     uint64_t notifications_sent_ = 0;
 };
 

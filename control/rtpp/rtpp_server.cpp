@@ -80,7 +80,7 @@ RtppServer::~RtppServer() {
 }
 
 void RtppServer::run(std::string_view command, std::function<void(const std::string&)> send) {
-    ++counters_.commands;
+    ++counters_.requests;
     auto pending = std::make_shared<Pending>(alive_, std::move(send));
     Reply reply = [pending](const std::string& text) { pending->answer(text); };
     try {
@@ -133,8 +133,7 @@ void RtppServer::handle_udp(std::string_view datagram, const Endpoint& from) {
     switch (cache_.lookup_or_reserve(key, uv_now(loop_), cached)) {
         case ReplyCache::Lookup::answered: {
             ++counters_.retransmissions;
-            uv_buf_t b = uv_buf_init(cached.data(), static_cast<unsigned>(cached.size()));
-            if (udp_ && uv_udp_try_send(udp_.get(), &b, 1, from.sockaddr_ptr()) < 0) ++counters_.dropped;
+            send_udp(from, cached);
             return;
         }
         case ReplyCache::Lookup::pending:  // the first copy is still being handled
@@ -150,9 +149,17 @@ void RtppServer::reply_udp(const Endpoint& to, const std::string& cookie, const 
                            const std::string& reply) {
     std::string wire = cookie + ' ' + reply + '\n';
     cache_.store(key, wire);
-    if (!udp_) return;
+    send_udp(to, wire);
+}
+
+void RtppServer::send_udp(const Endpoint& to, std::string& wire) {
+    if (!udp_) return;  // closed meanwhile (shutdown)
     uv_buf_t b = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
-    if (uv_udp_try_send(udp_.get(), &b, 1, to.sockaddr_ptr()) < 0) ++counters_.dropped;
+    if (uv_udp_try_send(udp_.get(), &b, 1, to.sockaddr_ptr()) < 0) {
+        ++counters_.replies_not_sent;
+    } else {
+        ++counters_.replies;
+    }
 }
 
 void RtppServer::on_connection(uv_stream_t* listener, int status) noexcept {
@@ -219,7 +226,11 @@ void RtppServer::reply_stream(uint64_t client_id, const std::string& reply) {
     std::string wire = reply + '\n';
     uv_buf_t b = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
     // Replies are short: the socket takes them at once or the client is not reading.
-    if (uv_try_write(reinterpret_cast<uv_stream_t*>(it->second->pipe.get()), &b, 1) < 0) ++counters_.dropped;
+    if (uv_try_write(reinterpret_cast<uv_stream_t*>(it->second->pipe.get()), &b, 1) < 0) {
+        ++counters_.replies_not_sent;
+    } else {
+        ++counters_.replies;
+    }
 }
 
 }  // namespace latch

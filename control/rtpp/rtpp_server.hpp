@@ -14,20 +14,12 @@
 #include <unordered_map>
 
 #include "allow_list.hpp"
+#include "control_counters.hpp"
 #include "endpoint.hpp"
 #include "reply_cache.hpp"
 #include "uv_handle.hpp"
 
 namespace latch {
-
-struct RtppServerCounters {
-    uint64_t commands = 0;
-    uint64_t retransmissions = 0;
-    uint64_t duplicates_in_flight = 0;  // dropped: the first copy is still being handled
-    uint64_t dropped = 0;  // no cookie, oversized, or a reply the socket would not take
-    uint64_t refused = 0;  // UDP from a source outside the allow-list
-    uint64_t internal_errors = 0;  // a command failed unexpectedly: answered E81
-};
 
 class RtppServer {
 public:
@@ -46,7 +38,7 @@ public:
     RtppServer& operator=(const RtppServer&) = delete;
 
     std::optional<Endpoint> udp_local() const { return udp_local_; }
-    const RtppServerCounters& counters() const { return counters_; }
+    const ListenerCounters& counters() const { return counters_; }
     void close();
 
     static constexpr std::size_t kMaxCommand = 4096;
@@ -68,6 +60,7 @@ private:
     void handle_udp(std::string_view datagram, const Endpoint& from);
     void handle_stream(Client& client, std::string_view data);
     void reply_stream(uint64_t client, const std::string& reply);
+    void send_udp(const Endpoint& to, std::string& wire);
     void reply_udp(const Endpoint& to, const std::string& cookie, const std::string& key, const std::string& reply);
     // Runs `command`, whose reply goes to `send`; a failure is answered E81.
     void run(std::string_view command, std::function<void(const std::string&)> send);
@@ -82,7 +75,7 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
     uint64_t next_client_ = 1;
     ReplyCache cache_{30000, 4u << 20};
-    RtppServerCounters counters_;
+    ListenerCounters counters_;
     std::unique_ptr<char[]> buffer_;
     std::shared_ptr<RtppServer*> alive_;  // replies still owed hold it weakly
 };

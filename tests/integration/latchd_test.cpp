@@ -50,8 +50,8 @@ TEST_CASE("latchd answers bad requests with reasons and drops cookieless junk", 
     CHECK(client.exchange_raw("c7 d7:command4:pinge", 2s) == "c7 d6:result4:ponge");
     auto stats = client.request({{"command", "statistics"}}, NgEncoding::json, 2s);
     REQUIRE(stats);
-    CHECK((*stats)["statistics"]["control"]["dropped without cookie"] == 1);
-    CHECK((*stats)["statistics"]["control"]["bad requests"] == 4);
+    CHECK((*stats)["statistics"]["control"]["ng"]["dropped without cookie"] == 1);
+    CHECK((*stats)["statistics"]["control"]["ng"]["bad requests"] == 4);
     CHECK(latchd.stop() == 0);
 }
 
@@ -148,7 +148,7 @@ TEST_CASE("statistics in bencode, as Kamailio's module sends it, is answered and
     CHECK(reply->encoding == NgEncoding::bencode);
     CHECK(reply->dict["result"] == "ok");
     CHECK(reply->dict["statistics"]["control"]["packets per second"].is_number_integer());
-    CHECK(reply->dict["statistics"]["control"]["encode failures"] == 0);
+    CHECK(reply->dict["statistics"]["control"]["ng"]["encode failures"] == 0);
     // A retransmission gets the very same bytes, and the daemon still serves.
     CHECK(client.exchange_raw("s1 d7:command10:statisticse", 2s) == raw);
     CHECK(client.exchange_raw("s2 d7:command4:pinge", 2s) == "s2 d6:result4:ponge");

@@ -46,7 +46,7 @@ TEST_CASE("control datagrams from outside the allow-list are not answered", "[li
     auto stats = exchange_from(allowed, latchd.ng(), R"(5 {"command":"statistics"})", 2s);
     REQUIRE(stats);
     json s = json::parse(stats->substr(2));
-    CHECK(s["statistics"]["control"]["refused"] == 1);
+    CHECK(s["statistics"]["control"]["ng"]["refused"] == 1);
     CHECK(latchd.stop() == 0);
 }
 

@@ -156,8 +156,8 @@ TEST_CASE("a retransmitted offer gets the same reply and does not run twice", "[
     if (extra) CHECK(*extra == *reply);  // answered from the cache, never run again
 
     json stats = *client.request({{"command", "statistics"}}, NgEncoding::json, 3s);
-    CHECK(stats["statistics"]["control"]["commands"]["offer"]["ok"] == 2);
-    CHECK(stats["statistics"]["control"]["retransmissions"].get<int>() >= 1);
+    CHECK(stats["statistics"]["control"]["ng"]["commands"]["offer"]["ok"] == 2);
+    CHECK(stats["statistics"]["control"]["ng"]["retransmissions"].get<int>() >= 1);
     CHECK(stats["statistics"]["sessions"]["created"] == 2);
     CHECK(stats["statistics"]["calls"] == 2);
     CHECK(latchd.stop() == 0);
@@ -410,7 +410,7 @@ TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][m
     CHECK_THAT(body, Catch::Contains("latch_bytes_relayed_total 516"));
     CHECK_THAT(body, Catch::Contains("latch_packets_dropped_total{reason=\"foreign-source\"} 1"));
     CHECK_THAT(body, Catch::Contains("latch_sources_learned_total 1"));
-    CHECK_THAT(body, Catch::Contains("latch_control_commands_total{command=\"offer\",result=\"ok\"} 1"));
+    CHECK_THAT(body, Catch::Contains("latch_control_commands_total{protocol=\"ng\",command=\"offer\",result=\"ok\"} 1"));
     CHECK_THAT(body, Catch::Contains("latch_port_pairs_free{worker=\"0\"}"));
     CHECK(latchd.stop() == 0);
 }

@@ -55,7 +55,7 @@ TEST_CASE("an idle session times out and frees its ports", "[lifecycle]") {
 
     auto second = h.call(0, Op::create, 2, audio_spec(kLocal, a.local(), b.local()));
     CHECK(second.status == ReplyStatus::error);
-    CHECK(second.error == "no ports available");
+    CHECK(second.failure.code == WorkerError::no_ports);
 
     auto ended = h.wait_unsolicited(5s);
     REQUIRE(ended);
@@ -106,7 +106,7 @@ TEST_CASE("delete returns the final counters and frees the ports", "[lifecycle]"
     REQUIRE(removed.status == ReplyStatus::ok);
     CHECK(removed.snapshot.media[0].flows[0][0].counters.packets_in == 1);
     CHECK(port_freed_within_a_second(ra));
-    CHECK(h.call(0, Op::query, 9).error == "unknown session");
+    CHECK(h.call(0, Op::query, 9).failure.code == WorkerError::unknown_session);
     CHECK(h.call(0, Op::remove, 9).status == ReplyStatus::error);
     auto again = h.call(0, Op::create, 10, audio_spec(kLocal, a.local(), b.local()));
     CHECK(again.status == ReplyStatus::ok);
@@ -122,7 +122,7 @@ TEST_CASE("running out of ports fails the new call and leaves the others alone",
     for (int i = 0; i < 3; ++i) {
         auto refused = h.call(0, Op::create, 100 + i, audio_spec(kLocal, a.local(), b.local()));
         CHECK(refused.status == ReplyStatus::error);
-        CHECK(refused.error == "no ports available");
+        CHECK(refused.failure.code == WorkerError::no_ports);
     }
     auto stats = h.call(0, Op::stats, 0);
     CHECK(stats.stats.ports_available == 1);
@@ -132,8 +132,8 @@ TEST_CASE("running out of ports fails the new call and leaves the others alone",
     auto got = b.receive(2s);
     REQUIRE(got);
     CHECK(got->data == pa);
-    CHECK(h.call(0, Op::create, 1, audio_spec(kLocal, a.local(), b.local())).error ==
-          "session already exists");
+    CHECK(h.call(0, Op::create, 1, audio_spec(kLocal, a.local(), b.local())).failure.code ==
+          WorkerError::session_exists);
     CHECK(h.shutdown());
 }
 
@@ -177,7 +177,7 @@ TEST_CASE("re-signalling keeps the ports, adds media and moves the destination",
     got = video_b.receive(2s);
     REQUIRE(got);
     CHECK(got->data == pv);
-    CHECK(h.call(0, Op::update, 42, spec).error == "unknown session");
+    CHECK(h.call(0, Op::update, 42, spec).failure.code == WorkerError::unknown_session);
     CHECK(h.shutdown());
 }
 
@@ -200,7 +200,8 @@ TEST_CASE("a local address that is not ours fails the session with a reason", "[
     UdpPeer a, b;
     auto r = h.call(0, Op::create, 1, audio_spec(*Endpoint::parse("203.0.113.254", 0), a.local(), b.local()));
     CHECK(r.status == ReplyStatus::error);
-    CHECK(r.error.find("cannot bind 203.0.113.254") == 0);
+    CHECK(r.failure.code == WorkerError::cannot_bind);
+    CHECK(r.failure.text().find("cannot bind 203.0.113.254") == 0);
     CHECK(h.call(0, Op::stats, 0).stats.ports_available == 4);
     CHECK(h.shutdown());
 }

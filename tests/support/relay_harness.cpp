@@ -25,14 +25,16 @@ RelayConfig with_packet_io_from_environment(RelayConfig config) {
 
 RelayHarness::RelayHarness(const RelayConfig& config) {
     if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
-    relay_ = std::make_unique<Relay>(with_packet_io_from_environment(config), &loop_, [this](WorkerReply& reply) {
-        if (reply.request == 0) {
+    relay_ = std::make_unique<Relay>(with_packet_io_from_environment(config), &loop_);
+    relay_->start([this](WorkerReply& reply) {
+        if (reply.op == Op::learned) {
+            learned_.push_back(std::move(reply));
+        } else if (reply.request == 0) {
             unsolicited_.push_back(std::move(reply));
         } else {
             replies_[reply.request] = std::move(reply);
         }
     });
-    relay_->start();
 }
 
 RelayHarness::~RelayHarness() { shutdown(); }

@@ -26,6 +26,10 @@ public:
     WorkerReply call(unsigned worker, Op op, SessionId session, SessionSpec spec = {});
     // An unsolicited reply (an idle timeout), waiting up to `timeout` for one.
     std::optional<WorkerReply> wait_unsolicited(std::chrono::milliseconds timeout);
+    // The learning reports received so far (the loop runs only while the harness waits).
+    const std::deque<WorkerReply>& learned() const { return learned_; }
+    // Runs the control loop for up to `timeout` or until `done`.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
     // Stops the relay and closes the control loop: true when every worker loop and the control
     // loop closed with no handle left open.
     bool shutdown();
@@ -33,12 +37,12 @@ public:
     Relay& relay() { return *relay_; }
 
 private:
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
     uv_loop_t loop_{};
     std::unique_ptr<Relay> relay_;
     std::map<uint64_t, WorkerReply> replies_;
     std::deque<WorkerReply> unsolicited_;
+    std::deque<WorkerReply> learned_;
     uint64_t next_request_ = 1;
     bool shut_down_ = false;
 };

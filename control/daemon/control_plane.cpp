@@ -1,0 +1,94 @@
+// ControlPlane: composition, start, the once-a-second refresh and stop. Control thread only.
+#include "control_plane.hpp"
+
+#include <cmath>
+
+#include "guard.hpp"
+
+namespace latch {
+
+ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
+    : loop_(loop),
+      relay_(config.relay, loop),
+      calls_(loop, relay_, config.interfaces, config.learning),
+      call_log_(config.relay.idle_timeout_ms),
+      ng_commands_(calls_),
+      rtpp_commands_(loop, calls_, config.interfaces, config.relay.idle_timeout_ms),
+      ng_(
+          loop, config.listen_ng,
+          [this](NgRequest& request, NgServer::Respond respond) { ng_commands_.dispatch(request, respond); },
+          config.control_allow) {
+    if (config.listen_rtpp || !config.listen_rtpp_unix.empty()) {
+        rtpp_.emplace(loop, config.listen_rtpp, config.listen_rtpp_unix,
+                      [this](std::string_view command, RtppServer::Reply reply) { rtpp_commands_.execute(command, reply); },
+                      config.control_allow);
+    }
+    if (config.metrics) metrics_ = std::make_unique<MetricsExporter>(*config.metrics);
+    calls_.set_limits(config.max_sessions, config.max_packet_rate);
+    calls_.add_observer(call_log_);
+    calls_.add_observer(rtpp_commands_);
+    ng_commands_.set_control_report([this] { return report(); });
+}
+
+ControlPlane::~ControlPlane() { stop(); }
+
+void ControlPlane::start() {
+    relay_.start([this](WorkerReply& reply) { calls_.on_worker_reply(reply); });
+    started_ = true;
+    refresh();
+    refresh_timer_ = make_uv_handle<uv_timer_t>();
+    uv_timer_init(loop_, refresh_timer_.get());
+    refresh_timer_->data = this;
+    uv_timer_start(
+        refresh_timer_.get(),
+        [](uv_timer_t* t) noexcept {
+            if (auto* self = static_cast<ControlPlane*>(t->data)) guarded("statistics refresh", [self] { self->refresh(); });
+        },
+        1000, 1000);
+}
+
+void ControlPlane::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    refresh_timer_.reset();
+    ng_.close();
+    if (rtpp_) rtpp_->close();
+    relay_.stop();
+    calls_.close();
+}
+
+std::optional<uint16_t> ControlPlane::metrics_port() const {
+    if (!metrics_) return std::nullopt;
+    return metrics_->port();
+}
+
+ControlReport ControlPlane::report() const {
+    ControlReport r;
+    r.protocols.push_back({"ng", ng_.counters(), ng_commands_.command_results()});
+    ListenerCounters rtpp_listener = rtpp_ ? rtpp_->counters() : ListenerCounters{};
+    r.protocols.push_back({"rtpproxy", rtpp_listener, rtpp_commands_.command_results()});
+    r.packets_per_second = static_cast<uint64_t>(std::llround(calls_.packet_rate()));
+    r.stopped_exceptions = g_stopped_exceptions.load(std::memory_order_relaxed);
+    r.observer_failures = calls_.observer_failures();
+    return r;
+}
+
+// Every worker's counters, for the packet-rate load limit and, when enabled, a metrics snapshot
+// for the exporter's HTTP thread.
+void ControlPlane::refresh() {
+    if (!started_ || stopped_) return;
+    calls_.collect_worker_stats([this](std::vector<WorkerStats>& stats) {
+        uint64_t relayed = 0;
+        for (const auto& w : stats) relayed += w.totals.packets_out;
+        uint64_t now = uv_now(loop_);
+        if (last_sample_ms_ != 0 && now > last_sample_ms_ && relayed >= last_relayed_) {
+            calls_.report_packet_rate(static_cast<double>(relayed - last_relayed_) * 1000.0 /
+                                      static_cast<double>(now - last_sample_ms_));
+        }
+        last_relayed_ = relayed;
+        last_sample_ms_ = now;
+        if (metrics_) metrics_->publish(MetricsSnapshot{stats, calls_.calls(), report()});
+    });
+}
+
+}  // namespace latch

@@ -1,0 +1,74 @@
+// ControlPlane: the one composition root of latchd: the relay and its workers, the call
+// directory and its observers, the ng and rtpproxy listeners and the metrics feed, built the
+// same way for latchd's main, the in-process integration tests and the control fuzzer.
+// Constructed, started, stopped and destroyed on the control thread, whose loop it runs on.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+
+#include "call_control.hpp"
+#include "call_log.hpp"
+#include "control_counters.hpp"
+#include "daemon_config.hpp"
+#include "metrics.hpp"
+#include "ng_commands.hpp"
+#include "ng_server.hpp"
+#include "relay.hpp"
+#include "rtpp_commands.hpp"
+#include "rtpp_server.hpp"
+
+namespace latch {
+
+class ControlPlane {
+public:
+    // Builds everything `config` asks for on `loop` and binds the control sockets (nothing is
+    // served until the loop runs). Throws std::runtime_error (or std::invalid_argument) with a
+    // sentence that names what failed. `config` must outlive the control plane (the relay and
+    // the call layer keep references into it).
+    ControlPlane(const DaemonConfig& config, uv_loop_t* loop);
+    ControlPlane(const ControlPlane&) = delete;
+    ControlPlane& operator=(const ControlPlane&) = delete;
+    ~ControlPlane();
+
+    // Starts the workers and the once-a-second refresh (packet rate, metrics). Throws when a
+    // worker cannot start.
+    void start();
+    // Closes the control sockets and stops the relay (every session ends; Redis-kept state,
+    // when there is some, stays). The loop then runs out of handles once the control plane is
+    // destroyed. Idempotent.
+    void stop();
+
+    // The bound addresses (port 0 in the config becomes the kernel's choice).
+    const Endpoint& ng_local() const { return ng_.local(); }
+    std::optional<Endpoint> rtpp_local() const { return rtpp_ ? rtpp_->udp_local() : std::nullopt; }
+    std::optional<uint16_t> metrics_port() const;
+
+    // Before start(): one more observer of every call (replication, recording, tests...).
+    void add_observer(CallObserver& observer) { calls_.add_observer(observer); }
+    CallControl& calls() { return calls_; }
+    NgCommands& ng_commands() { return ng_commands_; }
+    Relay& relay() { return relay_; }
+    // Every listener's counters and the control plane's own, as statistics and metrics show them.
+    ControlReport report() const;
+
+private:
+    void refresh();
+
+    uv_loop_t* loop_;
+    Relay relay_;
+    CallControl calls_;
+    CallLog call_log_;
+    NgCommands ng_commands_;
+    RtppCommands rtpp_commands_;
+    NgServer ng_;
+    std::optional<RtppServer> rtpp_;
+    std::unique_ptr<MetricsExporter> metrics_;
+    UvPtr<uv_timer_t> refresh_timer_;
+    uint64_t last_relayed_ = 0, last_sample_ms_ = 0;
+    bool started_ = false, stopped_ = false;
+};
+
+}  // namespace latch

@@ -1,0 +1,74 @@
+// admit(): the one decision every datagram meets, whichever back end read it: count it, check it,
+// let it teach its stream's latch, and say whether it goes on to the other leg. Inline, as every
+// back end's loop calls it for every datagram. The owning worker's thread; no allocation, no
+// lock, no exception, no log line.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "flow.hpp"
+#include "rtp.hpp"
+#include "session.hpp"
+
+namespace latch {
+
+inline void count_drop(Flow& flow, DropReason reason) noexcept {
+    ++flow.counters.drops[static_cast<std::size_t>(reason)];
+}
+
+// The lines of a cold flow that a datagram reads: its head (peer, socket, counters) and its latch.
+inline void prefetch_flow(const Flow* flow) noexcept {
+    const auto* latch = reinterpret_cast<const char*>(&flow->latch);
+    __builtin_prefetch(flow);
+    __builtin_prefetch(latch);
+    __builtin_prefetch(latch + sizeof(Latch) - 1);
+}
+
+// One datagram that arrived on `in` from `from`: true when it goes on to `in.peer`'s
+// destination; otherwise it is a counted drop.
+inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated, const sockaddr* from,
+                  uint64_t now) noexcept {
+    FlowCounters& counters = in.counters;
+    ++counters.packets_in;
+    counters.bytes_in += len;
+    if (truncated) {
+        count_drop(in, DropReason::too_large);
+        return false;
+    }
+    PacketFacts facts;
+    facts.can_teach = true;  // other transports: any datagram from the right peer
+    if (in.transport == Transport::rtp) {
+        PacketInfo info = inspect_packet(data, len);
+        if (info.kind == PacketKind::malformed) {
+            count_drop(in, DropReason::malformed);
+            return false;
+        }
+        bool is_rtcp = info.kind == PacketKind::rtcp;
+        bool on_rtcp_port = in.component == 1;
+        if (is_rtcp != on_rtcp_port && !(is_rtcp && in.rtcp_mux)) {
+            count_drop(in, DropReason::wrong_component);
+            return false;
+        }
+        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
+    }
+    switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now)) {
+        case Verdict::accept: break;
+        case Verdict::learned:
+            ++counters.learned;
+            in.session->note_learned();
+            break;
+        case Verdict::foreign: count_drop(in, DropReason::foreign_source); return false;
+        case Verdict::not_learnable: count_drop(in, DropReason::not_learnable); return false;
+    }
+    counters.last_packet_ms = now;
+    if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
+        count_drop(in, DropReason::no_destination);
+        return false;
+    }
+    return true;
+}
+
+}  // namespace latch
