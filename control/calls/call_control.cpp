@@ -271,8 +271,14 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
         CallResult result;
         result.call = &c;
         result.snapshot = std::move(r.snapshot);
+        if (delay == 0) {
+            // Observers hear of the end before the reply goes out: whoever reads the reply
+            // finds the call's end already told (a replica's record already gone).
+            notify("call ended", [&](CallObserver& o) { o.call_ended(c, result.snapshot, CallEnd::deleted); });
+            deliver(done, result);
+            return erase(call_id);
+        }
         deliver(done, result);
-        if (delay == 0) return end(call_id, result.snapshot, CallEnd::deleted);
         // Keep the call for the delay (late media, a retransmitted BYE), then delete it
         // through the ordinary path, which queues behind any command then under way.
         c.on_delete_timer = [this, call_id]() {

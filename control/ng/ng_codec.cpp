@@ -48,4 +48,15 @@ nlohmann::json ng_error(std::string_view reason) {
     return {{"result", "error"}, {"error-reason", std::string(reason)}};
 }
 
+namespace {
+constexpr std::string_view kInternal = "internal error: ";
+}
+
+nlohmann::json ng_internal_error(std::string_view what) { return ng_error(std::string(kInternal) + std::string(what)); }
+
+bool is_internal_error(const nlohmann::json& reply) {
+    auto reason = reply.find("error-reason");
+    return reason != reply.end() && reason->is_string() && reason->get_ref<const std::string&>().rfind(kInternal, 0) == 0;
+}
+
 }  // namespace latch

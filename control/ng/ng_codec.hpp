@@ -39,5 +39,9 @@ std::string encode_ng(std::string_view cookie, NgEncoding encoding, const nlohma
 
 // {"result": "error", "error-reason": reason}
 nlohmann::json ng_error(std::string_view reason);
+// An error that is latch's own failure, not the request's: "internal error: " + what. The ng
+// listener counts the replies that carry one.
+nlohmann::json ng_internal_error(std::string_view what);
+bool is_internal_error(const nlohmann::json& reply);
 
 }  // namespace latch

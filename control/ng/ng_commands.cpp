@@ -53,7 +53,7 @@ void NgCommands::dispatch(NgRequest& request, const NgServer::Respond& respond) 
     } catch (const NgParamError& e) {
         counted(ng_error(e.what()));
     } catch (const std::exception& e) {
-        counted(ng_error(std::string("internal error: ") + e.what()));
+        counted(ng_internal_error(e.what()));
     }
 }
 

@@ -31,8 +31,7 @@ public:
     // answered, the reply is an error with the reason.
     template <typename Body>
     static auto answering(const Respond& respond, Body body) {
-        return catching([respond](const char* what) { respond(ng_error(std::string("internal error: ") + what)); },
-                        std::move(body));
+        return catching([respond](const char* what) { respond(ng_internal_error(what)); }, std::move(body));
     }
     // Where statistics finds the control plane's counters (every listener's).
     void set_control_report(std::function<ControlReport()> report) { control_report_ = std::move(report); }

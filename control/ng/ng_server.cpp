@@ -30,10 +30,7 @@ struct NgServer::Pending {
     }
     ~Pending() {
         if (answered) return;
-        guarded("ng reply", [this] {
-            if (auto alive = server.lock()) ++(*alive)->counters_.internal_errors;
-            answer(ng_error("internal error: the request was dropped without a reply"));
-        });
+        guarded("ng reply", [this] { answer(ng_internal_error("the request was dropped without a reply")); });
     }
 };
 
@@ -112,14 +109,14 @@ void NgServer::handle(std::string_view datagram, const Endpoint& from, bool trun
     } catch (const std::exception& e) {
         // Failed before it answered: the error is the reply, and the reply cache keeps it
         // for the retransmissions.
-        if (!pending->answered) ++counters_.internal_errors;
         log(LogLevel::error, "ng command failed: {}", e.what());
-        respond(ng_error(std::string("internal error: ") + e.what()));
+        respond(ng_internal_error(e.what()));
     }
 }
 
 void NgServer::send(const Endpoint& to, std::string_view cookie, NgEncoding encoding,
                     const nlohmann::json& reply, const std::string& cache_key) {
+    if (is_internal_error(reply)) ++counters_.internal_errors;
     std::string wire;
     try {
         wire = encode_ng(cookie, encoding, reply);
@@ -128,7 +125,7 @@ void NgServer::send(const Endpoint& to, std::string_view cookie, NgEncoding enco
         // client still gets an answer it can read, and the counter shows the defect.
         ++counters_.encode_failures;
         log(LogLevel::error, "ng reply to {} could not be encoded: {}", to.to_string(), e.what());
-        wire = encode_ng(cookie, encoding, ng_error(std::string("internal error: the reply could not be encoded: ") + e.what()));
+        wire = encode_ng(cookie, encoding, ng_internal_error(std::string("the reply could not be encoded: ") + e.what()));
     }
     if (!cache_key.empty()) cache_.store(cache_key, wire);
     send_wire(to, wire);

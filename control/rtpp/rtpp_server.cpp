@@ -37,14 +37,13 @@ struct RtppServer::Pending {
     void answer(const std::string& reply) {
         if (answered) return;
         answered = true;
-        if (!server.expired()) send(reply);
+        auto alive = server.lock();
+        if (!alive) return;
+        if (reply == kInternalError) ++(*alive)->counters_.internal_errors;
+        send(reply);
     }
     ~Pending() {
-        if (answered) return;
-        guarded("rtpproxy reply", [this] {
-            if (auto alive = server.lock()) ++(*alive)->counters_.internal_errors;
-            answer(kInternalError);
-        });
+        if (!answered) guarded("rtpproxy reply", [this] { answer(kInternalError); });
     }
 };
 
@@ -86,7 +85,6 @@ void RtppServer::run(std::string_view command, std::function<void(const std::str
     try {
         execute_(command, reply);
     } catch (const std::exception& e) {
-        if (!pending->answered) ++counters_.internal_errors;
         log(LogLevel::error, "rtpproxy command failed: {}", e.what());
         reply(kInternalError);
     }

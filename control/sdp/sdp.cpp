@@ -66,7 +66,7 @@ Sdp parse_sdp(std::string_view body) {
         if (line.empty()) continue;  // tolerate blank lines (and a missing final line end)
         sdp.lines.emplace_back(line);
     }
-    if (sdp.lines.empty() || sdp.lines[0] != "v=0") throw SdpError("line 1: SDP must start with v=0");
+    if (sdp.lines.empty() || sdp.lines[0] != "v=0") throw SdpError("the SDP does not start with its version line (v=0)");
 
     for (std::size_t i = 0; i < sdp.lines.size(); ++i) {
         const std::string& line = sdp.lines[i];
@@ -115,6 +115,19 @@ Sdp parse_sdp(std::string_view body) {
                 break;
         }
     }
+    // RFC 4566 requires each of these once per session; a body without them is not a session
+    // description at all, and a call set up from it would relay nothing anyone described.
+    bool seen_o = false, seen_s = false, seen_t = false;
+    for (const std::string& line : sdp.lines) {
+        if (line[0] == 'm') break;  // o=, s= and t= are session-level lines
+        seen_o |= line[0] == 'o';
+        seen_s |= line[0] == 's';
+        seen_t |= line[0] == 't';
+    }
+    if (!seen_o) throw SdpError("the SDP has no origin line (o=)");
+    if (!seen_s) throw SdpError("the SDP has no session name line (s=)");
+    if (!seen_t) throw SdpError("the SDP has no timing line (t=)");
+    if (sdp.media.empty()) throw SdpError("the SDP has no media line (m=)");
     for (std::size_t i = 0; i < sdp.media.size(); ++i) {
         if (sdp.media[i].port != 0 && !sdp.media_address(i)) {
             throw SdpError(fmt::format("media {} has no connection address (c=)", i + 1));

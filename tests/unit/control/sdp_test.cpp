@@ -141,9 +141,10 @@ TEST_CASE("unparseable SDP is refused with the line at fault", "[sdp]") {
         std::string body;
         std::string reason;
     };
+    auto with_head = [](const std::string& rest) { return "v=0\r\no=- 1 2 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n" + rest + "\r\n"; };
     std::vector<Case> cases = {
         {"", "empty SDP"},
-        {"hello world", "must start with v=0"},
+        {"hello world", "does not start with its version line (v=0)"},
         {crlf({"v=0", "o=- 1 2 IN IP4 1.2.3.4", "this is not sdp"}), "line 3: not a type=value line"},
         {crlf({"v=0", "o=- 1 IN IP4 1.2.3.4"}), "line 2: o= needs 6 fields"},
         {crlf({"v=0", "c=IN IP4"}), "c= needs 3 fields"},
@@ -152,8 +153,21 @@ TEST_CASE("unparseable SDP is refused with the line at fault", "[sdp]") {
         {crlf({"v=0", "c=IN IP4 1.2.3.4", "m=audio"}), "m= needs"},
         {crlf({"v=0", "c=IN IP4 1.2.3.4", "m=audio 70000 RTP/AVP 0"}), "port is not a number"},
         {crlf({"v=0", "c=IN IP4 1.2.3.4", "m=audio x RTP/AVP 0"}), "port is not a number"},
-        {crlf({"v=0", "m=audio 4000 RTP/AVP 0"}), "no connection address"},
+        {with_head("m=audio 4000 RTP/AVP 0"), "no connection address"},
         {crlf({"v=0", "c=IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0", "a=rtcp:abc"}), "a=rtcp port"},
+        // A session description needs each of v=, o=, s=, t= and at least one m=.
+        {"v=0", "no origin line (o=)"},
+        {crlf({"o=- 1 2 IN IP4 1.2.3.4", "v=0", "s=-", "t=0 0", "c=IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0"}),
+         "does not start with its version line"},
+        {crlf({"v=0", "s=-", "t=0 0", "c=IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0"}), "no origin line (o=)"},
+        {crlf({"v=0", "o=- 1 2 IN IP4 1.2.3.4", "t=0 0", "c=IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0"}),
+         "no session name line (s=)"},
+        {crlf({"v=0", "o=- 1 2 IN IP4 1.2.3.4", "s=-", "c=IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0"}),
+         "no timing line (t=)"},
+        {with_head("c=IN IP4 1.2.3.4"), "no media line (m=)"},
+        // t= after the first m= belongs to no session: still missing.
+        {crlf({"v=0", "o=- 1 2 IN IP4 1.2.3.4", "s=-", "c=IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0", "t=0 0"}),
+         "no timing line (t=)"},
     };
     for (const auto& c : cases) {
         INFO(c.body);
