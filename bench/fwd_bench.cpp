@@ -112,8 +112,8 @@ int main(int argc, char** argv) try {
     auto local = *Endpoint::parse("127.0.0.1", 0);
     for (int s = 0; s < opt.sessions; ++s) {
         MediaSpec m;
-        m.legs[0] = LegSpec{local, gen_ep, {}, LatchPolicy{}};
-        m.legs[1] = LegSpec{local, sink_ep, {}, LatchPolicy{}};
+        m.legs[0] = LegSpec{local, gen_ep, {}, LatchPolicy{}, {}};
+        m.legs[1] = LegSpec{local, sink_ep, {}, LatchPolicy{}, {}};
         auto r = call(WorkerCommand{static_cast<uint64_t>(s + 1), Op::create, static_cast<SessionId>(s + 1), SessionSpec{{m}}});
         if (r.status != ReplyStatus::ok) throw std::runtime_error("session set-up failed: " + r.failure.text());
         targets.push_back(r.snapshot.media[0].flows[0][0].local);

@@ -33,6 +33,7 @@ struct Flow {
     uint8_t tos = 0;
     FlowCounters counters;
     Latch latch;
+    Flow* rtp = nullptr;  // an RTCP flow's RTP flow (same media and leg), whose learning it follows
     Session* session = nullptr;
     Endpoint local;
     Endpoint connected_to;

@@ -1,14 +1,20 @@
 // Latching decisions. Worker thread; on_packet() is on the packet path (no allocation).
 #include "latch.hpp"
 
+#include <algorithm>
+
 namespace latch {
 
-void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms) {
+void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms,
+                  const Endpoint& sip_source) {
     bool same_expectation = expected == expected_;
     expected_ = expected;
     expected_usable_ = expected.is_set() && !expected.is_unspecified_address() && expected.port() != 0;
+    strangers_may_prove_ = !expected_usable_ || expected.is_private_address();
+    sip_source_ = sip_source.is_set() && !sip_source.is_unspecified_address() ? sip_source : Endpoint{};
     policy_ = policy;
     window_end_ms_ = now_ms + window_ms;
+    probation_ = {};  // a new window: every source proves itself anew
 
     bool learns = !policy.asymmetric && policy.learning != LearningMode::off;
     if (!learns || !same_expectation || state_ == LatchState::unlearned) {
@@ -25,9 +31,9 @@ void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t 
 }
 
 Match Latch::match(const Endpoint& source) const noexcept {
-    if (!expected_usable_) return Match::any;
-    if (source == expected_) return Match::exact;
-    if (source.same_address(expected_)) return Match::address;
+    if (expected_usable_ && source == expected_) return Match::exact;
+    if (expected_usable_ && source.same_address(expected_)) return Match::address;
+    if (sip_source_.is_set() && source.same_address(sip_source_)) return Match::address;
     return Match::any;
 }
 
@@ -44,7 +50,40 @@ bool Latch::continues_stream(const Endpoint& source, const PacketFacts& packet) 
     return ahead >= 1 && ahead <= kRebindSeqWindow;
 }
 
+bool Latch::prove(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept {
+    // Its slot, else a free one, else the one with the least proof (the oldest among equals):
+    // a stranger spraying from many ports cannot push out a phone halfway through its proof.
+    Probation* slot = nullptr;
+    for (auto& p : probation_) {
+        if (p.packets != 0 && p.source == source) slot = &p;
+    }
+    if (slot == nullptr) {
+        slot = &probation_[0];
+        for (auto& p : probation_) {
+            if (p.packets < slot->packets || (p.packets == slot->packets && p.first_ms < slot->first_ms)) slot = &p;
+        }
+        *slot = Probation{source, now_ms, packet.ssrc, packet.seq, 1};
+        return false;
+    }
+    if (packet.rtcp) return false;  // RTCP neither proves a stream nor breaks its proof
+    auto ahead = static_cast<uint16_t>(packet.seq - slot->seq);
+    if (packet.rtp && (packet.ssrc != slot->ssrc || ahead == 0 || ahead > kProofSeqStep)) {
+        *slot = Probation{source, now_ms, packet.ssrc, packet.seq, 1};  // not the same stream: start over
+        return false;
+    }
+    slot->seq = packet.seq;
+    if (slot->packets < kProofPackets) ++slot->packets;
+    return slot->packets >= kProofPackets && now_ms - slot->first_ms >= kProofSpanMs;
+}
+
+bool Latch::follows_rtp(const Endpoint& source, const Latch& rtp) const noexcept {
+    if (rtp.state_ == LatchState::unlearned || !source.same_address(rtp.learned_)) return false;
+    // Already on that address: a port change is not the RTP stream's to teach.
+    return state_ == LatchState::unlearned || !learned_.same_address(rtp.learned_);
+}
+
 Verdict Latch::learn(const Endpoint& source, Match quality, LatchState state, const PacketFacts& packet) noexcept {
+    probation_ = {};
     learned_ = source;
     quality_ = quality;
     state_ = state;
@@ -53,7 +92,7 @@ Verdict Latch::learn(const Endpoint& source, Match quality, LatchState state, co
     return Verdict::learned;
 }
 
-Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept {
+Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms, const Latch* rtp) noexcept {
     if (policy_.asymmetric || policy_.learning == LearningMode::off) {
         // Nothing is learned. Strict: only the signalled endpoint may send.
         if (policy_.strict_source && !(expected_usable_ && source == expected_)) return Verdict::foreign;
@@ -70,6 +109,12 @@ Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint
     }
     if (!packet.can_teach) return Verdict::not_learnable;
     Match quality = match(source);
+    // RTCP goes where its RTP stream has proven the phone to be, in the window or after it:
+    // phones start their reports seconds into the call, and some send from another address
+    // than their SDP names. A stranger would need the phone's own address.
+    if (rtp != nullptr && !policy_.strict_source && !policy_.media_handover && follows_rtp(source, *rtp)) {
+        return learn(source, std::max(quality, Match::address), LatchState::confirmed, packet);
+    }
 
     if (policy_.media_handover) return learn(source, quality, LatchState::confirmed, packet);
     if (state_ == LatchState::confirmed) {
@@ -90,6 +135,12 @@ Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint
         return learn(source, quality, LatchState::confirmed, packet);
     }
     if (policy_.strict_source && quality < Match::address) return Verdict::foreign;
+    if (quality == Match::any && quality_ == Match::none) {
+        // Nothing learned yet, and a stranger: see kProofPackets. RTCP waits for its RTP.
+        if (!strangers_may_prove_) return Verdict::foreign;
+        if (rtp != nullptr || !prove(source, packet, now_ms)) return Verdict::unproven;
+        return learn(source, quality, LatchState::learning, packet);
+    }
     if (quality > quality_) {
         return learn(source, quality, quality == Match::exact ? LatchState::confirmed : LatchState::learning, packet);
     }

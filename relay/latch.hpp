@@ -4,6 +4,7 @@
 // on the packet path.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "endpoint.hpp"
@@ -38,6 +39,7 @@ enum class Verdict : uint8_t {
     learned,        // accepted, and the source was (re)learned by this packet
     foreign,        // from another source: drop
     not_learnable,  // from an unknown source and not fit to teach (SSRC 0, non-RTP, port 0): drop
+    unproven,       // from a source that may yet be learned once it has proven itself: drop
 };
 
 // What the packet path knows of a packet when it asks the latch.
@@ -46,6 +48,7 @@ struct PacketFacts {
     bool rtp = false;        // an RTP packet (ssrc and seq are meaningful)
     uint32_t ssrc = 0;
     uint16_t seq = 0;
+    bool rtcp = false;  // an RTCP packet (on its own port or multiplexed)
 };
 
 class Latch {
@@ -58,9 +61,30 @@ public:
     // A signalling event: sets the expected address (unset or 0.0.0.0 when the SDP gives none)
     // and opens a learning window. A source learned before is kept as a candidate if the
     // signalled address did not change, so media keeps flowing across re-INVITEs.
-    void reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms);
+    // `sip_source`: the address the party's SIP message came from (the ng "received-from"),
+    // when known: a source there ranks with one on the signalled address.
+    void reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms,
+               const Endpoint& sip_source = {});
 
-    Verdict on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept;
+    // A source on neither the signalled address nor the SIP source address is a stranger.
+    // Where the signalled address is one the phone will send from (routable, or loopback), a
+    // stranger is never learned: the phone's own packets will come, and a stranger spraying the
+    // call's ports before they do gets nothing and injects nothing. Where the phone cannot send
+    // from it (a private address: the phone is behind a NAT; or none signalled yet), the
+    // stranger may be the phone, and is learned once it has proven a steady stream: this many
+    // RTP packets of one SSRC, each a few sequence numbers after the last, spread over at least
+    // kProofSpanMs (a burst proves nothing; a phone sends one every 10 to 60 ms). Until then its
+    // packets are dropped and media is not sent to it.
+    static constexpr uint8_t kProofPackets = 3;
+    static constexpr uint64_t kProofSpanMs = 15;
+    static constexpr uint16_t kProofSeqStep = 4;
+    static constexpr int kProbationSlots = 2;  // sources proving themselves at once
+
+    // `rtp` is the latch of the RTP stream this RTCP stream belongs to (nullptr for RTP
+    // streams, rtcp-mux and other transports): RTCP from the address that its RTP stream
+    // learned is learned too, whenever it starts, since that address is the phone's, proven.
+    Verdict on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms,
+                      const Latch* rtp = nullptr) noexcept;
 
     // Where media toward this stream's endpoint goes: the learned source, else the signalled
     // address, else nullptr (nothing to send to).
@@ -77,20 +101,36 @@ public:
     uint64_t window_end_ms() const { return window_end_ms_; }
 
 private:
+    // One source proving itself: its stream so far.
+    struct Probation {
+        Endpoint source;
+        uint64_t first_ms = 0;
+        uint32_t ssrc = 0;
+        uint16_t seq = 0;
+        uint8_t packets = 0;  // 0: the slot is free
+    };
+
     Verdict learn(const Endpoint& source, Match quality, LatchState state, const PacketFacts& packet) noexcept;
+    // Counts the packet toward its source's proof; true once the source has proven itself.
+    bool prove(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept;
+    // Whether RTCP from `source` follows what the RTP stream `rtp` learned.
+    bool follows_rtp(const Endpoint& source, const Latch& rtp) const noexcept;
     void remember(const PacketFacts& packet) noexcept;
     bool continues_stream(const Endpoint& source, const PacketFacts& packet) const noexcept;
 
     Endpoint expected_;
     Endpoint learned_;
+    Endpoint sip_source_;  // port 0; unset when unknown
     uint64_t window_end_ms_ = 0;
     LatchPolicy policy_;
     LatchState state_ = LatchState::unlearned;
     Match quality_ = Match::none;
     bool expected_usable_ = false;
+    bool strangers_may_prove_ = true;  // no signalled address the phone would send from
     bool have_rtp_ = false;  // last_ssrc_/last_seq_ hold the learned source's stream
     uint32_t last_ssrc_ = 0;
     uint16_t last_seq_ = 0;
+    std::array<Probation, kProbationSlots> probation_{};
 };
 
 }  // namespace latch

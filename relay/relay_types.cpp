@@ -9,6 +9,7 @@ std::string_view drop_reason_name(DropReason reason) {
         case DropReason::wrong_component: return "wrong-component";
         case DropReason::foreign_source: return "foreign-source";
         case DropReason::not_learnable: return "not-learnable";
+        case DropReason::unproven_source: return "unproven-source";
         case DropReason::no_destination: return "no-destination";
         case DropReason::send_failed: return "send-failed";
         case DropReason::too_large: return "too-large";

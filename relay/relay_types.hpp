@@ -28,6 +28,7 @@ enum class DropReason : uint8_t {
     wrong_component,  // RTP on the RTCP port or RTCP on the RTP port (without rtcp-mux)
     foreign_source,   // not from the learned source
     not_learnable,    // from an unknown source and unfit to teach one (SSRC 0)
+    unproven_source,  // from a source still proving itself, or RTCP from an address its RTP has not proven
     no_destination,   // the other side has no address yet (on hold, nothing signalled)
     send_failed,      // the kernel refused the send (EAGAIN, unreachable...)
     too_large,        // larger than any media packet (kMaxMediaPacket)
@@ -58,6 +59,7 @@ struct LegSpec {
     Endpoint expected_rtp;   // where the endpoint said it receives RTP; unset or 0.0.0.0: none
     Endpoint expected_rtcp;  // unset: the RTP port + 1 (or the RTP port with rtcp-mux)
     LatchPolicy policy;
+    Endpoint sip_source;     // where the party's signalling came from (port ignored); unset: unknown
 };
 
 struct MediaSpec {

@@ -93,6 +93,7 @@ WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
         for (int c = 0; c < kComponents; ++c) {
             Flow& flow = media->flows[leg][c];
             flow.peer = &media->flows[1 - leg][c];
+            flow.rtp = c == 1 ? &media->flows[leg][0] : nullptr;
             flow.session = this;
             flow.component = static_cast<uint8_t>(c);
             flow.transport = spec.transport;
@@ -127,8 +128,8 @@ WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t 
                 if (tos_changed) set_tos(flow, media.tos);
             }
             const LegSpec& ls = spec.media[i].legs[leg];
-            media.flows[leg][0].latch.reset(ls.expected_rtp, ls.policy, now_ms, window);
-            media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.policy, now_ms, window);
+            media.flows[leg][0].latch.reset(ls.expected_rtp, ls.policy, now_ms, window, ls.sip_source);
+            media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.policy, now_ms, window, ls.sip_source);
         }
     }
     last_signal_ms_ = now_ms;

@@ -161,6 +161,7 @@ void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
         ls.expected_rtp = m.rtp;
         ls.expected_rtcp = m.rtcp;
         ls.policy = LatchPolicy{s.learning.value_or(default_learning_), s.asymmetric, s.strict_source, s.media_handover};
+        ls.sip_source = s.sip_source;
         if (s.tos) ms.tos = *s.tos;
         info.signalled[leg] = true;
         info.rtcp_mux[leg] = m.rtcp_mux;

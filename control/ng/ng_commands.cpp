@@ -78,6 +78,9 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
     // to the answerer, so it picks the answerer's leg.
     s.offer_family = sdp.connection ? family_of(sdp.connection->family) : AF_UNSPEC;
     s.answer_family = p.address_family.empty() ? s.offer_family : family_of(p.address_family);
+    if (p.received_from) {
+        if (auto from = Endpoint::parse(*p.received_from, 0)) s.sip_source = *from;
+    }
     bool sip_source = p.flag("sip-source-address") && p.received_from && !p.flag("trust-address");
     for (std::size_t i = 0; i < sdp.media.size(); ++i) {
         const SdpMedia& m = sdp.media[i];

@@ -83,6 +83,20 @@ bool Endpoint::is_unspecified_address() const {
     return false;
 }
 
+bool Endpoint::is_private_address() const {
+    if (family() == AF_INET) {
+        uint32_t a = ntohl(storage_.v4.sin_addr.s_addr);
+        auto in = [a](uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+        return in(0x0A000000, 8) || in(0xAC100000, 12) || in(0xC0A80000, 16) || in(0x64400000, 10) ||
+               in(0xA9FE0000, 16);
+    }
+    if (family() == AF_INET6) {
+        const uint8_t* b = storage_.v6.sin6_addr.s6_addr;
+        return (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+    }
+    return false;
+}
+
 bool Endpoint::same_address(const Endpoint& other) const {
     if (family() != other.family()) return false;
     if (family() == AF_INET) return storage_.v4.sin_addr.s_addr == other.storage_.v4.sin_addr.s_addr;

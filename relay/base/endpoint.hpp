@@ -29,6 +29,10 @@ public:
     Endpoint with_port(uint16_t port) const;
     // 0.0.0.0 or :: (SDP uses it for "do not send to me").
     bool is_unspecified_address() const;
+    // An address that is not reachable across the Internet: RFC 1918, shared address space
+    // (RFC 6598, carrier-grade NAT), link-local, IPv6 unique local and link-local. A phone that
+    // announces one is behind a NAT and will never send from it.
+    bool is_private_address() const;
 
     bool same_address(const Endpoint& other) const;
     bool operator==(const Endpoint& other) const { return same_address(other) && port() == other.port(); }

@@ -52,9 +52,11 @@ inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated
             count_drop(in, DropReason::wrong_component);
             return false;
         }
-        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq};
+        facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq, is_rtcp};
     }
-    switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now)) {
+    // RTCP on its own port follows what its RTP stream learned (not with rtcp-mux: one stream).
+    const Latch* rtp = in.rtp != nullptr && !in.rtcp_mux ? &in.rtp->latch : nullptr;
+    switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now, rtp)) {
         case Verdict::accept: break;
         case Verdict::learned:
             ++counters.learned;
@@ -62,6 +64,7 @@ inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated
             break;
         case Verdict::foreign: count_drop(in, DropReason::foreign_source); return false;
         case Verdict::not_learnable: count_drop(in, DropReason::not_learnable); return false;
+        case Verdict::unproven: count_drop(in, DropReason::unproven_source); return false;
     }
     counters.last_packet_ms = now;
     if (in.peer->latch.destination() == nullptr || !in.peer->socket) {

@@ -156,8 +156,8 @@ TEST_CASE("re-signalling keeps the ports, adds media and moves the destination",
 
     SessionSpec spec = audio_spec(kLocal, a.local(), b_moved.local());
     MediaSpec video;
-    video.legs[0] = LegSpec{kLocal, video_a.local(), {}, LatchPolicy{}};
-    video.legs[1] = LegSpec{kLocal, video_b.local(), {}, LatchPolicy{}};
+    video.legs[0] = LegSpec{kLocal, video_a.local(), {}, LatchPolicy{}, {}};
+    video.legs[1] = LegSpec{kLocal, video_b.local(), {}, LatchPolicy{}, {}};
     spec.media.push_back(video);
     auto updated = h.call(0, Op::update, 1, spec);
     REQUIRE(updated.status == ReplyStatus::ok);

@@ -330,14 +330,14 @@ def audio(ra, rb):
 
 # ---------------------------------------------------------------- scenarios
 
-def two_phones(relay, call_id, a, b, direct, a_sdp_addr=None, a_port=40000, b_port=42000, **kw):
+def two_phones(relay, call_id, a, b, direct, a_sdp_addr=None, a_port=40000, b_port=42000, received=True, **kw):
     a_ns, a_addr, _ = PARTIES[a]
     b_ns, b_addr, _ = PARTIES[b]
     if direct:   # no relay: each sends where the other's SDP says
         a_to = f"{b_addr}:{b_port}"
         b_to = f"{a_sdp_addr or a_addr}:{a_port}"
     else:
-        a_to, b_to = call(relay, call_id, a, b, a_port, b_port, a_sdp_addr)
+        a_to, b_to = call(relay, call_id, a, b, a_port, b_port, a_sdp_addr, received)
     pa = start_phone(a_ns, f"{a_addr}:{a_port}", a_to, 0xA000 + a_port, **kw)
     pb = start_phone(b_ns, f"{b_addr}:{b_port}", b_to, 0xB000 + b_port, **kw)
     return finish(pa), finish(pb)
@@ -364,6 +364,11 @@ def scenario_rows(lab, relay, relay_nat):
         n += 1
         record("1 caller behind NAT, callee public", t, "both", "a->b",
                lambda d, n=n: two_phones(relay, f"s1-{n}-{d}", "natA", "pub1", d))
+        # 1b: the proxy does no NAT detection (no received-from): latch sees only the private
+        # address in the SDP, and learns the phone's real source once it proves a steady stream.
+        lab.set_nat("natA", t, "10.0.1.2")
+        record("1b caller behind NAT, announcing its private address, proxy without NAT handling", t, "both",
+               "a->b", lambda d, n=n: two_phones(relay, f"s1b-{n}-{d}", "natA", "pub1", d, received=False))
         lab.set_nat("natA", t, "10.0.1.2")
         record("2 callee behind NAT, caller public", t, "both", "b->a",
                lambda d, n=n: two_phones(relay, f"s2-{n}-{d}", "pub1", "natA", d, b_port=42000))

@@ -83,8 +83,8 @@ bool RelayHarness::shutdown() {
 SessionSpec audio_spec(const Endpoint& local, const Endpoint& offerer, const Endpoint& answerer,
                        const LatchPolicy& policy) {
     MediaSpec media;
-    media.legs[0] = LegSpec{local, offerer, {}, policy};
-    media.legs[1] = LegSpec{local, answerer, {}, policy};
+    media.legs[0] = LegSpec{local, offerer, {}, policy, {}};
+    media.legs[1] = LegSpec{local, answerer, {}, policy, {}};
     return SessionSpec{{media}};
 }
 

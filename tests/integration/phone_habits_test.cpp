@@ -1,0 +1,111 @@
+// Real phones' habits against the real latchd: a softphone that binds every address, announces one
+// in its SDP, sends from another, sends an early RTCP packet before its answer reaches the proxy,
+// and starts its RTCP reports seconds into the call, after the learning window.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <regex>
+
+#include "daemon_process.hpp"
+#include "ng_client.hpp"
+#include "rtp_builder.hpp"
+#include "udp_peer.hpp"
+
+using namespace latch;
+using namespace latch::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::string sdp(const char* address, uint16_t port) {
+    return fmt::format("v=0\r\no=- 1 1 IN IP4 {0}\r\ns=-\r\nc=IN IP4 {0}\r\nt=0 0\r\nm=audio {1} RTP/AVP 0\r\n", address,
+                       port);
+}
+
+Endpoint relay_rtp(const std::string& body) {
+    std::smatch m;
+    REQUIRE(std::regex_search(body, m, std::regex("m=audio ([0-9]+) ")));
+    return *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(m[1].str())));
+}
+
+Endpoint rtcp_of(const Endpoint& rtp) { return rtp.with_port(static_cast<uint16_t>(rtp.port() + 1)); }
+
+// RTCP reports from `from` to `to` until `at` receives one (up to `tries`); how many arrived.
+int rtcp_reaching(const UdpPeer& from, const Endpoint& to, const UdpPeer& at, uint32_t ssrc, int tries) {
+    int arrived = 0;
+    for (int i = 0; i < tries; ++i) {
+        from.send_to(to, make_rtcp_rr(ssrc));
+        if (at.receive(50ms)) ++arrived;
+    }
+    return arrived;
+}
+
+}  // namespace
+
+TEST_CASE("RTCP that starts after the learning window, from another address than the SDP's, follows its RTP",
+          "[habits][rtcp]") {
+    DaemonProcess latchd({"--workers", "1", "--port-min", "33200", "--port-max", "33299", "--learning-window", "300"});
+    NgClient client(latchd.ng());
+    // The caller is an ordinary phone. The callee binds every address, announces 127.0.0.1 but
+    // sends from 127.0.0.2 (as does its SIP), for RTP and RTCP alike.
+    UdpPeer caller_rtp("127.0.0.1"), caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
+    UdpPeer callee_rtp("127.0.0.2"), callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
+    json offer = *client.request({{"command", "offer"}, {"call-id", "habits"}, {"from-tag", "a"},
+                                  {"received-from", {"IP4", "127.0.0.1"}}, {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
+                                 NgEncoding::bencode, 3s);
+    Endpoint callee_sends_to = relay_rtp(offer["sdp"]);
+    // The callee's early RTCP, before its answer reaches latch: not learned from.
+    callee_rtcp.send_to(rtcp_of(callee_sends_to), make_rtcp_rr(0xB));
+    CHECK_FALSE(caller_rtcp.receive(200ms));
+    json answer = *client.request({{"command", "answer"}, {"call-id", "habits"}, {"from-tag", "a"}, {"to-tag", "b"},
+                                   {"received-from", {"IP4", "127.0.0.2"}},
+                                   {"sdp", sdp("127.0.0.1", callee_rtp.local().port())}},
+                                  NgEncoding::bencode, 3s);
+    Endpoint caller_sends_to = relay_rtp(answer["sdp"]);
+    // Audio both ways from the start (the callee, having sent its 200 OK, speaks first).
+    for (uint16_t seq = 1; seq <= 5; ++seq) {
+        callee_rtp.send_to(callee_sends_to, make_rtp(0xB, seq));
+        REQUIRE(caller_rtp.receive(2s));
+        caller_rtp.send_to(caller_sends_to, make_rtp(0xA, seq));
+        REQUIRE(callee_rtp.receive(2s));
+    }
+    // The window has long closed (300 ms) when the reports start.
+    caller_rtp.receive(500ms);
+    CHECK(rtcp_reaching(callee_rtcp, rtcp_of(callee_sends_to), caller_rtcp, 0xB, 5) == 5);
+    CHECK(rtcp_reaching(caller_rtcp, rtcp_of(caller_sends_to), callee_rtcp, 0xA, 5) == 5);
+    // A stranger's RTCP on the same ports goes nowhere.
+    UdpPeer stranger("127.0.0.9");
+    CHECK(rtcp_reaching(stranger, rtcp_of(callee_sends_to), caller_rtcp, 0x5, 3) == 0);
+    json stats = *client.request({{"command", "statistics"}}, NgEncoding::json, 3s);
+    CHECK(stats["statistics"]["drops"]["unproven-source"] == 1);  // the early RTCP packet
+    CHECK(stats["statistics"]["drops"]["foreign-source"] == 3);   // the stranger's
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("a phone that announces a private address and sends from elsewhere gets audio both ways, RTCP too",
+          "[habits][nat]") {
+    DaemonProcess latchd({"--workers", "1", "--port-min", "33300", "--port-max", "33399", "--learning-window", "300"});
+    NgClient client(latchd.ng());
+    UdpPeer caller_rtp("127.0.0.1"), caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
+    UdpPeer callee_rtp("127.0.0.2"), callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
+    json offer = *client.request({{"command", "offer"}, {"call-id", "nat"}, {"from-tag", "a"},
+                                  {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
+                                 NgEncoding::json, 3s);
+    // The callee is behind a NAT: its SDP names its private address; no received-from.
+    json answer = *client.request({{"command", "answer"}, {"call-id", "nat"}, {"from-tag", "a"}, {"to-tag", "b"},
+                                   {"sdp", sdp("192.168.1.20", 4000)}},
+                                  NgEncoding::json, 3s);
+    Endpoint callee_sends_to = relay_rtp(offer["sdp"]), caller_sends_to = relay_rtp(answer["sdp"]);
+    int reached_caller = 0;
+    for (uint16_t seq = 1; seq <= 10; ++seq) {
+        callee_rtp.send_to(callee_sends_to, make_rtp(0xB, seq));
+        if (caller_rtp.receive(20ms)) ++reached_caller;
+    }
+    CHECK(reached_caller >= 10 - 5);  // a few lost while it proves itself, no more
+    caller_rtp.send_to(caller_sends_to, make_rtp(0xA, 1));
+    CHECK(callee_rtp.receive(2s));  // sent where it really is, not to 192.168.1.20
+    caller_rtp.receive(400ms);
+    CHECK(rtcp_reaching(callee_rtcp, rtcp_of(callee_sends_to), caller_rtcp, 0xB, 3) == 3);
+    CHECK(latchd.stop() == 0);
+}
