@@ -13,9 +13,9 @@ set -eu
 pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev catch2"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
-# The interop tests place real calls through Kamailio with SIPp as the phones; the NAT lab
-# builds its networks from namespaces and nftables.
-test="$package kamailio sip-tester python3 iproute2 nftables conntrack util-linux"
+# The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
+# NAT lab builds its networks from namespaces and nftables.
+test="$package kamailio sip-tester baresip-core python3 iproute2 nftables conntrack util-linux"
 # bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
 bench="rtpengine-daemon gnuplot-nox python3"
 case "${1:-}" in

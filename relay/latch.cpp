@@ -10,7 +10,8 @@ void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t 
     bool same_expectation = expected == expected_;
     expected_ = expected;
     expected_usable_ = expected.is_set() && !expected.is_unspecified_address() && expected.port() != 0;
-    strangers_may_prove_ = !expected_usable_ || expected.is_private_address();
+    proof_span_ms_ = expected_usable_ && expected.is_private_address() ? kProofSpanMs
+                                                                       : std::min(kPatientProofMs, window_ms / 3);
     sip_source_ = sip_source.is_set() && !sip_source.is_unspecified_address() ? sip_source : Endpoint{};
     policy_ = policy;
     window_end_ms_ = now_ms + window_ms;
@@ -73,7 +74,7 @@ bool Latch::prove(const Endpoint& source, const PacketFacts& packet, uint64_t no
     }
     slot->seq = packet.seq;
     if (slot->packets < kProofPackets) ++slot->packets;
-    return slot->packets >= kProofPackets && now_ms - slot->first_ms >= kProofSpanMs;
+    return slot->packets >= kProofPackets && now_ms - slot->first_ms >= proof_span_ms_;
 }
 
 bool Latch::follows_rtp(const Endpoint& source, const Latch& rtp) const noexcept {
@@ -137,7 +138,6 @@ Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint
     if (policy_.strict_source && quality < Match::address) return Verdict::foreign;
     if (quality == Match::any && quality_ == Match::none) {
         // Nothing learned yet, and a stranger: see kProofPackets. RTCP waits for its RTP.
-        if (!strangers_may_prove_) return Verdict::foreign;
         if (rtp != nullptr || !prove(source, packet, now_ms)) return Verdict::unproven;
         return learn(source, quality, LatchState::learning, packet);
     }

@@ -66,17 +66,22 @@ public:
     void reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms,
                const Endpoint& sip_source = {});
 
-    // A source on neither the signalled address nor the SIP source address is a stranger.
-    // Where the signalled address is one the phone will send from (routable, or loopback), a
-    // stranger is never learned: the phone's own packets will come, and a stranger spraying the
-    // call's ports before they do gets nothing and injects nothing. Where the phone cannot send
-    // from it (a private address: the phone is behind a NAT; or none signalled yet), the
-    // stranger may be the phone, and is learned once it has proven a steady stream: this many
-    // RTP packets of one SSRC, each a few sequence numbers after the last, spread over at least
-    // kProofSpanMs (a burst proves nothing; a phone sends one every 10 to 60 ms). Until then its
-    // packets are dropped and media is not sent to it.
+    // A source on neither the signalled address nor the SIP source address is a stranger: it
+    // is learned only once it has proven a steady stream (RTP packets of one SSRC, each a few
+    // sequence numbers after the last, at least kProofPackets of them), and until then its
+    // packets are dropped and media is not sent to it. How long the stream must last depends on
+    // whether the phone itself may still come from its signalled address:
+    // - a private signalled address (the phone is behind a NAT and never sends from it): the
+    //   stranger is most likely the phone; kProofSpanMs (a burst proves nothing, a phone sends
+    //   one packet every 10 to 60 ms);
+    // - a routable or loopback address, or none yet: the phone's own packets are due any moment
+    //   and win at once; the stranger must keep its stream up for kPatientProofMs (at most a
+    //   third of the window), so that one spraying the call's ports from the answer on is
+    //   displaced before it ever receives. A phone that really sends from elsewhere (bound to
+    //   every address, multi-homed) loses that much at the start of its call.
     static constexpr uint8_t kProofPackets = 3;
     static constexpr uint64_t kProofSpanMs = 15;
+    static constexpr uint64_t kPatientProofMs = 1000;
     static constexpr uint16_t kProofSeqStep = 4;
     static constexpr int kProbationSlots = 2;  // sources proving themselves at once
 
@@ -126,7 +131,7 @@ private:
     LatchState state_ = LatchState::unlearned;
     Match quality_ = Match::none;
     bool expected_usable_ = false;
-    bool strangers_may_prove_ = true;  // no signalled address the phone would send from
+    uint64_t proof_span_ms_ = kProofSpanMs;  // how long a stranger's stream must last (see above)
     bool have_rtp_ = false;  // last_ssrc_/last_seq_ hold the learned source's stream
     uint32_t last_ssrc_ = 0;
     uint16_t last_seq_ = 0;

@@ -321,17 +321,39 @@ TEST_CASE("RTCP follows the address its RTP stream learned, in the window or lon
     }
 }
 
-TEST_CASE("where the phone will send from its signalled address, a stranger is never learned", "[latch][probation]") {
+TEST_CASE("where the phone may still send from its signalled address, a stranger must keep its stream up longer",
+          "[latch][probation]") {
     for (const char* signalled : {"203.0.113.5:5000", "127.0.0.1:5000", "[2001:db8::5]:5000"}) {
         INFO(signalled);
-        Latch latch;
-        latch.reset(ep(signalled), LatchPolicy{}, kStart, kWindow);
-        // A steady, well-paced stream from elsewhere: refused in the window and after it.
-        for (uint16_t seq = 1; seq <= 10; ++seq) {
-            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + 20u * seq) == Verdict::foreign);
+        SECTION(std::string("the phone arrives in time: ") + signalled) {
+            Latch latch;
+            latch.reset(ep(signalled), LatchPolicy{}, kStart, kWindow);
+            // A steady, well-paced stream from elsewhere, for most of a second: still unproven.
+            for (uint16_t seq = 1; seq <= 40; ++seq) {
+                CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + 20u * seq) == Verdict::unproven);
+            }
+            CHECK(latch.destination()->to_string() == signalled);
+            CHECK(latch.on_packet(ep(signalled), rtp(1, 0x77), kStart + 820) == Verdict::learned);
+            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(41), kStart + 840) == Verdict::foreign);
         }
-        CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(11), kAfterWindow) == Verdict::foreign);
-        CHECK(latch.destination()->to_string() == signalled);
+        SECTION(std::string("the stranger is the phone after all: ") + signalled) {
+            Latch latch;
+            latch.reset(ep(signalled), LatchPolicy{}, kStart, kWindow);
+            uint16_t seq = 1;
+            for (uint64_t t = 20; t < Latch::kPatientProofMs + 20; t += 20, ++seq) {
+                CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + t) == Verdict::unproven);
+            }
+            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + Latch::kPatientProofMs + 20) ==
+                  Verdict::learned);
+            CHECK(latch.destination()->to_string() == "192.0.2.9:7000");
+        }
+    }
+    SECTION("a short learning window shortens the wait to a third of it") {
+        Latch latch;
+        latch.reset(ep("203.0.113.5:5000"), LatchPolicy{}, kStart, 300);
+        CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(1), kStart + 10) == Verdict::unproven);
+        CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(2), kStart + 60) == Verdict::unproven);
+        CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(3), kStart + 110) == Verdict::learned);
     }
 }
 
@@ -339,7 +361,7 @@ TEST_CASE("a source on the SIP message's address ranks with the signalled addres
     Latch latch;
     // The SDP names 203.0.113.5, the INVITE came from 198.51.100.20 (a host with two addresses).
     latch.reset(ep("203.0.113.5:5000"), LatchPolicy{}, kStart, kWindow, ep("198.51.100.20:5060"));
-    CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(1, 0x99), kStart + 5) == Verdict::foreign);
+    CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(1, 0x99), kStart + 5) == Verdict::unproven);
     CHECK(latch.on_packet(ep("198.51.100.20:40000"), rtp(1), kStart + 10) == Verdict::learned);
     CHECK(latch.destination()->to_string() == "198.51.100.20:40000");
     CHECK(latch.state() == LatchState::learning);
