@@ -53,7 +53,8 @@ double thread_cpu_seconds(pthread_t thread) {
 int udp_socket(Endpoint& bound) {
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     auto ep = *Endpoint::parse("127.0.0.1", 0);
-    if (fd < 0 || ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) != 0) throw std::runtime_error("socket");
+    if (fd < 0 || ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) != 0)
+        throw std::runtime_error("socket");
     int big = 8 << 20;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
@@ -66,16 +67,25 @@ Options parse(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i];
         double v = std::atof(argv[i + 1]);
-        if (k == "--sessions") o.sessions = static_cast<int>(v);
-        else if (k == "--seconds") o.seconds = v;
-        else if (k == "--rate") o.rate = v;
-        else if (k == "--size") o.size = static_cast<int>(v);
-        else if (k == "--relay-cpu") o.relay_cpu = static_cast<int>(v);
-        else if (k == "--load-cpu") o.load_cpu = static_cast<int>(v);
-        else if (k == "--port-min") o.port_min = static_cast<uint16_t>(v);
-        else throw std::invalid_argument("unknown option " + k);
+        if (k == "--sessions")
+            o.sessions = static_cast<int>(v);
+        else if (k == "--seconds")
+            o.seconds = v;
+        else if (k == "--rate")
+            o.rate = v;
+        else if (k == "--size")
+            o.size = static_cast<int>(v);
+        else if (k == "--relay-cpu")
+            o.relay_cpu = static_cast<int>(v);
+        else if (k == "--load-cpu")
+            o.load_cpu = static_cast<int>(v);
+        else if (k == "--port-min")
+            o.port_min = static_cast<uint16_t>(v);
+        else
+            throw std::invalid_argument("unknown option " + k);
     }
-    if (o.sessions < 1 || o.seconds <= 0 || o.size < 12 || o.size > 1400) throw std::invalid_argument("bad values");
+    if (o.sessions < 1 || o.seconds <= 0 || o.size < 12 || o.size > 1400)
+        throw std::invalid_argument("bad values");
     return o;
 }
 
@@ -88,7 +98,8 @@ int main(int argc, char** argv) try {
     RelayConfig cfg;
     cfg.workers = 1;
     cfg.port_min = opt.port_min;
-    cfg.port_max = static_cast<uint16_t>(std::min<int>(65535, opt.port_min + opt.sessions * 4 + 400));
+    cfg.port_max =
+        static_cast<uint16_t>(std::min<int>(65535, opt.port_min + opt.sessions * 4 + 400));
     cfg.idle_timeout_ms = 3600 * 1000;
     std::map<uint64_t, WorkerReply> replies;
     auto relay = std::make_unique<Relay>(cfg, &loop);
@@ -114,8 +125,10 @@ int main(int argc, char** argv) try {
         MediaSpec m;
         m.legs[0] = LegSpec{local, gen_ep, {}, LatchPolicy{}, {}};
         m.legs[1] = LegSpec{local, sink_ep, {}, LatchPolicy{}, {}};
-        auto r = call(WorkerCommand{static_cast<uint64_t>(s + 1), Op::create, static_cast<SessionId>(s + 1), SessionSpec{{m}}});
-        if (r.status != ReplyStatus::ok) throw std::runtime_error("session set-up failed: " + r.failure.text());
+        auto r = call(WorkerCommand{static_cast<uint64_t>(s + 1), Op::create,
+                                    static_cast<SessionId>(s + 1), SessionSpec{{m}}});
+        if (r.status != ReplyStatus::ok)
+            throw std::runtime_error("session set-up failed: " + r.failure.text());
         targets.push_back(r.snapshot.media[0].flows[0][0].local);
     }
 
@@ -179,7 +192,9 @@ int main(int argc, char** argv) try {
         }
     });
 
-    auto stats = [&] { return call(WorkerCommand{1000000 + sent.load(), Op::stats, 0, {}}).stats.totals; };
+    auto stats = [&] {
+        return call(WorkerCommand{1000000 + sent.load(), Op::stats, 0, {}}).stats.totals;
+    };
     std::this_thread::sleep_for(std::chrono::seconds(1));  // warm-up: latching, caches
     auto t0 = Clock::now();
     auto before = stats();
@@ -206,17 +221,20 @@ int main(int argc, char** argv) try {
     uint64_t forwarded = after.packets_out - before.packets_out;
     uint64_t in = after.packets_in - before.packets_in;
     double busy = busy_share(jiffies0, jiffies1);
-    double core_us_per_packet = busy * elapsed * 1e6 / static_cast<double>(std::max<uint64_t>(1, forwarded));
+    double core_us_per_packet =
+        busy * elapsed * 1e6 / static_cast<double>(std::max<uint64_t>(1, forwarded));
     std::fprintf(stderr, "\n");
-    std::printf("{\"sessions\": %d, \"seconds\": %.2f, \"offered_pps\": %.0f, \"relay_received_pps\": %.0f, "
-                "\"forwarded_pps\": %.0f, \"sink_received_pps\": %.0f, \"worker_thread_cpu\": %.3f, "
-                "\"relay_core_busy\": %.3f, \"relay_core_us_per_forwarded_packet\": %.2f, "
-                "\"drops\": %llu}\n",
-                opt.sessions, elapsed, static_cast<double>(sent1 - sent0) / elapsed,
-                static_cast<double>(in) / elapsed, static_cast<double>(forwarded) / elapsed,
-                static_cast<double>(recv1 - recv0) / elapsed, (cpu1 - cpu0) / elapsed, busy,
-                core_us_per_packet,
-                static_cast<unsigned long long>(after.total_drops() - before.total_drops()));
+    std::printf(
+        "{\"sessions\": %d, \"seconds\": %.2f, \"offered_pps\": %.0f, \"relay_received_pps\": "
+        "%.0f, "
+        "\"forwarded_pps\": %.0f, \"sink_received_pps\": %.0f, \"worker_thread_cpu\": %.3f, "
+        "\"relay_core_busy\": %.3f, \"relay_core_us_per_forwarded_packet\": %.2f, "
+        "\"drops\": %llu}\n",
+        opt.sessions, elapsed, static_cast<double>(sent1 - sent0) / elapsed,
+        static_cast<double>(in) / elapsed, static_cast<double>(forwarded) / elapsed,
+        static_cast<double>(recv1 - recv0) / elapsed, (cpu1 - cpu0) / elapsed, busy,
+        core_us_per_packet,
+        static_cast<unsigned long long>(after.total_drops() - before.total_drops()));
 
     relay->stop();
     uv_run(&loop, UV_RUN_DEFAULT);

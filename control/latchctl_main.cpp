@@ -64,27 +64,30 @@ std::string age_text(int64_t when) {
 }
 
 void print_call(const json& reply) {
-    std::vector<std::vector<std::string>> rows = {
-        {"PARTY", "MEDIA", "STREAM", "RELAY PORT", "ENDPOINT", "LATCH", "PACKETS IN", "BYTES IN", "DROPS", "PACKETS OUT", "LAST PACKET"}};
+    std::vector<std::vector<std::string>> rows = {{"PARTY", "MEDIA", "STREAM", "RELAY PORT",
+                                                   "ENDPOINT", "LATCH", "PACKETS IN", "BYTES IN",
+                                                   "DROPS", "PACKETS OUT", "LAST PACKET"}};
     const json tags = reply.value("tags", json::object());  // items() must not outlive it
     for (const auto& [key, party] : tags.items()) {
         for (const auto& media : party.value("medias", json::array())) {
             for (const auto& s : media.value("streams", json::array())) {
-                rows.push_back({key, fmt::format("{} {}", media.value("index", 0), media.value("type", "")),
-                                s["flags"].empty() ? "" : s["flags"][0].get<std::string>(),
-                                std::to_string(s.value("local port", 0)), endpoint_text(s["endpoint"]),
-                                s.value("latch", ""), std::to_string(s["stats"].value("packets", 0)),
-                                std::to_string(s["stats"].value("bytes", 0)),
-                                std::to_string(s["stats"].value("errors", 0)),
-                                std::to_string(s.value("sent", json::object()).value("packets", 0)),
-                                age_text(s.value("last packet", int64_t{0}))});
+                rows.push_back(
+                    {key, fmt::format("{} {}", media.value("index", 0), media.value("type", "")),
+                     s["flags"].empty() ? "" : s["flags"][0].get<std::string>(),
+                     std::to_string(s.value("local port", 0)), endpoint_text(s["endpoint"]),
+                     s.value("latch", ""), std::to_string(s["stats"].value("packets", 0)),
+                     std::to_string(s["stats"].value("bytes", 0)),
+                     std::to_string(s["stats"].value("errors", 0)),
+                     std::to_string(s.value("sent", json::object()).value("packets", 0)),
+                     age_text(s.value("last packet", int64_t{0}))});
             }
         }
     }
     print_table(rows);
     const json& t = reply["totals"];
     std::printf("\ntotals: RTP %llu packets, %llu bytes; RTCP %llu packets\n",
-                t["RTP"].value("packets", 0ull), t["RTP"].value("bytes", 0ull), t["RTCP"].value("packets", 0ull));
+                t["RTP"].value("packets", 0ull), t["RTP"].value("bytes", 0ull),
+                t["RTCP"].value("packets", 0ull));
 }
 
 void print_statistics(const json& s) {
@@ -96,16 +99,33 @@ void print_statistics(const json& s) {
         {"packets relayed", std::to_string(s["packets"].value("relayed", 0ull))},
         {"bytes relayed", std::to_string(s["bytes"].value("relayed", 0ull))},
         {"sources learned", std::to_string(s.value("learned", 0ull))},
-        {"port pairs free", fmt::format("{} of {}", s["port pairs"].value("free", 0), s["port pairs"].value("total", 0))},
+        {"port pairs free", fmt::format("{} of {}", s["port pairs"].value("free", 0),
+                                        s["port pairs"].value("total", 0))},
     };
     const json drops = s.value("drops", json::object());
     for (const auto& [reason, n] : drops.items()) {
         rows.push_back({"dropped: " + reason, std::to_string(n.get<uint64_t>())});
     }
+    const json control = s.value("control", json::object());
+    for (const char* protocol : {"ng", "rtpproxy"}) {
+        const json c = control.value(protocol, json::object());
+        if (c.empty()) continue;
+        rows.push_back({fmt::format("{} requests", protocol),
+                        fmt::format("{} ({} bad, {} retransmitted, {} refused, {} internal errors)",
+                                    c.value("requests", 0ull), c.value("bad requests", 0ull),
+                                    c.value("retransmissions", 0ull), c.value("refused", 0ull),
+                                    c.value("internal errors", 0ull))});
+    }
+    if (control.value("stopped exceptions", 0ull) != 0) {
+        rows.push_back(
+            {"stopped exceptions", std::to_string(control.value("stopped exceptions", 0ull)) +
+                                       " (a defect: see latchd's log)"});
+    }
     for (const auto& w : s.value("workers", json::array())) {
         rows.push_back({fmt::format("worker {}", w.value("worker", 0)),
-                        fmt::format("{} sessions, {} of {} port pairs free, {} packets relayed", w.value("sessions", 0),
-                                    w.value("port pairs free", 0), w.value("port pairs", 0), w.value("packets relayed", 0ull))});
+                        fmt::format("{} sessions, {} of {} port pairs free, {} packets relayed",
+                                    w.value("sessions", 0), w.value("port pairs free", 0),
+                                    w.value("port pairs", 0), w.value("packets relayed", 0ull))});
     }
     print_table(rows);
 }
@@ -155,11 +175,14 @@ int main(int argc, char* argv[]) {
     try {
         latch::NgClient client(*server);
         auto start = std::chrono::steady_clock::now();
-        auto reply = client.request(request, latch::NgEncoding::json, std::chrono::milliseconds(timeout_ms));
-        auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+        auto reply =
+            client.request(request, latch::NgEncoding::json, std::chrono::milliseconds(timeout_ms));
+        auto elapsed =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
         if (!reply) {
-            return fail(fmt::format("no answer from latchd at {} within {} ms (is it running? is --server right?)",
-                                    server->to_string(), timeout_ms));
+            return fail(fmt::format(
+                "no answer from latchd at {} within {} ms (is it running? is --server right?)",
+                server->to_string(), timeout_ms));
         }
         std::string result = reply->value("result", "");
         if (as_json) {
@@ -175,8 +198,10 @@ int main(int argc, char* argv[]) {
             std::printf("%zu active call%s\n", calls.size(), calls.size() == 1 ? "" : "s");
             for (const auto& id : calls) std::puts(id.get<std::string>().c_str());
         } else if (command == "query" || command == "delete") {
-            if (reply->contains("warning")) return fail(words[1] + ": " + (*reply)["warning"].get<std::string>());
-            if (command == "delete") std::printf("deleted %s; final counters:\n\n", words[1].c_str());
+            if (reply->contains("warning"))
+                return fail(words[1] + ": " + (*reply)["warning"].get<std::string>());
+            if (command == "delete")
+                std::printf("deleted %s; final counters:\n\n", words[1].c_str());
             print_call(*reply);
         } else if (command == "statistics") {
             print_statistics((*reply)["statistics"]);

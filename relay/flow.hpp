@@ -44,8 +44,14 @@ struct Flow {
 
 // What a connected socket is added to its watch with: the flow's address with the low bit set,
 // so that the packet path knows which of the flow's sockets a datagram arrived on.
-inline void* connected_tag(Flow* flow) { return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(flow) | 1U); }
-inline Flow* flow_of(void* data) { return reinterpret_cast<Flow*>(reinterpret_cast<uintptr_t>(data) & ~uintptr_t{1}); }
-inline bool is_connected_tag(void* data) { return (reinterpret_cast<uintptr_t>(data) & 1U) != 0; }
+inline void* connected_tag(Flow* flow) {
+    return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(flow) | 1U);
+}
+inline Flow* flow_of(void* data) {
+    return reinterpret_cast<Flow*>(reinterpret_cast<uintptr_t>(data) & ~uintptr_t{1});
+}
+inline bool is_connected_tag(void* data) {
+    return (reinterpret_cast<uintptr_t>(data) & 1U) != 0;
+}
 
 }  // namespace latch

@@ -5,14 +5,17 @@
 
 namespace latch {
 
-void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms,
-                  const Endpoint& sip_source) {
+void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms,
+                  uint64_t window_ms, const Endpoint& sip_source) {
     bool same_expectation = expected == expected_;
     expected_ = expected;
-    expected_usable_ = expected.is_set() && !expected.is_unspecified_address() && expected.port() != 0;
-    proof_span_ms_ = expected_usable_ && expected.is_private_address() ? kProofSpanMs
-                                                                       : std::min(kPatientProofMs, window_ms / 3);
-    sip_source_ = sip_source.is_set() && !sip_source.is_unspecified_address() ? sip_source : Endpoint{};
+    expected_usable_ =
+        expected.is_set() && !expected.is_unspecified_address() && expected.port() != 0;
+    proof_span_ms_ = expected_usable_ && expected.is_private_address()
+                         ? kProofSpanMs
+                         : std::min(kPatientProofMs, window_ms / 3);
+    sip_source_ =
+        sip_source.is_set() && !sip_source.is_unspecified_address() ? sip_source : Endpoint{};
     policy_ = policy;
     window_end_ms_ = now_ms + window_ms;
     probation_ = {};  // a new window: every source proves itself anew
@@ -27,8 +30,9 @@ void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t 
     }
     // Same signalled address: keep sending to the known source, but let a better one win.
     quality_ = match(learned_);
-    state_ = quality_ == Match::exact || policy.learning == LearningMode::immediate ? LatchState::confirmed
-                                                                                    : LatchState::learning;
+    state_ = quality_ == Match::exact || policy.learning == LearningMode::immediate
+                 ? LatchState::confirmed
+                 : LatchState::learning;
 }
 
 Match Latch::match(const Endpoint& source) const noexcept {
@@ -46,7 +50,8 @@ void Latch::remember(const PacketFacts& packet) noexcept {
 }
 
 bool Latch::continues_stream(const Endpoint& source, const PacketFacts& packet) const noexcept {
-    if (!have_rtp_ || !packet.rtp || packet.ssrc != last_ssrc_ || !source.same_address(learned_)) return false;
+    if (!have_rtp_ || !packet.rtp || packet.ssrc != last_ssrc_ || !source.same_address(learned_))
+        return false;
     auto ahead = static_cast<uint16_t>(packet.seq - last_seq_);
     return ahead >= 1 && ahead <= kRebindSeqWindow;
 }
@@ -61,7 +66,9 @@ bool Latch::prove(const Endpoint& source, const PacketFacts& packet, uint64_t no
     if (slot == nullptr) {
         slot = &probation_[0];
         for (auto& p : probation_) {
-            if (p.packets < slot->packets || (p.packets == slot->packets && p.first_ms < slot->first_ms)) slot = &p;
+            if (p.packets < slot->packets ||
+                (p.packets == slot->packets && p.first_ms < slot->first_ms))
+                slot = &p;
         }
         *slot = Probation{source, now_ms, packet.ssrc, packet.seq, 1};
         return false;
@@ -69,7 +76,8 @@ bool Latch::prove(const Endpoint& source, const PacketFacts& packet, uint64_t no
     if (packet.rtcp) return false;  // RTCP neither proves a stream nor breaks its proof
     auto ahead = static_cast<uint16_t>(packet.seq - slot->seq);
     if (packet.rtp && (packet.ssrc != slot->ssrc || ahead == 0 || ahead > kProofSeqStep)) {
-        *slot = Probation{source, now_ms, packet.ssrc, packet.seq, 1};  // not the same stream: start over
+        *slot = Probation{source, now_ms, packet.ssrc, packet.seq,
+                          1};  // not the same stream: start over
         return false;
     }
     slot->seq = packet.seq;
@@ -83,7 +91,8 @@ bool Latch::follows_rtp(const Endpoint& source, const Latch& rtp) const noexcept
     return state_ == LatchState::unlearned || !learned_.same_address(rtp.learned_);
 }
 
-Verdict Latch::learn(const Endpoint& source, Match quality, LatchState state, const PacketFacts& packet) noexcept {
+Verdict Latch::learn(const Endpoint& source, Match quality, LatchState state,
+                     const PacketFacts& packet) noexcept {
     probation_ = {};
     learned_ = source;
     quality_ = quality;
@@ -93,10 +102,12 @@ Verdict Latch::learn(const Endpoint& source, Match quality, LatchState state, co
     return Verdict::learned;
 }
 
-Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms, const Latch* rtp) noexcept {
+Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms,
+                         const Latch* rtp) noexcept {
     if (policy_.asymmetric || policy_.learning == LearningMode::off) {
         // Nothing is learned. Strict: only the signalled endpoint may send.
-        if (policy_.strict_source && !(expected_usable_ && source == expected_)) return Verdict::foreign;
+        if (policy_.strict_source && !(expected_usable_ && source == expected_))
+            return Verdict::foreign;
         return Verdict::accept;
     }
     // Port 0 can be received from but never sent to: such a source can never be learned.
@@ -113,7 +124,8 @@ Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint
     // RTCP goes where its RTP stream has proven the phone to be, in the window or after it:
     // phones start their reports seconds into the call, and some send from another address
     // than their SDP names. A stranger would need the phone's own address.
-    if (rtp != nullptr && !policy_.strict_source && !policy_.media_handover && follows_rtp(source, *rtp)) {
+    if (rtp != nullptr && !policy_.strict_source && !policy_.media_handover &&
+        follows_rtp(source, *rtp)) {
         return learn(source, std::max(quality, Match::address), LatchState::confirmed, packet);
     }
 
@@ -142,10 +154,13 @@ Verdict Latch::on_packet(const Endpoint& source, const PacketFacts& packet, uint
         return learn(source, quality, LatchState::learning, packet);
     }
     if (quality > quality_) {
-        return learn(source, quality, quality == Match::exact ? LatchState::confirmed : LatchState::learning, packet);
+        return learn(source, quality,
+                     quality == Match::exact ? LatchState::confirmed : LatchState::learning,
+                     packet);
     }
     // A NAT that rebinds while the window is still open: the candidate's own stream moves.
-    if (state_ == LatchState::learning && !policy_.strict_source && continues_stream(source, packet)) {
+    if (state_ == LatchState::learning && !policy_.strict_source &&
+        continues_stream(source, packet)) {
         return learn(source, quality_, LatchState::learning, packet);
     }
     return Verdict::foreign;

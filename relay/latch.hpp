@@ -19,8 +19,8 @@ enum class LearningMode : uint8_t {
 
 struct LatchPolicy {
     LearningMode learning = LearningMode::heuristic;
-    bool asymmetric = false;      // never learn; accept from anyone; send to the signalled address
-    bool strict_source = false;   // accept only from the learned (or, unlearned, signalled) endpoint
+    bool asymmetric = false;     // never learn; accept from anyone; send to the signalled address
+    bool strict_source = false;  // accept only from the learned (or, unlearned, signalled) endpoint
     bool media_handover = false;  // UNSAFE: any new valid source takes the stream over at once
 };
 
@@ -52,7 +52,7 @@ struct PacketFacts {
 };
 
 class Latch {
-public:
+  public:
     // A NAT that moves a stream to a new port keeps the address, the SSRC and the sequence:
     // a packet that continues the stream within this many sequence numbers from a new port of
     // the same address re-latches.
@@ -63,8 +63,8 @@ public:
     // signalled address did not change, so media keeps flowing across re-INVITEs.
     // `sip_source`: the address the party's SIP message came from (the ng "received-from"),
     // when known: a source there ranks with one on the signalled address.
-    void reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms, uint64_t window_ms,
-               const Endpoint& sip_source = {});
+    void reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms,
+               uint64_t window_ms, const Endpoint& sip_source = {});
 
     // A source on neither the signalled address nor the SIP source address is a stranger: it
     // is learned only once it has proven a steady stream (RTP packets of one SSRC, each a few
@@ -105,7 +105,7 @@ public:
     const Endpoint& learned() const { return learned_; }  // unset while unlearned
     uint64_t window_end_ms() const { return window_end_ms_; }
 
-private:
+  private:
     // One source proving itself: its stream so far.
     struct Probation {
         Endpoint source;
@@ -115,7 +115,8 @@ private:
         uint8_t packets = 0;  // 0: the slot is free
     };
 
-    Verdict learn(const Endpoint& source, Match quality, LatchState state, const PacketFacts& packet) noexcept;
+    Verdict learn(const Endpoint& source, Match quality, LatchState state,
+                  const PacketFacts& packet) noexcept;
     // Counts the packet toward its source's proof; true once the source has proven itself.
     bool prove(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms) noexcept;
     // Whether RTCP from `source` follows what the RTP stream `rtp` learned.

@@ -14,7 +14,8 @@ unsigned effective_workers(const RelayConfig& config) {
     return cores == 0 ? 1 : cores;
 }
 
-Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop) : config_(config), control_loop_(control_loop) {
+Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop)
+    : config_(config), control_loop_(control_loop) {
     if (config_.port_min > config_.port_max) {
         throw std::invalid_argument("port-min is above port-max");
     }
@@ -25,7 +26,9 @@ Relay::Relay(const RelayConfig& config, uv_loop_t* control_loop) : config_(confi
     }
 }
 
-Relay::~Relay() { stop(); }
+Relay::~Relay() {
+    stop();
+}
 
 void Relay::start(ReplyHandler on_reply) {
     replies_.open(control_loop_, [handler = std::move(on_reply)](std::vector<WorkerReply>& batch) {

@@ -18,7 +18,7 @@
 namespace latch {
 
 class Relay {
-public:
+  public:
     using ReplyHandler = std::function<void(WorkerReply&)>;
 
     // Throws std::invalid_argument on a config that cannot work (port range too small).
@@ -47,7 +47,7 @@ public:
     const char* packet_io() const;
     uv_loop_t* control_loop() const { return control_loop_; }
 
-private:
+  private:
     const RelayConfig config_;
     uv_loop_t* control_loop_;
     Mailbox<WorkerReply> replies_;

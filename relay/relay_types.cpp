@@ -5,31 +5,50 @@ namespace latch {
 
 std::string_view drop_reason_name(DropReason reason) {
     switch (reason) {
-        case DropReason::malformed: return "malformed";
-        case DropReason::wrong_component: return "wrong-component";
-        case DropReason::foreign_source: return "foreign-source";
-        case DropReason::not_learnable: return "not-learnable";
-        case DropReason::unproven_source: return "unproven-source";
-        case DropReason::no_destination: return "no-destination";
-        case DropReason::send_failed: return "send-failed";
-        case DropReason::too_large: return "too-large";
-        case DropReason::receive_error: return "receive-error";
-        case DropReason::count_: break;
+        case DropReason::malformed:
+            return "malformed";
+        case DropReason::wrong_component:
+            return "wrong-component";
+        case DropReason::foreign_source:
+            return "foreign-source";
+        case DropReason::not_learnable:
+            return "not-learnable";
+        case DropReason::unproven_source:
+            return "unproven-source";
+        case DropReason::no_destination:
+            return "no-destination";
+        case DropReason::send_failed:
+            return "send-failed";
+        case DropReason::too_large:
+            return "too-large";
+        case DropReason::receive_error:
+            return "receive-error";
+        case DropReason::count_:
+            break;
     }
     return "unknown";
 }
 
 std::string_view worker_error_text(WorkerError error) {
     switch (error) {
-        case WorkerError::none: return "no error";
-        case WorkerError::session_exists: return "session already exists";
-        case WorkerError::unknown_session: return "unknown session";
-        case WorkerError::no_ports: return "no ports available";
-        case WorkerError::no_descriptors: return "no ports available (the descriptor limit is reached)";
-        case WorkerError::cannot_bind: return "cannot bind";
-        case WorkerError::no_local_address: return "no local address for the relay sockets";
-        case WorkerError::shutting_down: return "relay is shutting down";
-        case WorkerError::internal: return "internal error";
+        case WorkerError::none:
+            return "no error";
+        case WorkerError::session_exists:
+            return "session already exists";
+        case WorkerError::unknown_session:
+            return "unknown session";
+        case WorkerError::no_ports:
+            return "no ports available";
+        case WorkerError::no_descriptors:
+            return "no ports available (the descriptor limit is reached)";
+        case WorkerError::cannot_bind:
+            return "cannot bind";
+        case WorkerError::no_local_address:
+            return "no local address for the relay sockets";
+        case WorkerError::shutting_down:
+            return "relay is shutting down";
+        case WorkerError::internal:
+            return "internal error";
     }
     return "unknown error";
 }

@@ -28,7 +28,8 @@ enum class DropReason : uint8_t {
     wrong_component,  // RTP on the RTCP port or RTCP on the RTP port (without rtcp-mux)
     foreign_source,   // not from the learned source
     not_learnable,    // from an unknown source and unfit to teach one (SSRC 0)
-    unproven_source,  // from a source still proving itself, or RTCP from an address its RTP has not proven
+    unproven_source,  // from a source still proving itself, or RTCP from an address its RTP has not
+                      // proven
     no_destination,   // the other side has no address yet (on hold, nothing signalled)
     send_failed,      // the kernel refused the send (EAGAIN, unreachable...)
     too_large,        // larger than any media packet (kMaxMediaPacket)
@@ -59,7 +60,7 @@ struct LegSpec {
     Endpoint expected_rtp;   // where the endpoint said it receives RTP; unset or 0.0.0.0: none
     Endpoint expected_rtcp;  // unset: the RTP port + 1 (or the RTP port with rtcp-mux)
     LatchPolicy policy;
-    Endpoint sip_source;     // where the party's signalling came from (port ignored); unset: unknown
+    Endpoint sip_source;  // where the party's signalling came from (port ignored); unset: unknown
 };
 
 struct MediaSpec {
@@ -92,7 +93,7 @@ struct MediaSnapshot {
 struct SessionSnapshot {
     SessionId id = 0;
     unsigned worker = 0;
-    uint64_t created_ms = 0;      // monotonic (uv_now) times
+    uint64_t created_ms = 0;  // monotonic (uv_now) times
     uint64_t last_signal_ms = 0;
     uint64_t last_packet_ms = 0;  // 0: never
     std::vector<MediaSnapshot> media;

@@ -128,8 +128,10 @@ WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t 
                 if (tos_changed) set_tos(flow, media.tos);
             }
             const LegSpec& ls = spec.media[i].legs[leg];
-            media.flows[leg][0].latch.reset(ls.expected_rtp, ls.policy, now_ms, window, ls.sip_source);
-            media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.policy, now_ms, window, ls.sip_source);
+            media.flows[leg][0].latch.reset(ls.expected_rtp, ls.policy, now_ms, window,
+                                            ls.sip_source);
+            media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.policy, now_ms,
+                                            window, ls.sip_source);
         }
     }
     last_signal_ms_ = now_ms;

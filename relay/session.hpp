@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "flow.hpp"
 #include "latch.hpp"
 #include "port_pool.hpp"
 #include "relay_config.hpp"
 #include "relay_types.hpp"
-#include "flow.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
@@ -45,8 +45,9 @@ struct SessionEnv {
 };
 
 class Session {
-public:
-    Session(SessionId id, uint64_t now_ms) : id_(id), created_ms_(now_ms), last_signal_ms_(now_ms) {}
+  public:
+    Session(SessionId id, uint64_t now_ms)
+        : id_(id), created_ms_(now_ms), last_signal_ms_(now_ms) {}
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
     ~Session();
@@ -76,12 +77,13 @@ public:
     void note_learned() noexcept {
         if (learned_unreported) return;
         learned_unreported = true;
-        if (learned_log_ != nullptr && learned_log_->size() < learned_log_->capacity()) learned_log_->push_back(id_);
+        if (learned_log_ != nullptr && learned_log_->size() < learned_log_->capacity())
+            learned_log_->push_back(id_);
     }
     // A learning event not yet reported to the control thread.
     bool learned_unreported = false;
 
-private:
+  private:
     WorkerFailure open_media(const MediaSpec& spec, SessionEnv& env);
     static void close_media(Media& media, PortPool& pool);
     // Calls f(flow) for every flow of every media, leg and component.

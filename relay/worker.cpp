@@ -13,7 +13,8 @@
 
 namespace latch {
 
-Worker::Worker(unsigned index, const RelayConfig& config, PortRange ports, Mailbox<WorkerReply>& replies)
+Worker::Worker(unsigned index, const RelayConfig& config, PortRange ports,
+               Mailbox<WorkerReply>& replies)
     : index_(index), config_(config), pool_(ports), replies_(replies) {
     learned_.reserve(kLearnedLog);
 }
@@ -32,7 +33,8 @@ Worker::~Worker() {
 
 void Worker::start() {
     if (int rc = uv_loop_init(&loop_); rc != 0) {
-        throw std::runtime_error(fmt::format("worker {}: uv_loop_init: {}", index_, uv_strerror(rc)));
+        throw std::runtime_error(
+            fmt::format("worker {}: uv_loop_init: {}", index_, uv_strerror(rc)));
     }
     loop_initialised_ = true;
     loop_.data = this;
@@ -45,7 +47,8 @@ void Worker::start() {
     uv_timer_start(
         sweep_timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Worker*>(t->data)) guarded("idle sweep", [self] { self->sweep(); });
+            if (auto* self = static_cast<Worker*>(t->data))
+                guarded("idle sweep", [self] { self->sweep(); });
         },
         interval, interval);
     // The packet path's set is opened on the worker's own thread: an io_uring serves only the
@@ -81,7 +84,8 @@ void Worker::run(std::promise<std::string> opened) noexcept {
     if (path_->connects_flows()) {
         // An eighth of the descriptors (at least 256) stays for new calls' sockets.
         rlimit limit{};
-        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < static_cast<rlim_t>(INT_MAX)) {
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+            limit.rlim_cur < static_cast<rlim_t>(INT_MAX)) {
             auto max = static_cast<int>(limit.rlim_cur);
             env_.connected_fd_limit = max - std::max(256, max / 8);
         }
@@ -100,7 +104,8 @@ void Worker::run(std::promise<std::string> opened) noexcept {
     int rc = uv_loop_close(&loop_);
     closed_cleanly_ = rc == 0;
     if (rc != 0) {
-        log(LogLevel::error, "worker {}: loop closed with handles still open: {}", index_, uv_strerror(rc));
+        log(LogLevel::error, "worker {}: loop closed with handles still open: {}", index_,
+            uv_strerror(rc));
     }
 }
 
@@ -209,7 +214,8 @@ void Worker::sweep() {
     for (const auto& [id, session] : sessions_) {
         if (now - session->last_activity_ms() >= config_.idle_timeout_ms) idle.push_back(id);
         // Learned while the log was full: reported now.
-        if (session->learned_unreported && learned_.size() < learned_.capacity()) learned_.push_back(id);
+        if (session->learned_unreported && learned_.size() < learned_.capacity())
+            learned_.push_back(id);
     }
     report_learned();
     for (SessionId id : idle) {

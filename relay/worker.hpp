@@ -26,9 +26,10 @@
 namespace latch {
 
 class Worker final : private PacketHost {
-public:
+  public:
     // `replies` must outlive the worker's thread.
-    Worker(unsigned index, const RelayConfig& config, PortRange ports, Mailbox<WorkerReply>& replies);
+    Worker(unsigned index, const RelayConfig& config, PortRange ports,
+           Mailbox<WorkerReply>& replies);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     ~Worker();
@@ -50,7 +51,7 @@ public:
     // After start(): the packet path's name ("io_uring", "epoll").
     const char* packet_path() const { return path_ ? path_->name() : "none"; }
 
-private:
+  private:
     // The worker's thread: opens the packet path (telling start() how it went), then runs it.
     void run(std::promise<std::string> opened) noexcept;
     void handle_commands(std::vector<WorkerCommand>& batch) noexcept;
@@ -78,7 +79,8 @@ private:
     UvPtr<uv_timer_t> sweep_timer_;
     std::unique_ptr<PacketPath> path_;
     static constexpr int kShedBatch = 16;  // connected sockets closed to make room for a call
-    static constexpr std::size_t kLearnedLog = 4096;  // sessions reported per turn; the sweep finds more
+    static constexpr std::size_t kLearnedLog =
+        4096;  // sessions reported per turn; the sweep finds more
     std::vector<SessionId> learned_;
     SessionEnv env_;
     std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;

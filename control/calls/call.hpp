@@ -30,8 +30,8 @@ struct Clocks {
 };
 
 struct CallMedia {
-    std::string type;   // audio, video, image
-    std::string proto;  // RTP/AVP, udptl
+    std::string type;                     // audio, video, image
+    std::string proto;                    // RTP/AVP, udptl
     std::array<bool, kLegs> signalled{};  // this leg's SDP has described the stream
     std::array<bool, kLegs> rtcp_mux{};   // this leg's SDP offered or accepted rtcp-mux
 };

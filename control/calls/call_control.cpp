@@ -43,7 +43,9 @@ void CallControl::notify(const char* what, Event&& event) {
             event(*observer);
         } catch (const std::exception& e) {
             ++observer_failures_;
-            guarded(what, [&] { log(LogLevel::error, "call observer failed on {}: {}", what, e.what()); });
+            guarded(what, [&] {
+                log(LogLevel::error, "call observer failed on {}: {}", what, e.what());
+            });
         }
     }
 }
@@ -61,14 +63,17 @@ void CallControl::deliver(const CallDone& done, const CallResult& result) noexce
     guarded("call result", [&] { done(result); });
 }
 
-Clocks CallControl::clocks() const { return Clocks{uv_now(loop_), wall_now_us()}; }
+Clocks CallControl::clocks() const {
+    return Clocks{uv_now(loop_), wall_now_us()};
+}
 
 const Call* CallControl::find(const std::string& call_id) const {
     auto it = calls_.find(call_id);
     return it == calls_.end() ? nullptr : it->second.get();
 }
 
-void CallControl::set_timeout_notification(const std::string& call_id, std::string socket, std::string tag) {
+void CallControl::set_timeout_notification(const std::string& call_id, std::string socket,
+                                           std::string tag) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return;
     it->second->notify_socket = std::move(socket);
@@ -115,7 +120,8 @@ void CallControl::erase(const std::string& call_id) {
 
 void CallControl::send(const Call& call, Op op, Then then) {
     uint64_t request = next_request_++;
-    WorkerCommand command{request, op, call.session, op == Op::create || op == Op::update ? call.spec : SessionSpec{}};
+    WorkerCommand command{request, op, call.session,
+                          op == Op::create || op == Op::update ? call.spec : SessionSpec{}};
     pending_.emplace(request, std::move(then));
     if (!relay_.post(call.worker, std::move(command))) {
         WorkerReply refused;
@@ -132,10 +138,13 @@ void CallControl::on_worker_reply(WorkerReply& reply) {
         auto it = call_of_session_.find(reply.session);
         if (it == call_of_session_.end()) return;
         std::string call_id = it->second;
-        if (reply.status == ReplyStatus::timed_out) return end(call_id, reply.snapshot, CallEnd::timed_out);
+        if (reply.status == ReplyStatus::timed_out)
+            return end(call_id, reply.snapshot, CallEnd::timed_out);
         if (reply.op == Op::learned) {
             const Call* call = find(call_id);
-            if (call) notify("call learned", [&](CallObserver& o) { o.call_learned(*call, reply.snapshot); });
+            if (call)
+                notify("call learned",
+                       [&](CallObserver& o) { o.call_learned(*call, reply.snapshot); });
         }
         return;
     }
@@ -160,7 +169,8 @@ void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
         LegSpec& ls = ms.legs[leg];
         ls.expected_rtp = m.rtp;
         ls.expected_rtcp = m.rtcp;
-        ls.policy = LatchPolicy{s.learning.value_or(default_learning_), s.asymmetric, s.strict_source, s.media_handover};
+        ls.policy = LatchPolicy{s.learning.value_or(default_learning_), s.asymmetric,
+                                s.strict_source, s.media_handover};
         ls.sip_source = s.sip_source;
         if (s.tos) ms.tos = *s.tos;
         info.signalled[leg] = true;
@@ -170,9 +180,13 @@ void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
     }
 }
 
-void CallControl::offer(Signal s, CallDone done) { signal(std::move(s), true, std::move(done)); }
+void CallControl::offer(Signal s, CallDone done) {
+    signal(std::move(s), true, std::move(done));
+}
 
-void CallControl::answer(Signal s, CallDone done) { signal(std::move(s), false, std::move(done)); }
+void CallControl::answer(Signal s, CallDone done) {
+    signal(std::move(s), false, std::move(done));
+}
 
 void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     auto found = calls_.find(s.call_id);
@@ -182,20 +196,24 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     if (fresh) {
         if (!is_offer) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         if (max_calls_ != 0 && calls_.size() >= max_calls_) {
-            return deliver(done, failure(CallError::load_limit,
-                                "load limit: " + std::to_string(calls_.size()) + " calls active, the limit is " +
-                                    std::to_string(max_calls_)));
+            return deliver(
+                done, failure(CallError::load_limit,
+                              "load limit: " + std::to_string(calls_.size()) +
+                                  " calls active, the limit is " + std::to_string(max_calls_)));
         }
         if (max_packet_rate_ != 0 && packet_rate_ > static_cast<double>(max_packet_rate_)) {
-            return deliver(done, failure(CallError::load_limit,
-                                "load limit: " + std::to_string(static_cast<uint64_t>(packet_rate_)) +
-                                    " packets/s relayed, the limit is " + std::to_string(max_packet_rate_)));
+            return deliver(
+                done, failure(CallError::load_limit,
+                              "load limit: " + std::to_string(static_cast<uint64_t>(packet_rate_)) +
+                                  " packets/s relayed, the limit is " +
+                                  std::to_string(max_packet_rate_)));
         }
         const Interface* from = find_interface(interfaces_, s.from_interface, s.offer_family);
         const Interface* to = find_interface(interfaces_, s.to_interface, s.answer_family);
         if (!from || !to) {
             return deliver(done, failure(CallError::unknown_interface,
-                                "Unknown interface '" + (from ? s.to_interface : s.from_interface) + "'"));
+                                         "Unknown interface '" +
+                                             (from ? s.to_interface : s.from_interface) + "'"));
         }
         auto created = std::make_unique<Call>();
         created->interfaces = {from, to};
@@ -214,9 +232,11 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
         int from_leg = call->leg_of(s.from_tag);
         if (from_leg < 0) {
             release(s.call_id);
-            return deliver(done, failure(CallError::unknown_tag,
-                                is_offer ? "from-tag '" + s.from_tag + "' is not a party of call '" + s.call_id + "'"
-                                         : "Unknown from-tag '" + s.from_tag + "'"));
+            return deliver(
+                done, failure(CallError::unknown_tag,
+                              is_offer ? "from-tag '" + s.from_tag + "' is not a party of call '" +
+                                             s.call_id + "'"
+                                       : "Unknown from-tag '" + s.from_tag + "'"));
         }
         if (is_offer) {
             leg = from_leg;
@@ -228,89 +248,104 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     }
     describe_leg(*call, leg, s);
     call->last_signal_us = wall_now_us();
-    send(*call, call->on_worker ? Op::update : Op::create, [this, call_id = s.call_id, leg, done](WorkerReply& r) {
-        auto it = calls_.find(call_id);
-        if (r.status != ReplyStatus::ok || it == calls_.end()) {
-            deliver(done, r.status == ReplyStatus::ok ? failure(CallError::relay, "call ended meanwhile")
-                                                      : relay_failure(r.failure));
-            if (it == calls_.end()) return;
-            if (!it->second->on_worker) {
-                erase(call_id);  // never created: nobody heard of it
-            } else if (r.failure.code == WorkerError::unknown_session) {
-                end(call_id, r.snapshot, CallEnd::failed);  // the worker lost it
-            } else {
-                release(call_id);  // the re-offer failed; the call goes on as it was
-            }
-            return;
-        }
-        Call& signalled = *it->second;
-        bool created = !signalled.on_worker;
-        signalled.on_worker = true;
-        if (created) notify("call created", [&](CallObserver& o) { o.call_created(signalled, r.snapshot); });
-        notify("call signalled", [&](CallObserver& o) { o.call_signalled(signalled, leg, r.snapshot); });
-        CallResult result;
-        result.call = &signalled;
-        result.recipient = 1 - leg;  // the description goes to the other party
-        result.snapshot = std::move(r.snapshot);
-        deliver(done, result);
-        release(call_id);
-    });
+    send(*call, call->on_worker ? Op::update : Op::create,
+         [this, call_id = s.call_id, leg, done](WorkerReply& r) {
+             auto it = calls_.find(call_id);
+             if (r.status != ReplyStatus::ok || it == calls_.end()) {
+                 deliver(done, r.status == ReplyStatus::ok
+                                   ? failure(CallError::relay, "call ended meanwhile")
+                                   : relay_failure(r.failure));
+                 if (it == calls_.end()) return;
+                 if (!it->second->on_worker) {
+                     erase(call_id);  // never created: nobody heard of it
+                 } else if (r.failure.code == WorkerError::unknown_session) {
+                     end(call_id, r.snapshot, CallEnd::failed);  // the worker lost it
+                 } else {
+                     release(call_id);  // the re-offer failed; the call goes on as it was
+                 }
+                 return;
+             }
+             Call& signalled = *it->second;
+             bool created = !signalled.on_worker;
+             signalled.on_worker = true;
+             if (created)
+                 notify("call created",
+                        [&](CallObserver& o) { o.call_created(signalled, r.snapshot); });
+             notify("call signalled",
+                    [&](CallObserver& o) { o.call_signalled(signalled, leg, r.snapshot); });
+             CallResult result;
+             result.call = &signalled;
+             result.recipient = 1 - leg;  // the description goes to the other party
+             result.snapshot = std::move(r.snapshot);
+             deliver(done, result);
+             release(call_id);
+         });
 }
 
 void CallControl::remove(const std::string& call_id, int64_t delay, CallDone done) {
     auto found = calls_.find(call_id);
-    if (found == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
-    if (wait_if_busy(*found->second, [this, call_id, delay, done]() { remove(call_id, delay, done); })) return;
-    send(*found->second, delay > 0 ? Op::query : Op::remove, [this, call_id, delay, done](WorkerReply& r) {
-        auto it = calls_.find(call_id);
-        if (it == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
-        Call& c = *it->second;
-        if (r.status != ReplyStatus::ok) {
-            deliver(done, relay_failure(r.failure));
-            return end(call_id, r.snapshot, CallEnd::failed);
-        }
-        CallResult result;
-        result.call = &c;
-        result.snapshot = std::move(r.snapshot);
-        if (delay == 0) {
-            // Observers hear of the end before the reply goes out: whoever reads the reply
-            // finds the call's end already told (a replica's record already gone).
-            notify("call ended", [&](CallObserver& o) { o.call_ended(c, result.snapshot, CallEnd::deleted); });
-            deliver(done, result);
-            return erase(call_id);
-        }
-        deliver(done, result);
-        // Keep the call for the delay (late media, a retransmitted BYE), then delete it
-        // through the ordinary path, which queues behind any command then under way.
-        c.on_delete_timer = [this, call_id]() {
-            if (auto again = calls_.find(call_id); again != calls_.end()) again->second->delete_timer.reset();
-            remove(call_id, 0, [call_id](const CallResult&) {
-                log(LogLevel::debug, "call {} deleted after its delete-delay", call_id);
-            });
-        };
-        c.delete_timer = make_uv_handle<uv_timer_t>();
-        uv_timer_init(loop_, c.delete_timer.get());
-        c.delete_timer->data = &c.on_delete_timer;
-        uv_timer_start(
-            c.delete_timer.get(),
-            [](uv_timer_t* t) noexcept {
-                if (auto* fire = static_cast<std::function<void()>*>(t->data)) {
-                    auto run_it = *fire;  // the call (and *fire) may be gone when it returns
-                    guarded("delete-delay timer", run_it);
-                }
-            },
-            static_cast<uint64_t>(delay) * 1000, 0);
-        release(call_id);
-    });
+    if (found == calls_.end())
+        return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+    if (wait_if_busy(*found->second,
+                     [this, call_id, delay, done]() { remove(call_id, delay, done); }))
+        return;
+    send(*found->second, delay > 0 ? Op::query : Op::remove,
+         [this, call_id, delay, done](WorkerReply& r) {
+             auto it = calls_.find(call_id);
+             if (it == calls_.end())
+                 return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+             Call& c = *it->second;
+             if (r.status != ReplyStatus::ok) {
+                 deliver(done, relay_failure(r.failure));
+                 return end(call_id, r.snapshot, CallEnd::failed);
+             }
+             CallResult result;
+             result.call = &c;
+             result.snapshot = std::move(r.snapshot);
+             if (delay == 0) {
+                 // Observers hear of the end before the reply goes out: whoever reads the reply
+                 // finds the call's end already told (a replica's record already gone).
+                 notify("call ended", [&](CallObserver& o) {
+                     o.call_ended(c, result.snapshot, CallEnd::deleted);
+                 });
+                 deliver(done, result);
+                 return erase(call_id);
+             }
+             deliver(done, result);
+             // Keep the call for the delay (late media, a retransmitted BYE), then delete it
+             // through the ordinary path, which queues behind any command then under way.
+             c.on_delete_timer = [this, call_id]() {
+                 if (auto again = calls_.find(call_id); again != calls_.end())
+                     again->second->delete_timer.reset();
+                 remove(call_id, 0, [call_id](const CallResult&) {
+                     log(LogLevel::debug, "call {} deleted after its delete-delay", call_id);
+                 });
+             };
+             c.delete_timer = make_uv_handle<uv_timer_t>();
+             uv_timer_init(loop_, c.delete_timer.get());
+             c.delete_timer->data = &c.on_delete_timer;
+             uv_timer_start(
+                 c.delete_timer.get(),
+                 [](uv_timer_t* t) noexcept {
+                     if (auto* fire = static_cast<std::function<void()>*>(t->data)) {
+                         auto run_it = *fire;  // the call (and *fire) may be gone when it returns
+                         guarded("delete-delay timer", run_it);
+                     }
+                 },
+                 static_cast<uint64_t>(delay) * 1000, 0);
+             release(call_id);
+         });
 }
 
 void CallControl::query(const std::string& call_id, CallDone done) {
     auto found = calls_.find(call_id);
-    if (found == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+    if (found == calls_.end())
+        return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second, [this, call_id, done]() { query(call_id, done); })) return;
     send(*found->second, Op::query, [this, call_id, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
-        if (it == calls_.end()) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+        if (it == calls_.end())
+            return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
         if (r.status != ReplyStatus::ok) {
             deliver(done, relay_failure(r.failure));
         } else {
@@ -338,7 +373,8 @@ void CallControl::collect_worker_stats(std::function<void(std::vector<WorkerStat
         uint64_t request = next_request_++;
         pending_.emplace(request, [gather](WorkerReply& r) {
             if (r.status == ReplyStatus::ok) gather->stats.push_back(r.stats);
-            if (--gather->remaining == 0) guarded("worker statistics", [&] { gather->done(gather->stats); });
+            if (--gather->remaining == 0)
+                guarded("worker statistics", [&] { gather->done(gather->stats); });
         });
         WorkerCommand command{request, Op::stats, 0, {}};
         if (!relay_.post(w, std::move(command))) {

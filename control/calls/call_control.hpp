@@ -52,15 +52,15 @@ enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay
 struct CallResult {
     CallError error = CallError::none;
     WorkerError relay_error = WorkerError::none;  // error == relay: the worker's reason
-    std::string message;         // the error, or a warning
-    const Call* call = nullptr;  // valid during the callback only
-    int recipient = 0;           // offer/answer: the leg whose relay ports go into the reply
-    SessionSnapshot snapshot;    // offer, answer, query, delete
+    std::string message;                          // the error, or a warning
+    const Call* call = nullptr;                   // valid during the callback only
+    int recipient = 0;         // offer/answer: the leg whose relay ports go into the reply
+    SessionSnapshot snapshot;  // offer, answer, query, delete
 };
 using CallDone = std::function<void(const CallResult&)>;
 
 class CallControl {
-public:
+  public:
     CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces,
                 LearningMode default_learning = LearningMode::heuristic);
     ~CallControl();
@@ -99,7 +99,7 @@ public:
     const Call* find(const std::string& call_id) const;
     Clocks clocks() const;
 
-private:
+  private:
     using Then = std::function<void(WorkerReply&)>;
 
     static void deliver(const CallDone& done, const CallResult& result) noexcept;

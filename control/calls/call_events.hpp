@@ -19,7 +19,7 @@ enum class CallEnd : uint8_t {
 const char* call_end_name(CallEnd why);
 
 class CallObserver {
-public:
+  public:
     virtual ~CallObserver() = default;
     // The call's session exists on its worker (after its first offer).
     virtual void call_created(const Call&, const SessionSnapshot&) {}

@@ -9,9 +9,12 @@ namespace latch {
 
 const char* call_end_name(CallEnd why) {
     switch (why) {
-        case CallEnd::deleted: return "deleted";
-        case CallEnd::timed_out: return "timed out";
-        case CallEnd::failed: return "failed";
+        case CallEnd::deleted:
+            return "deleted";
+        case CallEnd::timed_out:
+            return "timed out";
+        case CallEnd::failed:
+            return "failed";
     }
     return "ended";
 }
@@ -26,9 +29,10 @@ std::string call_summary(const Call& call, const SessionSnapshot& snap) {
             rtcp += m.flows[leg][1].counters;
             if (!source.is_set()) source = m.flows[leg][0].learned;
         }
-        out += fmt::format("{}party {} from {}: rtp in={} out={} drops={} rtcp in={} out={}", leg ? "; " : "",
-                           call.tags[leg].empty() ? "-" : call.tags[leg], source.to_string(), rtp.packets_in,
-                           rtp.packets_out, rtp.total_drops(), rtcp.packets_in, rtcp.packets_out);
+        out += fmt::format("{}party {} from {}: rtp in={} out={} drops={} rtcp in={} out={}",
+                           leg ? "; " : "", call.tags[leg].empty() ? "-" : call.tags[leg],
+                           source.to_string(), rtp.packets_in, rtp.packets_out, rtp.total_drops(),
+                           rtcp.packets_in, rtcp.packets_out);
     }
     return out;
 }
@@ -40,11 +44,12 @@ void CallLog::call_ended(const Call& call, const SessionSnapshot& final, CallEnd
             log(LogLevel::info, "call {} deleted: {}", call.call_id, call_summary(call, final));
             break;
         case CallEnd::timed_out:
-            log(LogLevel::info, "call {} ended after {} s without media: {}", call.call_id, idle_timeout_ms_ / 1000,
-                call_summary(call, final));
+            log(LogLevel::info, "call {} ended after {} s without media: {}", call.call_id,
+                idle_timeout_ms_ / 1000, call_summary(call, final));
             break;
         case CallEnd::failed:
-            log(LogLevel::info, "call {} ended: its session failed: {}", call.call_id, call_summary(call, final));
+            log(LogLevel::info, "call {} ended: its session failed: {}", call.call_id,
+                call_summary(call, final));
             break;
     }
 }

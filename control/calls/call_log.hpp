@@ -12,11 +12,11 @@ namespace latch {
 std::string call_summary(const Call& call, const SessionSnapshot& snapshot);
 
 class CallLog final : public CallObserver {
-public:
+  public:
     explicit CallLog(uint32_t idle_timeout_ms) : idle_timeout_ms_(idle_timeout_ms) {}
     void call_ended(const Call& call, const SessionSnapshot& final, CallEnd why) override;
 
-private:
+  private:
     uint32_t idle_timeout_ms_;
 };
 

@@ -24,8 +24,9 @@ Interface parse_interface(std::string_view text) {
     if (auto bang = rest.find('!'); bang != std::string_view::npos) {
         auto adv = Endpoint::parse(rest.substr(bang + 1), 0);
         if (!adv || adv->family() != ep->family()) {
-            throw std::invalid_argument("interface '" + std::string(text) +
-                                        "': the advertised address must be an address of the same family");
+            throw std::invalid_argument(
+                "interface '" + std::string(text) +
+                "': the advertised address must be an address of the same family");
         }
         i.advertised = adv->address_string();
     }

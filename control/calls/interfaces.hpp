@@ -15,7 +15,9 @@ struct Interface {
     Endpoint bind;           // port 0
     std::string advertised;  // address for SDP; the bind address when empty
 
-    std::string sdp_address() const { return advertised.empty() ? bind.address_string() : advertised; }
+    std::string sdp_address() const {
+        return advertised.empty() ? bind.address_string() : advertised;
+    }
     std::string sdp_family() const { return bind.family() == AF_INET6 ? "IP6" : "IP4"; }
 };
 

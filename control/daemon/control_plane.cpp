@@ -16,12 +16,17 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
       rtpp_commands_(loop, calls_, config.interfaces, config.relay.idle_timeout_ms),
       ng_(
           loop, config.listen_ng,
-          [this](NgRequest& request, NgServer::Respond respond) { ng_commands_.dispatch(request, respond); },
+          [this](NgRequest& request, NgServer::Respond respond) {
+              ng_commands_.dispatch(request, respond);
+          },
           config.control_allow) {
     if (config.listen_rtpp || !config.listen_rtpp_unix.empty()) {
-        rtpp_.emplace(loop, config.listen_rtpp, config.listen_rtpp_unix,
-                      [this](std::string_view command, RtppServer::Reply reply) { rtpp_commands_.execute(command, reply); },
-                      config.control_allow);
+        rtpp_.emplace(
+            loop, config.listen_rtpp, config.listen_rtpp_unix,
+            [this](std::string_view command, RtppServer::Reply reply) {
+                rtpp_commands_.execute(command, reply);
+            },
+            config.control_allow);
     }
     if (config.metrics) metrics_ = std::make_unique<MetricsExporter>(*config.metrics);
     calls_.set_limits(config.max_sessions, config.max_packet_rate);
@@ -30,7 +35,9 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
     ng_commands_.set_control_report([this] { return report(); });
 }
 
-ControlPlane::~ControlPlane() { stop(); }
+ControlPlane::~ControlPlane() {
+    stop();
+}
 
 void ControlPlane::start() {
     relay_.start([this](WorkerReply& reply) { calls_.on_worker_reply(reply); });
@@ -42,7 +49,8 @@ void ControlPlane::start() {
     uv_timer_start(
         refresh_timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<ControlPlane*>(t->data)) guarded("statistics refresh", [self] { self->refresh(); });
+            if (auto* self = static_cast<ControlPlane*>(t->data))
+                guarded("statistics refresh", [self] { self->refresh(); });
         },
         1000, 1000);
 }

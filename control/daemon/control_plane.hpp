@@ -23,7 +23,7 @@
 namespace latch {
 
 class ControlPlane {
-public:
+  public:
     // Builds everything `config` asks for on `loop` and binds the control sockets (nothing is
     // served until the loop runs). Throws std::runtime_error (or std::invalid_argument) with a
     // sentence that names what failed. `config` must outlive the control plane (the relay and
@@ -54,7 +54,7 @@ public:
     // Every listener's counters and the control plane's own, as statistics and metrics show them.
     ControlReport report() const;
 
-private:
+  private:
     void refresh();
 
     uv_loop_t* loop_;

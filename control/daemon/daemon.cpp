@@ -39,7 +39,8 @@ void report_capacity(const RelayConfig& relay, uint64_t descriptors) {
         pairs += r.pairs();
     }
     uint64_t by_ports = pairs / 2;
-    log(LogLevel::info, "descriptor limit {}: room for {} concurrent audio calls ({} by the port range{})",
+    log(LogLevel::info,
+        "descriptor limit {}: room for {} concurrent audio calls ({} by the port range{})",
         descriptors, std::min(by_fds, by_ports), by_ports,
         by_fds < by_ports ? ", fewer by the descriptor limit: raise LimitNOFILE" : "");
 }
@@ -67,14 +68,17 @@ void run_daemon(const DaemonConfig& config) {
     } loop_closer{&loop};
     ControlPlane plane(config, &loop);
     plane.start();
-    if (auto rtpp = plane.rtpp_local()) log(LogLevel::info, "rtpproxy control on udp {}", rtpp->to_string());
-    if (!config.listen_rtpp_unix.empty()) log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
+    if (auto rtpp = plane.rtpp_local())
+        log(LogLevel::info, "rtpproxy control on udp {}", rtpp->to_string());
+    if (!config.listen_rtpp_unix.empty())
+        log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
     if (auto port = plane.metrics_port()) {
-        log(LogLevel::info, "metrics on http://{}/metrics", config.metrics->with_port(*port).to_string());
+        log(LogLevel::info, "metrics on http://{}/metrics",
+            config.metrics->with_port(*port).to_string());
     }
-    log(LogLevel::info, "latchd {}: ng control on {}, {} workers ({}), media ports {}-{}", kLatchVersion,
-        plane.ng_local().to_string(), plane.relay().worker_count(), plane.relay().packet_io(), config.relay.port_min,
-        config.relay.port_max);
+    log(LogLevel::info, "latchd {}: ng control on {}, {} workers ({}), media ports {}-{}",
+        kLatchVersion, plane.ng_local().to_string(), plane.relay().worker_count(),
+        plane.relay().packet_io(), config.relay.port_min, config.relay.port_max);
     report_capacity(config.relay, descriptors);
 
     struct Stopper {
@@ -93,12 +97,14 @@ void run_daemon(const DaemonConfig& config) {
         uv_signal_start(
             sig,
             [](uv_signal_t* s, int signum) noexcept {
-                if (auto* st = static_cast<Stopper*>(s->data)) guarded("shutdown", [&] { st->stop(signum); });
+                if (auto* st = static_cast<Stopper*>(s->data))
+                    guarded("shutdown", [&] { st->stop(signum); });
             },
             sig == stopper.sigint.get() ? SIGINT : SIGTERM);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    if (!plane.relay().closed_cleanly()) log(LogLevel::error, "a worker left handles open at shutdown");
+    if (!plane.relay().closed_cleanly())
+        log(LogLevel::error, "a worker left handles open at shutdown");
     log(LogLevel::info, "stopped");
 }
 

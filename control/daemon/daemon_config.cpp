@@ -81,7 +81,8 @@ std::vector<std::string> read_config_file(const std::string& path) {
         if (line.empty()) continue;
         auto eq = line.find('=');
         if (eq == std::string::npos) {
-            throw std::invalid_argument(fmt::format("{} line {}: expected 'option = value'", path, number));
+            throw std::invalid_argument(
+                fmt::format("{} line {}: expected 'option = value'", path, number));
         }
         args.push_back("--" + trim(line.substr(0, eq)));
         args.push_back(trim(line.substr(eq + 1)));
@@ -97,11 +98,13 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         const std::string& a = cli_args[i];
         if (a == "--config" && i + 1 < cli_args.size()) {
             auto from_file = read_config_file(cli_args[++i]);
-            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(), from_file.end());
+            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(),
+                        from_file.end());
             from_files += from_file.size();
         } else if (a.rfind("--config=", 0) == 0) {
             auto from_file = read_config_file(a.substr(9));
-            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(), from_file.end());
+            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(),
+                        from_file.end());
             from_files += from_file.size();
         } else if (a == "--config") {
             throw std::invalid_argument("--config needs a value");
@@ -135,7 +138,8 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             cl.show_version = true;
         } else if (option == "--listen-ng") {
             auto ep = Endpoint::parse(take());
-            if (!ep) throw std::invalid_argument("--listen-ng: '" + value + "' is not ADDRESS:PORT");
+            if (!ep)
+                throw std::invalid_argument("--listen-ng: '" + value + "' is not ADDRESS:PORT");
             c.listen_ng = *ep;
         } else if (option == "--interface") {
             if (i >= from_files && !cli_interfaces) {
@@ -148,7 +152,9 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
                 c.listen_rtpp.reset();
             } else {
                 auto ep = Endpoint::parse(value);
-                if (!ep) throw std::invalid_argument("--listen-rtpp: '" + value + "' is not ADDRESS:PORT or off");
+                if (!ep)
+                    throw std::invalid_argument("--listen-rtpp: '" + value +
+                                                "' is not ADDRESS:PORT or off");
                 c.listen_rtpp = *ep;
             }
         } else if (option == "--listen-rtpp-unix") {
@@ -176,12 +182,18 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             c.relay.workers = number<unsigned>(option, take(), 1, 256);
         } else if (option == "--packet-io") {
             auto mode = parse_packet_io(take());
-            if (!mode) throw std::invalid_argument("--packet-io: '" + value + "' is not auto, io_uring or epoll");
+            if (!mode)
+                throw std::invalid_argument("--packet-io: '" + value +
+                                            "' is not auto, io_uring or epoll");
             c.relay.packet_io = *mode;
         } else if (option == "--connected-sockets") {
-            if (take() == "yes") c.relay.connected_sockets = true;
-            else if (value == "no") c.relay.connected_sockets = false;
-            else throw std::invalid_argument("--connected-sockets: '" + value + "' is not yes or no");
+            if (take() == "yes")
+                c.relay.connected_sockets = true;
+            else if (value == "no")
+                c.relay.connected_sockets = false;
+            else
+                throw std::invalid_argument("--connected-sockets: '" + value +
+                                            "' is not yes or no");
         } else if (option == "--port-min") {
             c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
         } else if (option == "--port-max") {
@@ -190,15 +202,22 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             c.relay.idle_timeout_ms = number<uint32_t>(option, take(), 1, 86400) * 1000;
         } else if (option == "--learning") {
             take();
-            if (value == "heuristic") c.learning = LearningMode::heuristic;
-            else if (value == "immediate") c.learning = LearningMode::immediate;
-            else if (value == "off") c.learning = LearningMode::off;
-            else throw std::invalid_argument("--learning: '" + value + "' is not heuristic, immediate or off");
+            if (value == "heuristic")
+                c.learning = LearningMode::heuristic;
+            else if (value == "immediate")
+                c.learning = LearningMode::immediate;
+            else if (value == "off")
+                c.learning = LearningMode::off;
+            else
+                throw std::invalid_argument("--learning: '" + value +
+                                            "' is not heuristic, immediate or off");
         } else if (option == "--learning-window") {
             c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
         } else if (option == "--log-level") {
             auto level = parse_log_level(take());
-            if (!level) throw std::invalid_argument("--log-level: '" + value + "' is not error, warning, info or debug");
+            if (!level)
+                throw std::invalid_argument("--log-level: '" + value +
+                                            "' is not error, warning, info or debug");
             c.log_level = *level;
         } else {
             throw std::invalid_argument("unknown option '" + args[i] + "' (see --help)");

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "endpoint.hpp"
 #include "allow_list.hpp"
+#include "endpoint.hpp"
 #include "interfaces.hpp"
 #include "latch.hpp"
 #include "log.hpp"

@@ -35,9 +35,12 @@ void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels 
 std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
     const WorkerStats all = total(s.workers);
     const FlowCounters& totals = all.totals;
-    auto sessions = family("latch_sessions", "Sessions (calls' media) active, per worker", MetricType::Gauge);
-    auto pairs = family("latch_port_pairs", "Media port pairs of each worker's slice", MetricType::Gauge);
-    auto pairs_free = family("latch_port_pairs_free", "Media port pairs free, per worker", MetricType::Gauge);
+    auto sessions =
+        family("latch_sessions", "Sessions (calls' media) active, per worker", MetricType::Gauge);
+    auto pairs =
+        family("latch_port_pairs", "Media port pairs of each worker's slice", MetricType::Gauge);
+    auto pairs_free =
+        family("latch_port_pairs_free", "Media port pairs free, per worker", MetricType::Gauge);
     for (const auto& w : s.workers) {
         std::vector<ClientMetric::Label> worker{{"worker", std::to_string(w.worker)}};
         add(sessions, static_cast<double>(w.sessions), worker);
@@ -50,23 +53,28 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
         add(f, value);
         out.push_back(std::move(f));
     };
-    single("latch_calls", "Calls in the control plane's directory", MetricType::Gauge, static_cast<double>(s.calls));
+    single("latch_calls", "Calls in the control plane's directory", MetricType::Gauge,
+           static_cast<double>(s.calls));
     out.push_back(std::move(sessions));
-    single("latch_streams", "Media streams of the active sessions", MetricType::Gauge, static_cast<double>(all.streams));
-    single("latch_sessions_created_total", "Sessions created", MetricType::Counter, static_cast<double>(all.sessions_created));
-    single("latch_sessions_timed_out_total", "Sessions ended by the idle timeout", MetricType::Counter,
-           static_cast<double>(all.sessions_timed_out));
-    single("latch_packets_received_total", "Datagrams received on media ports, dropped ones included",
-           MetricType::Counter, static_cast<double>(totals.packets_in));
+    single("latch_streams", "Media streams of the active sessions", MetricType::Gauge,
+           static_cast<double>(all.streams));
+    single("latch_sessions_created_total", "Sessions created", MetricType::Counter,
+           static_cast<double>(all.sessions_created));
+    single("latch_sessions_timed_out_total", "Sessions ended by the idle timeout",
+           MetricType::Counter, static_cast<double>(all.sessions_timed_out));
+    single("latch_packets_received_total",
+           "Datagrams received on media ports, dropped ones included", MetricType::Counter,
+           static_cast<double>(totals.packets_in));
     single("latch_packets_relayed_total", "Datagrams relayed to the other leg", MetricType::Counter,
            static_cast<double>(totals.packets_out));
     single("latch_bytes_received_total", "Bytes received on media ports", MetricType::Counter,
            static_cast<double>(totals.bytes_in));
     single("latch_bytes_relayed_total", "Bytes relayed to the other leg", MetricType::Counter,
            static_cast<double>(totals.bytes_out));
-    single("latch_sources_learned_total", "Media sources learned (latching events)", MetricType::Counter,
-           static_cast<double>(totals.learned));
-    auto drops = family("latch_packets_dropped_total", "Datagrams dropped, by reason", MetricType::Counter);
+    single("latch_sources_learned_total", "Media sources learned (latching events)",
+           MetricType::Counter, static_cast<double>(totals.learned));
+    auto drops =
+        family("latch_packets_dropped_total", "Datagrams dropped, by reason", MetricType::Counter);
     for (std::size_t i = 0; i < kDropReasons; ++i) {
         add(drops, static_cast<double>(totals.drops[i]),
             {{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
@@ -74,34 +82,40 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
     out.push_back(std::move(drops));
     out.push_back(std::move(pairs));
     out.push_back(std::move(pairs_free));
-    auto commands = family("latch_control_commands_total",
-                           "Control commands answered, by protocol (ng, rtpproxy), command and result",
-                           MetricType::Counter);
-    auto datagrams = family("latch_control_requests_total",
-                            "Control requests by protocol and by what became of them", MetricType::Counter);
+    auto commands =
+        family("latch_control_commands_total",
+               "Control commands answered, by protocol (ng, rtpproxy), command and result",
+               MetricType::Counter);
+    auto datagrams =
+        family("latch_control_requests_total",
+               "Control requests by protocol and by what became of them", MetricType::Counter);
     for (const ProtocolCounters& p : s.control.protocols) {
         for (const auto& [command, results] : p.commands) {
             for (const auto& [result, n] : results) {
-                add(commands, static_cast<double>(n), {{"protocol", p.protocol}, {"command", command}, {"result", result}});
+                add(commands, static_cast<double>(n),
+                    {{"protocol", p.protocol}, {"command", command}, {"result", result}});
             }
         }
         for_each_counter(p.listener, [&](std::string outcome, uint64_t n) {
             std::replace(outcome.begin(), outcome.end(), ' ', '-');
-            add(datagrams, static_cast<double>(n), {{"protocol", p.protocol}, {"outcome", outcome}});
+            add(datagrams, static_cast<double>(n),
+                {{"protocol", p.protocol}, {"outcome", outcome}});
         });
     }
     out.push_back(std::move(commands));
     out.push_back(std::move(datagrams));
     single("latch_stopped_exceptions_total",
-           "Failures stopped at the edge of a callback (each is logged; any is a defect worth a report)",
+           "Failures stopped at the edge of a callback (each is logged; any is a defect worth a "
+           "report)",
            MetricType::Counter, static_cast<double>(s.control.stopped_exceptions));
-    single("latch_call_observer_failures_total", "Call observers (logging, notifications...) that failed",
-           MetricType::Counter, static_cast<double>(s.control.observer_failures));
+    single("latch_call_observer_failures_total",
+           "Call observers (logging, notifications...) that failed", MetricType::Counter,
+           static_cast<double>(s.control.observer_failures));
     return out;
 }
 
 class MetricsExporter::Collector : public prometheus::Collectable {
-public:
+  public:
     std::vector<MetricFamily> Collect() const override {
         std::lock_guard lock(mutex_);
         return metric_families(snapshot_);
@@ -111,12 +125,13 @@ public:
         snapshot_ = std::move(s);
     }
 
-private:
+  private:
     mutable std::mutex mutex_;
     MetricsSnapshot snapshot_;
 };
 
-MetricsExporter::MetricsExporter(const Endpoint& listen) : collector_(std::make_shared<Collector>()) {
+MetricsExporter::MetricsExporter(const Endpoint& listen)
+    : collector_(std::make_shared<Collector>()) {
     try {
         exposer_ = std::make_unique<prometheus::Exposer>(listen.to_string(), 1);
     } catch (const std::exception& e) {
@@ -127,7 +142,9 @@ MetricsExporter::MetricsExporter(const Endpoint& listen) : collector_(std::make_
 
 MetricsExporter::~MetricsExporter() = default;
 
-void MetricsExporter::publish(MetricsSnapshot snapshot) { collector_->set(std::move(snapshot)); }
+void MetricsExporter::publish(MetricsSnapshot snapshot) {
+    collector_->set(std::move(snapshot));
+}
 
 uint16_t MetricsExporter::port() const {
     auto ports = exposer_->GetListeningPorts();

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "endpoint.hpp"
 #include "control_counters.hpp"
+#include "endpoint.hpp"
 #include "relay_types.hpp"
 
 namespace prometheus {
@@ -30,7 +30,7 @@ struct MetricsSnapshot {
 std::vector<prometheus::MetricFamily> metric_families(const MetricsSnapshot& snapshot);
 
 class MetricsExporter {
-public:
+  public:
     // Serves GET /metrics on `listen`. Throws std::runtime_error when it cannot.
     explicit MetricsExporter(const Endpoint& listen);
     ~MetricsExporter();
@@ -38,9 +38,9 @@ public:
     MetricsExporter& operator=(const MetricsExporter&) = delete;
 
     void publish(MetricsSnapshot snapshot);  // control thread
-    uint16_t port() const;                  // the bound port (when 0 was asked for)
+    uint16_t port() const;                   // the bound port (when 0 was asked for)
 
-private:
+  private:
     class Collector;
     std::shared_ptr<Collector> collector_;
     std::unique_ptr<prometheus::Exposer> exposer_;

@@ -15,7 +15,8 @@ namespace {
 const uint8_t* address_bytes(const Endpoint& ep) {
     const sockaddr* sa = ep.sockaddr_ptr();
     if (sa->sa_family == AF_INET) {
-        return reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
+        return reinterpret_cast<const uint8_t*>(
+            &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
     }
     return reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
 }
@@ -48,20 +49,24 @@ bool Network::contains(const Endpoint& ep) const {
 Network parse_network(std::string_view text) {
     auto slash = text.find('/');
     auto address = Endpoint::parse(text.substr(0, slash), 0);
-    if (!address) throw std::invalid_argument("'" + std::string(text) + "' is not ADDRESS[/PREFIX]");
+    if (!address)
+        throw std::invalid_argument("'" + std::string(text) + "' is not ADDRESS[/PREFIX]");
     unsigned max = address->family() == AF_INET ? 32 : 128;
     unsigned prefix = max;
     if (slash != std::string_view::npos) {
         std::string_view p = text.substr(slash + 1);
         auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
         if (ec != std::errc{} || end != p.data() + p.size() || prefix > max) {
-            throw std::invalid_argument("'" + std::string(text) + "': the prefix length must be 0 to " + std::to_string(max));
+            throw std::invalid_argument("'" + std::string(text) +
+                                        "': the prefix length must be 0 to " + std::to_string(max));
         }
     }
     return Network{*address, prefix};
 }
 
-AllowList AllowList::loopback() { return AllowList({parse_network("127.0.0.0/8"), parse_network("::1")}); }
+AllowList AllowList::loopback() {
+    return AllowList({parse_network("127.0.0.0/8"), parse_network("::1")});
+}
 
 bool AllowList::allows(const Endpoint& source) const {
     for (const auto& n : networks_) {

@@ -19,14 +19,14 @@ struct Network {
 Network parse_network(std::string_view text);
 
 class AllowList {
-public:
+  public:
     AllowList() = default;
     explicit AllowList(std::vector<Network> networks) : networks_(std::move(networks)) {}
     static AllowList loopback();
     bool allows(const Endpoint& source) const;
     const std::vector<Network>& networks() const { return networks_; }
 
-private:
+  private:
     std::vector<Network> networks_;
 };
 

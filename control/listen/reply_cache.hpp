@@ -10,7 +10,7 @@
 namespace latch {
 
 class ReplyCache {
-public:
+  public:
     // Entries live `ttl_ms`; the oldest go early when keys and replies exceed `max_bytes`.
     ReplyCache(uint64_t ttl_ms, std::size_t max_bytes) : ttl_ms_(ttl_ms), max_bytes_(max_bytes) {}
 
@@ -22,7 +22,7 @@ public:
     std::size_t size() const { return entries_.size(); }
     std::size_t bytes() const { return bytes_; }
 
-private:
+  private:
     struct Entry {
         std::string reply;  // empty while the command runs
         uint64_t expires_ms;

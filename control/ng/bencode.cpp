@@ -9,7 +9,7 @@ namespace latch {
 namespace {
 
 class Decoder {
-public:
+  public:
     Decoder(std::string_view in, int max_depth) : in_(in), max_depth_(max_depth) {}
 
     nlohmann::json document() {
@@ -18,7 +18,7 @@ public:
         return v;
     }
 
-private:
+  private:
     [[noreturn]] void fail(std::string_view what) const {
         throw BencodeError(fmt::format("invalid bencode at offset {}: {}", pos_, what));
     }

@@ -11,7 +11,7 @@
 namespace latch {
 
 class NgClient {
-public:
+  public:
     // Throws std::runtime_error when no socket can be opened.
     explicit NgClient(const Endpoint& server);
     NgClient(const NgClient&) = delete;
@@ -23,13 +23,14 @@ public:
     std::optional<nlohmann::json> request(const nlohmann::json& dict, NgEncoding encoding,
                                           std::chrono::milliseconds timeout);
     // Sends raw bytes and returns the raw reply datagram (for protocol tests).
-    std::optional<std::string> exchange_raw(const std::string& datagram, std::chrono::milliseconds timeout);
+    std::optional<std::string> exchange_raw(const std::string& datagram,
+                                            std::chrono::milliseconds timeout);
 
     void send_raw(const std::string& datagram);
     // The next datagram from the server, or nullopt at the deadline or if nobody listens.
     std::optional<std::string> receive_raw(std::chrono::steady_clock::time_point deadline);
 
-private:
+  private:
     int fd_ = -1;
     Endpoint server_;
     uint64_t next_cookie_ = 1;

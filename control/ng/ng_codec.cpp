@@ -7,7 +7,8 @@ namespace latch {
 
 NgParsed parse_ng(std::string_view datagram) {
     std::size_t space = datagram.find(' ');
-    if (space == 0 || space == std::string_view::npos || space > kMaxCookieSize) return NgNoCookie{};
+    if (space == 0 || space == std::string_view::npos || space > kMaxCookieSize)
+        return NgNoCookie{};
     std::string_view cookie = datagram.substr(0, space);
     for (char c : cookie) {
         if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
@@ -20,8 +21,8 @@ NgParsed parse_ng(std::string_view datagram) {
     }
     NgEncoding encoding = body[0] == 'd' ? NgEncoding::bencode : NgEncoding::json;
     try {
-        nlohmann::json dict = encoding == NgEncoding::bencode ? bencode_decode(body)
-                                                              : nlohmann::json::parse(body);
+        nlohmann::json dict =
+            encoding == NgEncoding::bencode ? bencode_decode(body) : nlohmann::json::parse(body);
         if (!dict.is_object()) {
             return NgBadRequest{std::string(cookie), encoding, "the message is not a dictionary"};
         }
@@ -29,7 +30,8 @@ NgParsed parse_ng(std::string_view datagram) {
     } catch (const BencodeError& e) {
         return NgBadRequest{std::string(cookie), encoding, e.what()};
     } catch (const nlohmann::json::exception& e) {
-        return NgBadRequest{std::string(cookie), encoding, std::string("invalid JSON: ") + e.what()};
+        return NgBadRequest{std::string(cookie), encoding,
+                            std::string("invalid JSON: ") + e.what()};
     }
 }
 
@@ -52,11 +54,14 @@ namespace {
 constexpr std::string_view kInternal = "internal error: ";
 }
 
-nlohmann::json ng_internal_error(std::string_view what) { return ng_error(std::string(kInternal) + std::string(what)); }
+nlohmann::json ng_internal_error(std::string_view what) {
+    return ng_error(std::string(kInternal) + std::string(what));
+}
 
 bool is_internal_error(const nlohmann::json& reply) {
     auto reason = reply.find("error-reason");
-    return reason != reply.end() && reason->is_string() && reason->get_ref<const std::string&>().rfind(kInternal, 0) == 0;
+    return reason != reply.end() && reason->is_string() &&
+           reason->get_ref<const std::string&>().rfind(kInternal, 0) == 0;
 }
 
 }  // namespace latch

@@ -6,7 +6,9 @@
 namespace latch {
 namespace {
 
-int family_of(const std::string& sdp_family) { return sdp_family == "IP6" ? AF_INET6 : AF_INET; }
+int family_of(const std::string& sdp_family) {
+    return sdp_family == "IP6" ? AF_INET6 : AF_INET;
+}
 
 // The request's SDP, parsed; a missing or unparseable body is the request's error.
 Sdp request_sdp(const NgParams& p) {
@@ -38,11 +40,12 @@ void NgCommands::dispatch(NgRequest& request, const NgServer::Respond& respond) 
     } catch (const NgParamError& e) {
         return respond(ng_error(e.what()));
     }
-    if (request.dict.find("command") == request.dict.end()) return respond(ng_error("missing key 'command'"));
+    if (request.dict.find("command") == request.dict.end())
+        return respond(ng_error("missing key 'command'"));
     auto handler = handlers_.find(params.command);
     if (handler == handlers_.end()) return respond(ng_error("Unrecognized command"));
-    Respond counted = [this, command = params.command, respond, once = std::make_shared<bool>(false)](
-                          const nlohmann::json& reply) {
+    Respond counted = [this, command = params.command, respond,
+                       once = std::make_shared<bool>(false)](const nlohmann::json& reply) {
         if (*once) return;  // the one reply is counted once
         *once = true;
         ++results_[command][reply.value("result", "?")];
@@ -66,10 +69,14 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
     s.strict_source = p.flag("strict-source");
     s.media_handover = p.flag("media-handover");
     if (!p.learning.empty()) {
-        if (p.learning == "heuristic") s.learning = LearningMode::heuristic;
-        else if (p.learning == "immediate") s.learning = LearningMode::immediate;
-        else if (p.learning == "off") s.learning = LearningMode::off;
-        else throw NgParamError("'learning' must be heuristic, immediate or off");
+        if (p.learning == "heuristic")
+            s.learning = LearningMode::heuristic;
+        else if (p.learning == "immediate")
+            s.learning = LearningMode::immediate;
+        else if (p.learning == "off")
+            s.learning = LearningMode::off;
+        else
+            throw NgParamError("'learning' must be heuristic, immediate or off");
     }
     if (p.tos) s.tos = static_cast<uint8_t>(*p.tos);
     s.from_interface = p.from_interface;
@@ -93,11 +100,14 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
         if (m.port != 0) {
             std::string address = sip_source ? *p.received_from : sdp.media_address(i)->address;
             auto rtp = Endpoint::parse(address, static_cast<uint16_t>(m.port));
-            if (!rtp) throw NgParamError("Failed to parse SDP: '" + address + "' is not an IP address");
+            if (!rtp)
+                throw NgParamError("Failed to parse SDP: '" + address + "' is not an IP address");
             d.rtp = *rtp;
             if (m.rtcp_port) {
-                const std::string& rtcp_address = m.rtcp_address ? m.rtcp_address->address : address;
-                if (auto rtcp = Endpoint::parse(rtcp_address, static_cast<uint16_t>(*m.rtcp_port))) d.rtcp = *rtcp;
+                const std::string& rtcp_address =
+                    m.rtcp_address ? m.rtcp_address->address : address;
+                if (auto rtcp = Endpoint::parse(rtcp_address, static_cast<uint16_t>(*m.rtcp_port)))
+                    d.rtcp = *rtcp;
             }
         }
         s.media.push_back(d);
@@ -113,12 +123,14 @@ void NgCommands::reply_with_sdp(const CallResult& r, const Sdp& sdp, const NgPar
     if (r.error != CallError::none) return respond(ng_error(r.message));
     const Interface& iface = *r.call->interfaces[r.recipient];
     SdpRewrite rw;
-    rw.relay = {iface.sdp_family(), p.media_address.empty() ? iface.sdp_address() : p.media_address};
+    rw.relay = {iface.sdp_family(),
+                p.media_address.empty() ? iface.sdp_address() : p.media_address};
     rw.replace_origin = p.replace.count("origin") != 0;
     rw.remove_ice = p.ice == "remove";
     for (std::size_t i = 0; i < sdp.media.size() && i < r.snapshot.media.size(); ++i) {
         const auto& flows = r.snapshot.media[i].flows[r.recipient];
-        rw.media.push_back({flows[0].local.port(), flows[1].local.is_set() ? flows[1].local.port() : 0u});
+        rw.media.push_back(
+            {flows[0].local.port(), flows[1].local.is_set() ? flows[1].local.port() : 0u});
     }
     respond({{"result", "ok"}, {"sdp", rewrite_sdp(sdp, rw)}});
 }
@@ -128,7 +140,9 @@ void NgCommands::offer(NgParams& p, const Respond& respond) {
     require(p.from_tag, "from-tag");
     Sdp sdp = request_sdp(p);
     calls_.offer(signal_of(p, sdp),
-                 answering(respond, [this, p, sdp, respond](const CallResult& r) { reply_with_sdp(r, sdp, p, respond); }));
+                 answering(respond, [this, p, sdp, respond](const CallResult& r) {
+                     reply_with_sdp(r, sdp, p, respond);
+                 }));
 }
 
 void NgCommands::answer(NgParams& p, const Respond& respond) {
@@ -137,29 +151,33 @@ void NgCommands::answer(NgParams& p, const Respond& respond) {
     require(p.to_tag, "to-tag");
     Sdp sdp = request_sdp(p);
     calls_.answer(signal_of(p, sdp),
-                  answering(respond, [this, p, sdp, respond](const CallResult& r) { reply_with_sdp(r, sdp, p, respond); }));
+                  answering(respond, [this, p, sdp, respond](const CallResult& r) {
+                      reply_with_sdp(r, sdp, p, respond);
+                  }));
 }
 
 void NgCommands::remove(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
     bool fatal = p.flag("fatal");
-    calls_.remove(p.call_id, p.delete_delay.value_or(0), answering(respond, [this, fatal, respond](const CallResult& r) {
-        if (r.error == CallError::unknown_call && !fatal) return respond({{"result", "ok"}, {"warning", r.message}});
-        if (r.error != CallError::none) return respond(ng_error(r.message));
-        nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
-        reply["result"] = "ok";
-        respond(reply);
-    }));
+    calls_.remove(p.call_id, p.delete_delay.value_or(0),
+                  answering(respond, [this, fatal, respond](const CallResult& r) {
+                      if (r.error == CallError::unknown_call && !fatal)
+                          return respond({{"result", "ok"}, {"warning", r.message}});
+                      if (r.error != CallError::none) return respond(ng_error(r.message));
+                      nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
+                      reply["result"] = "ok";
+                      respond(reply);
+                  }));
 }
 
 void NgCommands::query(NgParams& p, const Respond& respond) {
     require(p.call_id, "call-id");
     calls_.query(p.call_id, answering(respond, [this, respond](const CallResult& r) {
-        if (r.error != CallError::none) return respond(ng_error(r.message));
-        nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
-        reply["result"] = "ok";
-        respond(reply);
-    }));
+                     if (r.error != CallError::none) return respond(ng_error(r.message));
+                     nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
+                     reply["result"] = "ok";
+                     respond(reply);
+                 }));
 }
 
 void NgCommands::list(const NgParams& p, const Respond& respond) {
@@ -167,10 +185,12 @@ void NgCommands::list(const NgParams& p, const Respond& respond) {
 }
 
 void NgCommands::statistics(const NgParams&, const Respond& respond) {
-    calls_.collect_worker_stats(answering(respond, [this, respond](std::vector<WorkerStats>& stats) {
-        ControlReport report = control_report_ ? control_report_() : ControlReport{};
-        respond({{"result", "ok"}, {"statistics", format_statistics(stats, calls_.calls(), report)}});
-    }));
+    calls_.collect_worker_stats(
+        answering(respond, [this, respond](std::vector<WorkerStats>& stats) {
+            ControlReport report = control_report_ ? control_report_() : ControlReport{};
+            respond({{"result", "ok"},
+                     {"statistics", format_statistics(stats, calls_.calls(), report)}});
+        }));
 }
 
 }  // namespace latch

@@ -15,7 +15,7 @@
 namespace latch {
 
 class NgCommands {
-public:
+  public:
     using Respond = NgServer::Respond;
     // A command: its parameters, and where its one reply goes (now or later).
     using Handler = std::function<void(NgParams& params, const Respond& respond)>;
@@ -26,18 +26,23 @@ public:
     // become an error reply; nothing escapes.
     void dispatch(NgRequest& request, const NgServer::Respond& respond);
     // Adds a command, or replaces one, by its name.
-    void add_command(std::string name, Handler handler) { handlers_[std::move(name)] = std::move(handler); }
+    void add_command(std::string name, Handler handler) {
+        handlers_[std::move(name)] = std::move(handler);
+    }
     // `body` wrapped for a continuation that answers `respond` later: if it throws before it
     // answered, the reply is an error with the reason.
     template <typename Body>
     static auto answering(const Respond& respond, Body body) {
-        return catching([respond](const char* what) { respond(ng_internal_error(what)); }, std::move(body));
+        return catching([respond](const char* what) { respond(ng_internal_error(what)); },
+                        std::move(body));
     }
     // Where statistics finds the control plane's counters (every listener's).
-    void set_control_report(std::function<ControlReport()> report) { control_report_ = std::move(report); }
+    void set_control_report(std::function<ControlReport()> report) {
+        control_report_ = std::move(report);
+    }
     const CommandResults& command_results() const { return results_; }
 
-private:
+  private:
     void offer(NgParams& p, const Respond& respond);
     void answer(NgParams& p, const Respond& respond);
     void remove(NgParams& p, const Respond& respond);
@@ -48,7 +53,8 @@ private:
     // The CallControl form of an offer or answer carrying `sdp`. Throws NgParamError.
     Signal signal_of(const NgParams& p, const Sdp& sdp) const;
     // Answers an offer or answer: the SDP rewritten for the recipient, or the error.
-    void reply_with_sdp(const CallResult& r, const Sdp& sdp, const NgParams& p, const Respond& respond) const;
+    void reply_with_sdp(const CallResult& r, const Sdp& sdp, const NgParams& p,
+                        const Respond& respond) const;
 
     CallControl& calls_;
     std::map<std::string, Handler> handlers_;

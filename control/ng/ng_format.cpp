@@ -21,9 +21,12 @@ nlohmann::json counters_json(const FlowCounters& c) {
 
 const char* state_name(LatchState s) {
     switch (s) {
-        case LatchState::unlearned: return "unlearned";
-        case LatchState::learning: return "learning";
-        case LatchState::confirmed: return "confirmed";
+        case LatchState::unlearned:
+            return "unlearned";
+        case LatchState::learning:
+            return "learning";
+        case LatchState::confirmed:
+            return "confirmed";
     }
     return "?";
 }
@@ -53,7 +56,8 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
                     {"flags", nlohmann::json::array({c == 0 ? "RTP" : "RTCP"})},
                     {"latch", state_name(f.state)},
                     {"stats", counters_json(f.counters)},
-                    {"sent", {{"packets", f.counters.packets_out}, {"bytes", f.counters.bytes_out}}},
+                    {"sent",
+                     {{"packets", f.counters.packets_out}, {"bytes", f.counters.bytes_out}}},
                 });
             }
             const CallMedia* info = i < call.media.size() ? &call.media[i] : nullptr;
@@ -62,7 +66,8 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
                               {"protocol", info ? info->proto : ""},
                               {"streams", std::move(streams)}});
         }
-        std::string tag = call.tags[leg].empty() ? "(leg " + std::to_string(leg + 1) + ")" : call.tags[leg];
+        std::string tag =
+            call.tags[leg].empty() ? "(leg " + std::to_string(leg + 1) + ")" : call.tags[leg];
         tags[tag] = {{"tag", call.tags[leg]}, {"medias", std::move(medias)}};
     }
     return {{"created", call.created_us / 1000000},
@@ -107,7 +112,10 @@ nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64
         drops[std::string(drop_reason_name(static_cast<DropReason>(i)))] = totals.drops[i];
     }
     return {{"calls", calls},
-            {"sessions", {{"current", all.sessions}, {"created", all.sessions_created}, {"timed out", all.sessions_timed_out}}},
+            {"sessions",
+             {{"current", all.sessions},
+              {"created", all.sessions_created},
+              {"timed out", all.sessions_timed_out}}},
             {"packets", {{"received", totals.packets_in}, {"relayed", totals.packets_out}}},
             {"bytes", {{"received", totals.bytes_in}, {"relayed", totals.bytes_out}}},
             {"learned", totals.learned},

@@ -2,8 +2,8 @@
 #include "ng_params.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 
 namespace latch {
 namespace {
@@ -48,7 +48,8 @@ int64_t integer(const nlohmann::json& v, const std::string& key) {
 
 std::string normalize_flag(std::string_view flag) {
     std::string f;
-    for (char c : flag) f += c == ' ' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : flag)
+        f += c == ' ' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return f;
 }
 
@@ -60,12 +61,18 @@ NgParams read_ng_params(const nlohmann::json& dict) {
     NgParams p;
     for (const auto& [raw_key, v] : dict.items()) {
         std::string key = key_form(raw_key);
-        if (key == "command") p.command = text(v, key);
-        else if (key == "call-id") p.call_id = text(v, key);
-        else if (key == "from-tag") p.from_tag = text(v, key);
-        else if (key == "to-tag") p.to_tag = text(v, key);
-        else if (key == "via-branch") p.via_branch = text(v, key);
-        else if (key == "sdp") p.sdp = text(v, key);
+        if (key == "command")
+            p.command = text(v, key);
+        else if (key == "call-id")
+            p.call_id = text(v, key);
+        else if (key == "from-tag")
+            p.from_tag = text(v, key);
+        else if (key == "to-tag")
+            p.to_tag = text(v, key);
+        else if (key == "via-branch")
+            p.via_branch = text(v, key);
+        else if (key == "sdp")
+            p.sdp = text(v, key);
         else if (key == "flags") {
             for (auto& f : text_list(v, key)) p.flags.insert(normalize_flag(f));
         } else if (key == "replace") {
@@ -74,21 +81,33 @@ NgParams read_ng_params(const nlohmann::json& dict) {
             auto parts = text_list(v, key);
             if (parts.size() != 2) throw NgParamError("'received-from' must be [family, address]");
             p.received_from = parts[1];
-        } else if (key == "ICE" || key == "ice") p.ice = normalize_flag(text(v, key));
-        else if (key == "direction") p.direction = text_list(v, key);
-        else if (key == "interface") p.from_interface = p.to_interface = text(v, key);
-        else if (key == "from-interface") p.from_interface = text(v, key);
-        else if (key == "to-interface") p.to_interface = text(v, key);
-        else if (key == "address-family") p.address_family = text(v, key);
-        else if (key == "media-address") p.media_address = text(v, key);
-        else if (key == "learning") p.learning = normalize_flag(text(v, key));
+        } else if (key == "ICE" || key == "ice")
+            p.ice = normalize_flag(text(v, key));
+        else if (key == "direction")
+            p.direction = text_list(v, key);
+        else if (key == "interface")
+            p.from_interface = p.to_interface = text(v, key);
+        else if (key == "from-interface")
+            p.from_interface = text(v, key);
+        else if (key == "to-interface")
+            p.to_interface = text(v, key);
+        else if (key == "address-family")
+            p.address_family = text(v, key);
+        else if (key == "media-address")
+            p.media_address = text(v, key);
+        else if (key == "learning")
+            p.learning = normalize_flag(text(v, key));
         else if (key == "rtcp-mux") {
             for (auto& m : text_list(v, key)) p.rtcp_mux.insert(normalize_flag(m));
         } else if (key == "supports") {
-            for (auto& s : text_list(v, key)) p.supports_load_limit |= normalize_flag(s) == "load-limit";
-        } else if (key == "delete-delay") p.delete_delay = integer(v, key);
-        else if (key == "limit") p.limit = integer(v, key);
-        else if (key == "TOS" || key == "tos") p.tos = integer(v, key);
+            for (auto& s : text_list(v, key))
+                p.supports_load_limit |= normalize_flag(s) == "load-limit";
+        } else if (key == "delete-delay")
+            p.delete_delay = integer(v, key);
+        else if (key == "limit")
+            p.limit = integer(v, key);
+        else if (key == "TOS" || key == "tos")
+            p.tos = integer(v, key);
     }
     if (p.direction.size() > 2) throw NgParamError("'direction' must name at most two interfaces");
     if (!p.direction.empty()) {
@@ -98,7 +117,8 @@ NgParams read_ng_params(const nlohmann::json& dict) {
     if (!p.address_family.empty() && p.address_family != "IP4" && p.address_family != "IP6") {
         throw NgParamError("'address family' must be IP4 or IP6");
     }
-    if (p.delete_delay && *p.delete_delay < 0) throw NgParamError("'delete-delay' must not be negative");
+    if (p.delete_delay && *p.delete_delay < 0)
+        throw NgParamError("'delete-delay' must not be negative");
     if (p.limit < 0) throw NgParamError("'limit' must not be negative");
     if (p.tos && (*p.tos < 0 || *p.tos > 255)) throw NgParamError("'TOS' must be from 0 to 255");
     return p;

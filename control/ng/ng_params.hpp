@@ -14,7 +14,7 @@ namespace latch {
 
 // A request whose keys are missing or of the wrong type; the message is the error-reason.
 class NgParamError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -22,8 +22,8 @@ struct NgParams {
     std::string command;
     std::string call_id, from_tag, to_tag, via_branch;
     std::optional<std::string> sdp;
-    std::set<std::string> flags;    // lower case, '-' for spaces: "sip-source-address"
-    std::set<std::string> replace;  // "origin", "session-connection"...
+    std::set<std::string> flags;               // lower case, '-' for spaces: "sip-source-address"
+    std::set<std::string> replace;             // "origin", "session-connection"...
     std::optional<std::string> received_from;  // the address of received-from
     std::string ice;                           // "remove", "force"... lower case
     std::vector<std::string> direction;        // interface names, offerer's side first

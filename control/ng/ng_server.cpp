@@ -18,7 +18,8 @@ struct NgServer::Pending {
     NgEncoding encoding;
     bool answered = false;
 
-    Pending(std::weak_ptr<NgServer*> s, const Endpoint& t, std::string c, std::string k, NgEncoding e)
+    Pending(std::weak_ptr<NgServer*> s, const Endpoint& t, std::string c, std::string k,
+            NgEncoding e)
         : server(std::move(s)), to(t), cookie(std::move(c)), cache_key(std::move(k)), encoding(e) {}
     Pending(const Pending&) = delete;
     Pending& operator=(const Pending&) = delete;
@@ -30,20 +31,26 @@ struct NgServer::Pending {
     }
     ~Pending() {
         if (answered) return;
-        guarded("ng reply", [this] { answer(ng_internal_error("the request was dropped without a reply")); });
+        guarded("ng reply",
+                [this] { answer(ng_internal_error("the request was dropped without a reply")); });
     }
 };
 
 NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, AllowList allow)
-    : dispatch_(std::move(dispatch)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kMaxMessage)) {
-    if (int rc = open_udp(loop, socket_, listen, this, &NgServer::on_alloc, &NgServer::on_recv); rc != 0) {
+    : dispatch_(std::move(dispatch)),
+      allow_(std::move(allow)),
+      buffer_(std::make_unique<char[]>(kMaxMessage)) {
+    if (int rc = open_udp(loop, socket_, listen, this, &NgServer::on_alloc, &NgServer::on_recv);
+        rc != 0) {
         throw std::runtime_error("cannot listen on " + listen.to_string() + ": " + uv_strerror(rc));
     }
     local_ = bound_endpoint(socket_.get());
     alive_ = std::make_shared<NgServer*>(this);
 }
 
-NgServer::~NgServer() { alive_.reset(); }
+NgServer::~NgServer() {
+    alive_.reset();
+}
 
 void NgServer::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
     auto* self = static_cast<NgServer*>(handle->data);
@@ -71,7 +78,8 @@ void NgServer::handle(std::string_view datagram, const Endpoint& from, bool trun
     NgParsed parsed = parse_ng(datagram);
     if (std::holds_alternative<NgNoCookie>(parsed)) {
         ++counters_.dropped;
-        log(LogLevel::debug, "dropped {} bytes without a cookie from {}", datagram.size(), from.to_string());
+        log(LogLevel::debug, "dropped {} bytes without a cookie from {}", datagram.size(),
+            from.to_string());
         return;
     }
     if (truncated || datagram.size() > kMaxRequest) {
@@ -80,7 +88,8 @@ void NgServer::handle(std::string_view datagram, const Endpoint& from, bool trun
                                         : std::get<NgBadRequest>(parsed).cookie;
         ++counters_.bad_requests;
         send(from, cookie, NgEncoding::bencode,
-             ng_error(fmt::format("message too large ({} bytes; the limit is {})", datagram.size(), kMaxRequest)));
+             ng_error(fmt::format("message too large ({} bytes; the limit is {})", datagram.size(),
+                                  kMaxRequest)));
         return;
     }
     if (auto* bad = std::get_if<NgBadRequest>(&parsed)) {
@@ -125,7 +134,9 @@ void NgServer::send(const Endpoint& to, std::string_view cookie, NgEncoding enco
         // client still gets an answer it can read, and the counter shows the defect.
         ++counters_.encode_failures;
         log(LogLevel::error, "ng reply to {} could not be encoded: {}", to.to_string(), e.what());
-        wire = encode_ng(cookie, encoding, ng_internal_error(std::string("the reply could not be encoded: ") + e.what()));
+        wire = encode_ng(
+            cookie, encoding,
+            ng_internal_error(std::string("the reply could not be encoded: ") + e.what()));
     }
     if (!cache_key.empty()) cache_.store(cache_key, wire);
     send_wire(to, wire);

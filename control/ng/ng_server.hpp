@@ -8,9 +8,9 @@
 #include <functional>
 #include <memory>
 
-#include "endpoint.hpp"
 #include "allow_list.hpp"
 #include "control_counters.hpp"
+#include "endpoint.hpp"
 #include "ng_codec.hpp"
 #include "reply_cache.hpp"
 #include "uv_handle.hpp"
@@ -18,7 +18,7 @@
 namespace latch {
 
 class NgServer {
-public:
+  public:
     // Sends the request's reply dictionary; may be called later (after workers answered).
     // Every request with a cookie gets exactly one reply: calls after the first do nothing,
     // and a request whose last copy of its Respond goes away unanswered (a continuation that
@@ -37,22 +37,22 @@ public:
     const ListenerCounters& counters() const { return counters_; }
     void close() { socket_.reset(); }
 
-private:
+  private:
     struct Pending;
     static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
-    static void on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf,
-                        const sockaddr* addr, unsigned flags) noexcept;
+    static void on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                        unsigned flags) noexcept;
     void handle(std::string_view datagram, const Endpoint& from, bool truncated);
     void send(const Endpoint& to, std::string_view cookie, NgEncoding encoding,
               const nlohmann::json& reply, const std::string& cache_key = {});
     void send_wire(const Endpoint& to, const std::string& wire);
 
     static constexpr std::size_t kMaxMessage = 65536;  // the receive buffer: any UDP datagram
-public:
+  public:
     // Larger requests get an error: no SIP body needs this much, and parsing it costs.
     static constexpr std::size_t kMaxRequest = 32768;
 
-private:
+  private:
     UvPtr<uv_udp_t> socket_;
     Endpoint local_;
     Dispatch dispatch_;

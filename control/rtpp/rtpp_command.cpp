@@ -9,7 +9,9 @@
 namespace latch {
 namespace {
 
-[[noreturn]] void fail(int code, std::string why) { throw RtppError{code, std::move(why)}; }
+[[noreturn]] void fail(int code, std::string why) {
+    throw RtppError{code, std::move(why)};
+}
 
 RtppTag tag(std::string_view text) {
     RtppTag t;
@@ -45,22 +47,42 @@ void modifiers(std::string_view mods, RtppCommand& c) {
             std::size_t end = start;
             auto part_of_value = [&](char ch) {
                 if (std::isdigit(static_cast<unsigned char>(ch)) || ch == ',') return true;
-                return address && (ch == '.' || ch == ':' || std::isxdigit(static_cast<unsigned char>(ch)));
+                return address &&
+                       (ch == '.' || ch == ':' || std::isxdigit(static_cast<unsigned char>(ch)));
             };
             while (end < mods.size() && part_of_value(mods[end])) ++end;
             i = end - 1;
             return std::string(mods.substr(start, end - start));
         };
         switch (m) {
-            case 'a': c.asymmetric = true; break;
-            case 's': c.asymmetric = false; break;  // symmetric (Kamailio also sends 'S' for weak)
-            case 'w': case 'n': break;              // weak reference, new port: nothing to do
-            case '6': c.ipv6 = true; break;
-            case '4': c.ipv6 = false; break;
-            case 'e': bridge += 'e'; break;
-            case 'i': bridge += 'i'; break;
-            case 'c': case 'z': value(false); break;  // codecs, ptime: not acted on (VF says so)
-            case 'r': value(true); break;             // the remote's address hint: not needed
+            case 'a':
+                c.asymmetric = true;
+                break;
+            case 's':
+                c.asymmetric = false;
+                break;  // symmetric (Kamailio also sends 'S' for weak)
+            case 'w':
+            case 'n':
+                break;  // weak reference, new port: nothing to do
+            case '6':
+                c.ipv6 = true;
+                break;
+            case '4':
+                c.ipv6 = false;
+                break;
+            case 'e':
+                bridge += 'e';
+                break;
+            case 'i':
+                bridge += 'i';
+                break;
+            case 'c':
+            case 'z':
+                value(false);
+                break;  // codecs, ptime: not acted on (VF says so)
+            case 'r':
+                value(true);
+                break;  // the remote's address hint: not needed
             case 'l': {
                 std::string v = value(true);
                 if (v.empty()) fail(kRtppBadModifier, "l needs an address or {label}");
@@ -76,7 +98,9 @@ void modifiers(std::string_view mods, RtppCommand& c) {
                 fail(kRtppBadModifier, std::string("unsupported modifier '") + mods[i] + "'");
         }
     }
-    auto side = [](char ei) { return ei == 'e' ? std::string("external") : std::string("internal"); };
+    auto side = [](char ei) {
+        return ei == 'e' ? std::string("external") : std::string("internal");
+    };
     if (!bridge.empty()) {
         c.from_interface = side(bridge[0]);
         c.to_interface = side(bridge.size() > 1 ? bridge[1] : bridge[0]);
@@ -95,9 +119,9 @@ uint16_t port(std::string_view text) {
 }  // namespace
 
 bool rtpp_feature_supported(std::string_view date) {
-    return date == "20040107"     // the basic protocol
-           || date == "20050322"  // several streams per call (tag;N)
-           || date == "20081224"; // timeout notification
+    return date == "20040107"      // the basic protocol
+           || date == "20050322"   // several streams per call (tag;N)
+           || date == "20081224";  // timeout notification
 }
 
 RtppCommand parse_rtpp(std::string_view line) {
@@ -188,7 +212,11 @@ RtppCommand parse_rtpp(std::string_view line) {
             args(0, 0);
             c.op = RtppOp::delete_all;
             return c;
-        case 'P': case 'S': case 'R': case 'C': case 'N':
+        case 'P':
+        case 'S':
+        case 'R':
+        case 'C':
+        case 'N':
             fail(kRtppUnsupported, "play, record and copy are not supported");
         default:
             fail(kRtppUnknownCommand, "unknown command '" + std::string(head) + "'");

@@ -58,7 +58,7 @@ struct RtppCommand {
     std::string feature;
     // Q, G
     bool verbose = false;
-    bool brief = false;  // I
+    bool brief = false;              // I
     std::vector<std::string> names;  // G
 };
 

@@ -25,25 +25,28 @@ struct Notification {
 };
 
 template <typename Conn>
-void finish(Conn* conn) {
+void finish(Conn* conn) noexcept {
     UvCloser{}(conn);
 }
 
 template <typename Conn>
-void on_written(uv_write_t* req, int) {
+void on_written(uv_write_t* req, int) noexcept {
     finish(static_cast<Conn*>(req->data));
 }
 
 template <typename Conn>
-void on_connected(uv_connect_t* req, int status) {
+void on_connected(uv_connect_t* req, int status) noexcept {
     auto* conn = static_cast<Conn*>(req->data);
     if (status < 0) {
-        log(LogLevel::warning, "timeout notification not delivered: {}", uv_strerror(status));
+        guarded("timeout notification", [&] {
+            log(LogLevel::warning, "timeout notification not delivered: {}", uv_strerror(status));
+        });
         return finish(conn);
     }
     uv_buf_t buf = uv_buf_init(conn->payload, static_cast<unsigned>(conn->length));
     conn->write.data = conn;
-    if (uv_write(&conn->write, reinterpret_cast<uv_stream_t*>(&conn->handle), &buf, 1, &on_written<Conn>) != 0) {
+    if (uv_write(&conn->write, reinterpret_cast<uv_stream_t*>(&conn->handle), &buf, 1,
+                 &on_written<Conn>) != 0) {
         finish(conn);
     }
 }
@@ -59,24 +62,32 @@ Conn* prepare(const std::string& tag) {
     return conn.release();  // owned by its callbacks from here on
 }
 
-std::string result_of(const std::string& reply) { return !reply.empty() && reply[0] == 'E' ? "error" : "ok"; }
+std::string result_of(const std::string& reply) {
+    return !reply.empty() && reply[0] == 'E' ? "error" : "ok";
+}
 
 int relay_error_code(WorkerError error) {
     switch (error) {
         case WorkerError::cannot_bind:
-        case WorkerError::no_local_address: return kRtppCannotListen;
-        case WorkerError::shutting_down: return kRtppDraining;
-        case WorkerError::internal: return kRtppInternal;
-        default: return kRtppCannotCreateSession;
+        case WorkerError::no_local_address:
+            return kRtppCannotListen;
+        case WorkerError::shutting_down:
+            return kRtppDraining;
+        case WorkerError::internal:
+            return kRtppInternal;
+        default:
+            return kRtppCannotCreateSession;
     }
 }
 
 }  // namespace
 
-std::string rtpp_error(int code) { return "E" + std::to_string(code); }
+std::string rtpp_error(int code) {
+    return "E" + std::to_string(code);
+}
 
-RtppCommands::RtppCommands(uv_loop_t* loop, CallControl& calls, const std::vector<Interface>& interfaces,
-                           uint32_t idle_timeout_ms)
+RtppCommands::RtppCommands(uv_loop_t* loop, CallControl& calls,
+                           const std::vector<Interface>& interfaces, uint32_t idle_timeout_ms)
     : loop_(loop), calls_(calls), interfaces_(interfaces), idle_timeout_ms_(idle_timeout_ms) {}
 
 void RtppCommands::call_ended(const Call& call, const SessionSnapshot&, CallEnd why) {
@@ -102,15 +113,23 @@ void RtppCommands::execute(std::string_view line, const Respond& respond) {
         return counted(rtpp_error(e.code));
     }
     switch (c.op) {
-        case RtppOp::version: return counted(kRtppVersion);
-        case RtppOp::feature: return counted(rtpp_feature_supported(c.feature) ? "1" : "0");
+        case RtppOp::version:
+            return counted(kRtppVersion);
+        case RtppOp::feature:
+            return counted(rtpp_feature_supported(c.feature) ? "1" : "0");
         case RtppOp::update:
-        case RtppOp::lookup: return update_or_lookup(c, counted);
-        case RtppOp::remove: return remove(c, counted);
-        case RtppOp::query: return query(c, counted);
-        case RtppOp::info: return info(c, counted);
-        case RtppOp::get_stats: return get_stats(c, counted);
-        case RtppOp::delete_all: return delete_all(counted);
+        case RtppOp::lookup:
+            return update_or_lookup(c, counted);
+        case RtppOp::remove:
+            return remove(c, counted);
+        case RtppOp::query:
+            return query(c, counted);
+        case RtppOp::info:
+            return info(c, counted);
+        case RtppOp::get_stats:
+            return get_stats(c, counted);
+        case RtppOp::delete_all:
+            return delete_all(counted);
     }
 }
 
@@ -125,35 +144,45 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
     s.from_interface = c.from_interface;
     s.to_interface = c.to_interface;
     if (!c.local_address.empty()) {
-        auto it = std::find_if(interfaces_.begin(), interfaces_.end(),
-                               [&](const Interface& i) { return i.bind.address_string() == c.local_address; });
+        auto it = std::find_if(interfaces_.begin(), interfaces_.end(), [&](const Interface& i) {
+            return i.bind.address_string() == c.local_address;
+        });
         if (it == interfaces_.end()) return respond(rtpp_error(kRtppUnknownInterface));
         s.from_interface = s.to_interface = it->name;
     }
     auto address = Endpoint::parse(c.address, c.port);
-    if (!address || (address->family() == AF_INET6) != c.ipv6) return respond(rtpp_error(kRtppBadAddress));
+    if (!address || (address->family() == AF_INET6) != c.ipv6)
+        return respond(rtpp_error(kRtppBadAddress));
     MediaDescription media;
     media.index = c.from.media - 1;
     if (c.port != 0) media.rtp = *address;  // port 0: the stream is disabled
     s.media = {media};
 
-    auto done = answering(respond, [this, c, is_update, index = media.index, respond](const CallResult& r) {
-        switch (r.error) {
-            case CallError::none: break;
-            case CallError::unknown_call:
-            case CallError::unknown_tag: return respond(is_update ? rtpp_error(kRtppSessionUnknown) : "0");
-            case CallError::unknown_interface: return respond(rtpp_error(kRtppUnknownInterface));
-            case CallError::relay: return respond(rtpp_error(relay_error_code(r.relay_error)));
-            case CallError::load_limit: return respond(rtpp_error(kRtppOverload));
-        }
-        if (index >= r.snapshot.media.size()) return respond(rtpp_error(kRtppCannotCreateSession));
-        const Interface& iface = *r.call->interfaces[r.recipient];
-        uint16_t port = r.snapshot.media[index].flows[r.recipient][0].local.port();
-        if (is_update && !c.notify_socket.empty()) {
-            calls_.set_timeout_notification(c.call_id, c.notify_socket, c.notify_tag);
-        }
-        respond(fmt::format("{} {}{}", port, iface.sdp_address(), iface.bind.family() == AF_INET6 ? " 6" : ""));
-    });
+    auto done =
+        answering(respond, [this, c, is_update, index = media.index, respond](const CallResult& r) {
+            switch (r.error) {
+                case CallError::none:
+                    break;
+                case CallError::unknown_call:
+                case CallError::unknown_tag:
+                    return respond(is_update ? rtpp_error(kRtppSessionUnknown) : "0");
+                case CallError::unknown_interface:
+                    return respond(rtpp_error(kRtppUnknownInterface));
+                case CallError::relay:
+                    return respond(rtpp_error(relay_error_code(r.relay_error)));
+                case CallError::load_limit:
+                    return respond(rtpp_error(kRtppOverload));
+            }
+            if (index >= r.snapshot.media.size())
+                return respond(rtpp_error(kRtppCannotCreateSession));
+            const Interface& iface = *r.call->interfaces[r.recipient];
+            uint16_t port = r.snapshot.media[index].flows[r.recipient][0].local.port();
+            if (is_update && !c.notify_socket.empty()) {
+                calls_.set_timeout_notification(c.call_id, c.notify_socket, c.notify_tag);
+            }
+            respond(fmt::format("{} {}{}", port, iface.sdp_address(),
+                                iface.bind.family() == AF_INET6 ? " 6" : ""));
+        });
     if (is_update) {
         calls_.offer(std::move(s), std::move(done));
     } else {
@@ -162,76 +191,88 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
 }
 
 void RtppCommands::remove(const RtppCommand& c, const Respond& respond) {
-    calls_.remove(c.call_id, 0, answering(respond, [respond](const CallResult& r) {
-        respond(r.error == CallError::unknown_call ? rtpp_error(kRtppSessionUnknown) : "0");
-    }));
+    calls_.remove(
+        c.call_id, 0, answering(respond, [respond](const CallResult& r) {
+            respond(r.error == CallError::unknown_call ? rtpp_error(kRtppSessionUnknown) : "0");
+        }));
 }
 
 void RtppCommands::query(const RtppCommand& c, const Respond& respond) {
-    calls_.query(c.call_id, answering(respond, [this, c, respond](const CallResult& r) {
-        if (r.error != CallError::none) return respond(rtpp_error(kRtppSessionUnknown));
-        int caller = std::max(0, r.call->leg_of(c.from.tag));
-        uint64_t from_caller = 0, from_callee = 0, relayed = 0, dropped = 0;
-        for (const auto& m : r.snapshot.media) {
-            for (int leg = 0; leg < kLegs; ++leg) {
-                for (const auto& f : m.flows[leg]) {
-                    (leg == caller ? from_caller : from_callee) += f.counters.packets_in;
-                    relayed += f.counters.packets_out;
-                    dropped += f.counters.total_drops();
+    calls_.query(
+        c.call_id, answering(respond, [this, c, respond](const CallResult& r) {
+            if (r.error != CallError::none) return respond(rtpp_error(kRtppSessionUnknown));
+            int caller = std::max(0, r.call->leg_of(c.from.tag));
+            uint64_t from_caller = 0, from_callee = 0, relayed = 0, dropped = 0;
+            for (const auto& m : r.snapshot.media) {
+                for (int leg = 0; leg < kLegs; ++leg) {
+                    for (const auto& f : m.flows[leg]) {
+                        (leg == caller ? from_caller : from_callee) += f.counters.packets_in;
+                        relayed += f.counters.packets_out;
+                        dropped += f.counters.total_drops();
+                    }
                 }
             }
-        }
-        uint64_t now = calls_.clocks().monotonic_ms;
-        uint64_t last = std::max(r.snapshot.last_packet_ms, r.snapshot.last_signal_ms);
-        uint64_t idle = now > last ? now - last : 0;
-        uint64_t ttl = idle >= idle_timeout_ms_ ? 0 : (idle_timeout_ms_ - idle) / 1000;
-        respond(c.verbose ? fmt::format("ttl={} npkts_ina={} npkts_ino={} nrelayed={} ndropped={}", ttl,
-                                        from_caller, from_callee, relayed, dropped)
-                          : fmt::format("{} {} {} {} {}", ttl, from_caller, from_callee, relayed, dropped));
-    }));
+            uint64_t now = calls_.clocks().monotonic_ms;
+            uint64_t last = std::max(r.snapshot.last_packet_ms, r.snapshot.last_signal_ms);
+            uint64_t idle = now > last ? now - last : 0;
+            uint64_t ttl = idle >= idle_timeout_ms_ ? 0 : (idle_timeout_ms_ - idle) / 1000;
+            respond(c.verbose
+                        ? fmt::format("ttl={} npkts_ina={} npkts_ino={} nrelayed={} ndropped={}",
+                                      ttl, from_caller, from_callee, relayed, dropped)
+                        : fmt::format("{} {} {} {} {}", ttl, from_caller, from_callee, relayed,
+                                      dropped));
+        }));
 }
 
 void RtppCommands::info(const RtppCommand&, const Respond& respond) {
     calls_.collect_worker_stats(answering(respond, [respond](std::vector<WorkerStats>& stats) {
         const WorkerStats all = total(stats);
-        respond(fmt::format("sessions created: {}\nactive sessions: {}\nactive streams: {}\n"
-                            "packets received: {}\npackets transmitted: {}",
-                            all.sessions_created, all.sessions, all.streams, all.totals.packets_in,
-                            all.totals.packets_out));
+        respond(
+            fmt::format("sessions created: {}\nactive sessions: {}\nactive streams: {}\n"
+                        "packets received: {}\npackets transmitted: {}",
+                        all.sessions_created, all.sessions, all.streams, all.totals.packets_in,
+                        all.totals.packets_out));
     }));
 }
 
 void RtppCommands::get_stats(const RtppCommand& c, const Respond& respond) {
-    calls_.collect_worker_stats(answering(respond, [this, c, respond](std::vector<WorkerStats>& stats) {
-        const WorkerStats sum = total(stats);
-        uint64_t commands = 0, errors = 0;
-        for (const auto& [name, results] : results_) {
-            for (const auto& [result, n] : results) {
-                commands += n;
-                if (result == "error") errors += n;
+    calls_.collect_worker_stats(
+        answering(respond, [this, c, respond](std::vector<WorkerStats>& stats) {
+            const WorkerStats sum = total(stats);
+            uint64_t commands = 0, errors = 0;
+            for (const auto& [name, results] : results_) {
+                for (const auto& [result, n] : results) {
+                    commands += n;
+                    if (result == "error") errors += n;
+                }
             }
-        }
-        const std::vector<std::pair<std::string, uint64_t>> all = {
-            {"nsess_created", sum.sessions_created}, {"nsess_timeout", sum.sessions_timed_out},
-            {"nsess_active", sum.sessions},          {"nstreams_active", sum.streams},
-            {"npkt_rcvd", sum.totals.packets_in},    {"npkt_relayed", sum.totals.packets_out},
-            {"npkt_dropped", sum.totals.total_drops()}, {"ncmds_rcvd", commands},
-            {"ncmds_errs", errors},            {"nnotify_sent", notifications_sent_},
-        };
-        std::vector<std::pair<std::string, uint64_t>> chosen;
-        for (const auto& want : c.names) {
-            auto it = std::find_if(all.begin(), all.end(), [&](const auto& kv) { return kv.first == want; });
-            if (it == all.end()) return respond(rtpp_error(kRtppUnsupported));
-            chosen.push_back(*it);
-        }
-        if (c.names.empty()) chosen = all;
-        std::string out;
-        for (const auto& [name, value] : chosen) {
-            if (!out.empty()) out += ' ';
-            out += c.verbose ? fmt::format("{}={}", name, value) : std::to_string(value);
-        }
-        respond(out);
-    }));
+            const std::vector<std::pair<std::string, uint64_t>> all = {
+                {"nsess_created", sum.sessions_created},
+                {"nsess_timeout", sum.sessions_timed_out},
+                {"nsess_active", sum.sessions},
+                {"nstreams_active", sum.streams},
+                {"npkt_rcvd", sum.totals.packets_in},
+                {"npkt_relayed", sum.totals.packets_out},
+                {"npkt_dropped", sum.totals.total_drops()},
+                {"ncmds_rcvd", commands},
+                {"ncmds_errs", errors},
+                {"nnotify_sent", notifications_sent_},
+            };
+            std::vector<std::pair<std::string, uint64_t>> chosen;
+            for (const auto& want : c.names) {
+                auto it = std::find_if(all.begin(), all.end(),
+                                       [&](const auto& kv) { return kv.first == want; });
+                if (it == all.end()) return respond(rtpp_error(kRtppUnsupported));
+                chosen.push_back(*it);
+            }
+            if (c.names.empty()) chosen = all;
+            std::string out;
+            for (const auto& [name, value] : chosen) {
+                if (!out.empty()) out += ' ';
+                out += c.verbose ? fmt::format("{}={}", name, value) : std::to_string(value);
+            }
+            respond(out);
+        }));
 }
 
 void RtppCommands::delete_all(const Respond& respond) {
@@ -252,19 +293,22 @@ void RtppCommands::notify(const Call& call) {
     if (where.rfind("unix:", 0) == 0) {
         auto* conn = prepare<Notification<uv_pipe_t>>(call.notify_tag);
         uv_pipe_init(loop_, &conn->handle, 0);
-        uv_pipe_connect(&conn->connect, &conn->handle, where.substr(5).c_str(), &on_connected<Notification<uv_pipe_t>>);
+        uv_pipe_connect(&conn->connect, &conn->handle, where.substr(5).c_str(),
+                        &on_connected<Notification<uv_pipe_t>>);
         return;
     }
     std::string address = where.rfind("tcp:", 0) == 0 ? where.substr(4) : where;
     auto ep = Endpoint::parse(address);
     if (!ep) {
-        log(LogLevel::warning, "call {}: timeout notification socket '{}' is not unix:PATH or tcp:ADDR:PORT",
+        log(LogLevel::warning,
+            "call {}: timeout notification socket '{}' is not unix:PATH or tcp:ADDR:PORT",
             call.call_id, where);
         return;
     }
     auto* conn = prepare<Notification<uv_tcp_t>>(call.notify_tag);
     uv_tcp_init(loop_, &conn->handle);
-    if (uv_tcp_connect(&conn->connect, &conn->handle, ep->sockaddr_ptr(), &on_connected<Notification<uv_tcp_t>>) != 0) {
+    if (uv_tcp_connect(&conn->connect, &conn->handle, ep->sockaddr_ptr(),
+                       &on_connected<Notification<uv_tcp_t>>) != 0) {
         finish(conn);
     }
 }

@@ -20,7 +20,7 @@ namespace latch {
 // Also a call observer: a call that ends by idle timeout is told to the notify socket its U
 // named (register it with CallControl::add_observer).
 class RtppCommands final : public CallObserver {
-public:
+  public:
     // The reply without its line end (the server adds cookie and line end).
     using Respond = std::function<void(const std::string& reply)>;
 
@@ -32,11 +32,12 @@ public:
     uint64_t notifications_sent() const { return notifications_sent_; }
     void call_ended(const Call& call, const SessionSnapshot& final, CallEnd why) override;
 
-private:
+  private:
     // `body` as a continuation that owes `respond` its reply: if it throws, the reply is E81.
     template <typename Body>
     static auto answering(const Respond& respond, Body body) {
-        return catching([respond](const char*) { respond("E" + std::to_string(kRtppInternal)); }, std::move(body));
+        return catching([respond](const char*) { respond("E" + std::to_string(kRtppInternal)); },
+                        std::move(body));
     }
     void update_or_lookup(const RtppCommand& c, const Respond& respond);
     void remove(const RtppCommand& c, const Respond& respond);

@@ -16,7 +16,8 @@ constexpr std::size_t kBufferSize = 65536;
 const std::string kInternalError = "E" + std::to_string(kRtppInternal);
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\0')) {
+    while (!s.empty() &&
+           (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\0')) {
         s.remove_suffix(1);
     }
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -47,13 +48,18 @@ struct RtppServer::Pending {
     }
 };
 
-RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path,
-                       Execute execute, AllowList allow)
-    : loop_(loop), execute_(std::move(execute)), allow_(std::move(allow)), buffer_(std::make_unique<char[]>(kBufferSize)),
+RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp,
+                       const std::string& unix_path, Execute execute, AllowList allow)
+    : loop_(loop),
+      execute_(std::move(execute)),
+      allow_(std::move(allow)),
+      buffer_(std::make_unique<char[]>(kBufferSize)),
       alive_(std::make_shared<RtppServer*>(this)) {
     if (udp) {
-        if (int rc = open_udp(loop, udp_, *udp, this, &RtppServer::on_alloc, &RtppServer::on_udp); rc != 0) {
-            throw std::runtime_error("cannot listen for rtpproxy commands on " + udp->to_string() + ": " + uv_strerror(rc));
+        if (int rc = open_udp(loop, udp_, *udp, this, &RtppServer::on_alloc, &RtppServer::on_udp);
+            rc != 0) {
+            throw std::runtime_error("cannot listen for rtpproxy commands on " + udp->to_string() +
+                                     ": " + uv_strerror(rc));
         }
         udp_local_ = bound_endpoint(udp_.get());
     }
@@ -63,11 +69,14 @@ RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, cons
         unix_->data = this;
         ::unlink(unix_path.c_str());  // a socket left by an earlier run
         int rc = uv_pipe_bind(unix_.get(), unix_path.c_str());
-        if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(unix_.get()), 64, &RtppServer::on_connection);
+        if (rc == 0)
+            rc = uv_listen(reinterpret_cast<uv_stream_t*>(unix_.get()), 64,
+                           &RtppServer::on_connection);
         if (rc != 0) {
             unix_.reset();
             udp_.reset();
-            throw std::runtime_error("cannot listen for rtpproxy commands on unix:" + unix_path + ": " + uv_strerror(rc));
+            throw std::runtime_error("cannot listen for rtpproxy commands on unix:" + unix_path +
+                                     ": " + uv_strerror(rc));
         }
         unix_path_ = unix_path;
     }
@@ -111,7 +120,8 @@ void RtppServer::on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, co
     auto* self = static_cast<RtppServer*>(handle->data);
     if (self == nullptr || nread <= 0 || addr == nullptr) return;
     guarded("rtpproxy datagram", [&] {
-        self->handle_udp(std::string_view(buf->base, static_cast<std::size_t>(nread)), Endpoint::from_sockaddr(addr));
+        self->handle_udp(std::string_view(buf->base, static_cast<std::size_t>(nread)),
+                         Endpoint::from_sockaddr(addr));
     });
 }
 
@@ -137,10 +147,12 @@ void RtppServer::handle_udp(std::string_view datagram, const Endpoint& from) {
         case ReplyCache::Lookup::pending:  // the first copy is still being handled
             ++counters_.duplicates_in_flight;
             return;
-        case ReplyCache::Lookup::miss: break;
+        case ReplyCache::Lookup::miss:
+            break;
     }
-    run(trim(datagram.substr(space + 1)),
-        [this, from, key, cookie](const std::string& reply) { reply_udp(from, cookie, key, reply); });
+    run(trim(datagram.substr(space + 1)), [this, from, key, cookie](const std::string& reply) {
+        reply_udp(from, cookie, key, reply);
+    });
 }
 
 void RtppServer::reply_udp(const Endpoint& to, const std::string& cookie, const std::string& key,
@@ -210,8 +222,8 @@ void RtppServer::handle_stream(Client& client, std::string_view data) {
     std::size_t start = 0;
     while (start < pending.size()) {
         std::size_t nl = pending.find('\n', start);
-        std::string_view command =
-            trim(std::string_view(pending).substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+        std::string_view command = trim(std::string_view(pending).substr(
+            start, nl == std::string::npos ? std::string::npos : nl - start));
         start = nl == std::string::npos ? pending.size() : nl + 1;
         if (command.empty()) continue;
         run(command, [this, id](const std::string& reply) { reply_stream(id, reply); });

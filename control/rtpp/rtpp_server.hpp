@@ -22,7 +22,7 @@
 namespace latch {
 
 class RtppServer {
-public:
+  public:
     // Sends the command's reply (without cookie and line end), now or later. Each command gets
     // exactly one: calls after the first do nothing, and a command whose last copy of its
     // Reply goes away unanswered is answered E81 then.
@@ -31,8 +31,8 @@ public:
 
     // Binds what is given (UDP address, unix socket path; either may be absent). Throws
     // std::runtime_error naming the address and the reason.
-    RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path, Execute execute,
-               AllowList allow = AllowList::loopback());
+    RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path,
+               Execute execute, AllowList allow = AllowList::loopback());
     ~RtppServer();
     RtppServer(const RtppServer&) = delete;
     RtppServer& operator=(const RtppServer&) = delete;
@@ -43,7 +43,7 @@ public:
 
     static constexpr std::size_t kMaxCommand = 4096;
 
-private:
+  private:
     struct Pending;
     struct Client {
         RtppServer* server;
@@ -53,7 +53,8 @@ private:
     };
 
     static void on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept;
-    static void on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned) noexcept;
+    static void on_udp(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                       unsigned) noexcept;
     static void on_connection(uv_stream_t* listener, int status) noexcept;
     static void on_stream(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
     void accept(uv_stream_t* listener);
@@ -61,7 +62,8 @@ private:
     void handle_stream(Client& client, std::string_view data);
     void reply_stream(uint64_t client, const std::string& reply);
     void send_udp(const Endpoint& to, std::string& wire);
-    void reply_udp(const Endpoint& to, const std::string& cookie, const std::string& key, const std::string& reply);
+    void reply_udp(const Endpoint& to, const std::string& cookie, const std::string& key,
+                   const std::string& reply);
     // Runs `command`, whose reply goes to `send`; a failure is answered E81.
     void run(std::string_view command, std::function<void(const std::string&)> send);
 

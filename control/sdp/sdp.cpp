@@ -33,19 +33,23 @@ SdpAddress parse_address(std::size_t line, std::string_view net, std::string_vie
 }
 
 bool is_ice_attribute(std::string_view line) {
-    for (std::string_view prefix : {"a=candidate:", "a=ice-ufrag:", "a=ice-pwd:", "a=ice-options:",
-                                    "a=remote-candidates:", "a=ice-lite", "a=ice-mismatch",
-                                    "a=end-of-candidates", "a=ice-pacing:"}) {
+    for (std::string_view prefix :
+         {"a=candidate:", "a=ice-ufrag:", "a=ice-pwd:", "a=ice-options:", "a=remote-candidates:",
+          "a=ice-lite", "a=ice-mismatch", "a=end-of-candidates", "a=ice-pacing:"}) {
         if (line.rfind(prefix, 0) == 0) return true;
     }
     return false;
 }
 
-bool is_unspecified(const std::string& address) { return address == "0.0.0.0" || address == "::"; }
+bool is_unspecified(const std::string& address) {
+    return address == "0.0.0.0" || address == "::";
+}
 
 }  // namespace
 
-bool SdpMedia::is_rtp() const { return proto.find("RTP/") != std::string::npos; }
+bool SdpMedia::is_rtp() const {
+    return proto.find("RTP/") != std::string::npos;
+}
 
 const SdpAddress* Sdp::media_address(std::size_t i) const {
     if (media.at(i).connection) return &*media[i].connection;
@@ -56,17 +60,21 @@ Sdp parse_sdp(std::string_view body) {
     Sdp sdp;
     if (body.empty()) throw SdpError("empty SDP");
     std::size_t first_nl = body.find('\n');
-    sdp.eol = (first_nl != std::string_view::npos && first_nl > 0 && body[first_nl - 1] == '\r') ? "\r\n" : "\n";
+    sdp.eol = (first_nl != std::string_view::npos && first_nl > 0 && body[first_nl - 1] == '\r')
+                  ? "\r\n"
+                  : "\n";
     std::size_t pos = 0;
     while (pos < body.size()) {
         std::size_t nl = body.find('\n', pos);
-        std::string_view line = body.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        std::string_view line =
+            body.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         pos = nl == std::string_view::npos ? body.size() : nl + 1;
         if (line.empty()) continue;  // tolerate blank lines (and a missing final line end)
         sdp.lines.emplace_back(line);
     }
-    if (sdp.lines.empty() || sdp.lines[0] != "v=0") throw SdpError("the SDP does not start with its version line (v=0)");
+    if (sdp.lines.empty() || sdp.lines[0] != "v=0")
+        throw SdpError("the SDP does not start with its version line (v=0)");
 
     for (std::size_t i = 0; i < sdp.lines.size(); ++i) {
         const std::string& line = sdp.lines[i];
@@ -106,7 +114,8 @@ Sdp parse_sdp(std::string_view body) {
                     auto port = rtcp.empty() ? std::nullopt : port_number(rtcp[0]);
                     if (!port) fail(i, "a=rtcp port is not a number");
                     sdp.media.back().rtcp_port = *port;
-                    if (rtcp.size() == 4) sdp.media.back().rtcp_address = parse_address(i, rtcp[1], rtcp[2], rtcp[3]);
+                    if (rtcp.size() == 4)
+                        sdp.media.back().rtcp_address = parse_address(i, rtcp[1], rtcp[2], rtcp[3]);
                 } else if (value == "rtcp-mux") {
                     sdp.media.back().rtcp_mux = true;
                 }
@@ -144,10 +153,12 @@ std::string rewrite_sdp(const Sdp& sdp, const SdpRewrite& rw) {
         out += sdp.eol;
     };
     auto connection_line = [&](const std::string& original_address) {
-        const std::string& family = is_unspecified(original_address)
-                                        ? (original_address == "::" ? std::string("IP6") : std::string("IP4"))
-                                        : rw.relay.family;
-        const std::string& address = is_unspecified(original_address) ? original_address : rw.relay.address;
+        const std::string& family =
+            is_unspecified(original_address)
+                ? (original_address == "::" ? std::string("IP6") : std::string("IP4"))
+                : rw.relay.family;
+        const std::string& address =
+            is_unspecified(original_address) ? original_address : rw.relay.address;
         return "c=IN " + family + " " + address;
     };
     int media_index = -1;
@@ -190,8 +201,10 @@ std::string rewrite_sdp(const Sdp& sdp, const SdpRewrite& rw) {
                 std::string port_text = line.substr(port_start, port_end - port_start);
                 std::size_t slash = port_text.find('/');
                 std::string count = slash == std::string::npos ? "" : port_text.substr(slash);
-                unsigned port = m.port == 0 ? 0 : rw.media.at(static_cast<std::size_t>(media_index)).port;
-                emit(line.substr(0, port_start) + std::to_string(port) + count + line.substr(port_end));
+                unsigned port =
+                    m.port == 0 ? 0 : rw.media.at(static_cast<std::size_t>(media_index)).port;
+                emit(line.substr(0, port_start) + std::to_string(port) + count +
+                     line.substr(port_end));
                 continue;
             }
             case 'a':
@@ -201,7 +214,8 @@ std::string rewrite_sdp(const Sdp& sdp, const SdpRewrite& rw) {
                     const SdpMedia& m = sdp.media[static_cast<std::size_t>(media_index)];
                     if (r.rtcp_port == 0 || m.port == 0) continue;  // nothing to announce
                     if (m.rtcp_address && !is_unspecified(m.rtcp_address->address)) {
-                        emit(fmt::format("a=rtcp:{} IN {} {}", r.rtcp_port, rw.relay.family, rw.relay.address));
+                        emit(fmt::format("a=rtcp:{} IN {} {}", r.rtcp_port, rw.relay.family,
+                                         rw.relay.address));
                     } else {
                         emit(fmt::format("a=rtcp:{}", r.rtcp_port));
                     }

@@ -12,7 +12,7 @@
 namespace latch {
 
 class SdpError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -22,9 +22,9 @@ struct SdpAddress {
 };
 
 struct SdpMedia {
-    std::string type;   // audio, video, image...
-    unsigned port = 0;  // 0: disabled stream
-    std::string proto;  // RTP/AVP, udptl...
+    std::string type;                      // audio, video, image...
+    unsigned port = 0;                     // 0: disabled stream
+    std::string proto;                     // RTP/AVP, udptl...
     std::optional<SdpAddress> connection;  // media-level c=
     std::optional<unsigned> rtcp_port;     // a=rtcp:
     std::optional<SdpAddress> rtcp_address;

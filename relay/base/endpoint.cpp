@@ -64,9 +64,12 @@ Endpoint Endpoint::from_sockaddr(const sockaddr* sa) {
 
 uint16_t Endpoint::port() const {
     switch (family()) {
-        case AF_INET: return ntohs(storage_.v4.sin_port);
-        case AF_INET6: return ntohs(storage_.v6.sin6_port);
-        default: return 0;
+        case AF_INET:
+            return ntohs(storage_.v4.sin_port);
+        case AF_INET6:
+            return ntohs(storage_.v6.sin6_port);
+        default:
+            return 0;
     }
 }
 
@@ -86,9 +89,11 @@ bool Endpoint::is_unspecified_address() const {
 bool Endpoint::is_private_address() const {
     if (family() == AF_INET) {
         uint32_t a = ntohl(storage_.v4.sin_addr.s_addr);
-        auto in = [a](uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
-        return in(0x0A000000, 8) || in(0xAC100000, 12) || in(0xC0A80000, 16) || in(0x64400000, 10) ||
-               in(0xA9FE0000, 16);
+        auto in = [a](uint32_t net, int bits) {
+            return (a >> (32 - bits)) == (net >> (32 - bits));
+        };
+        return in(0x0A000000, 8) || in(0xAC100000, 12) || in(0xC0A80000, 16) ||
+               in(0x64400000, 10) || in(0xA9FE0000, 16);
     }
     if (family() == AF_INET6) {
         const uint8_t* b = storage_.v6.sin6_addr.s6_addr;
@@ -99,7 +104,8 @@ bool Endpoint::is_private_address() const {
 
 bool Endpoint::same_address(const Endpoint& other) const {
     if (family() != other.family()) return false;
-    if (family() == AF_INET) return storage_.v4.sin_addr.s_addr == other.storage_.v4.sin_addr.s_addr;
+    if (family() == AF_INET)
+        return storage_.v4.sin_addr.s_addr == other.storage_.v4.sin_addr.s_addr;
     if (family() == AF_INET6) {
         return std::memcmp(&storage_.v6.sin6_addr, &other.storage_.v6.sin6_addr,
                            sizeof(in6_addr)) == 0;

@@ -13,7 +13,7 @@
 namespace latch {
 
 class Endpoint {
-public:
+  public:
     Endpoint() { storage_.sa.sa_family = AF_UNSPEC; }
 
     // "192.0.2.1" or "2001:db8::1" (no brackets) plus a port; nullopt if not an address.
@@ -35,7 +35,9 @@ public:
     bool is_private_address() const;
 
     bool same_address(const Endpoint& other) const;
-    bool operator==(const Endpoint& other) const { return same_address(other) && port() == other.port(); }
+    bool operator==(const Endpoint& other) const {
+        return same_address(other) && port() == other.port();
+    }
 
     const sockaddr* sockaddr_ptr() const { return &storage_.sa; }
     socklen_t sockaddr_len() const;
@@ -43,7 +45,7 @@ public:
     std::string address_string() const;
     std::string to_string() const;  // "192.0.2.1:5060" or "[2001:db8::1]:5060"
 
-private:
+  private:
     union {
         sockaddr sa;
         sockaddr_in v4;

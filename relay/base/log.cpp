@@ -21,9 +21,13 @@ std::optional<LogLevel> parse_log_level(std::string_view name) {
     return std::nullopt;
 }
 
-void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void set_log_level(LogLevel level) {
+    g_level.store(static_cast<int>(level));
+}
 
-bool log_enabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed); }
+bool log_enabled(LogLevel level) {
+    return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed);
+}
 
 void append_escaped(std::string& out, std::string_view text) {
     for (char c : text) {
@@ -39,12 +43,15 @@ void append_escaped(std::string& out, std::string_view text) {
 void log_line(LogLevel level, std::string_view message) {
     auto now = std::chrono::system_clock::now();
     std::time_t secs = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string line = fmt::format("{}.{:03}Z latchd[{}] ", stamp, ms, kNames[static_cast<int>(level)]);
+    std::string line =
+        fmt::format("{}.{:03}Z latchd[{}] ", stamp, ms, kNames[static_cast<int>(level)]);
     append_escaped(line, message);
     line += '\n';
     ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());

@@ -28,7 +28,7 @@ namespace latch {
 
 template <typename T>
 class Mailbox {
-public:
+  public:
     using Handler = std::function<void(std::vector<T>& batch)>;
 
     Mailbox() = default;
@@ -70,7 +70,8 @@ public:
         // descriptor stays open until the mailbox is destroyed, so it cannot be closed meanwhile.
         if (wake >= 0) {
             uint64_t one = 1;
-            [[maybe_unused]] ssize_t n = ::write(wake, &one, sizeof one);  // fails only when the counter is saturated
+            [[maybe_unused]] ssize_t n =
+                ::write(wake, &one, sizeof one);  // fails only when the counter is saturated
         }
         return true;
     }
@@ -86,7 +87,7 @@ public:
         poll_.reset();  // the descriptor itself stays open for posts still under way
     }
 
-private:
+  private:
     static void on_readable(uv_poll_t* handle, int, int) noexcept {
         auto* self = static_cast<Mailbox*>(handle->data);
         if (self == nullptr) return;

@@ -7,7 +7,9 @@ namespace {
 uint32_t load32(const uint8_t* p) noexcept {
     return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-uint16_t load16(const uint8_t* p) noexcept { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+uint16_t load16(const uint8_t* p) noexcept {
+    return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
 
 PacketInfo inspect_rtp(const uint8_t* data, std::size_t len) noexcept {
     PacketInfo info;

@@ -33,7 +33,8 @@ UvPtr<Handle> make_uv_handle() {
 
 // Watches `fd` for readability on `loop`: `handle` becomes a started poll handle whose data is
 // `data`. Returns 0, or the libuv error with `handle` reset; the descriptor stays the caller's.
-inline int watch_readable(uv_loop_t* loop, UvPtr<uv_poll_t>& handle, int fd, void* data, uv_poll_cb readable) {
+inline int watch_readable(uv_loop_t* loop, UvPtr<uv_poll_t>& handle, int fd, void* data,
+                          uv_poll_cb readable) {
     handle = make_uv_handle<uv_poll_t>();
     int rc = uv_poll_init(loop, handle.get(), fd);
     if (rc == 0) {

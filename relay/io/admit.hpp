@@ -29,8 +29,8 @@ inline void prefetch_flow(const Flow* flow) noexcept {
 
 // One datagram that arrived on `in` from `from`: true when it goes on to `in.peer`'s
 // destination; otherwise it is a counted drop.
-inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated, const sockaddr* from,
-                  uint64_t now) noexcept {
+inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated,
+                  const sockaddr* from, uint64_t now) noexcept {
     FlowCounters& counters = in.counters;
     ++counters.packets_in;
     counters.bytes_in += len;
@@ -57,14 +57,21 @@ inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated
     // RTCP on its own port follows what its RTP stream learned (not with rtcp-mux: one stream).
     const Latch* rtp = in.rtp != nullptr && !in.rtcp_mux ? &in.rtp->latch : nullptr;
     switch (in.latch.on_packet(Endpoint::from_sockaddr(from), facts, now, rtp)) {
-        case Verdict::accept: break;
+        case Verdict::accept:
+            break;
         case Verdict::learned:
             ++counters.learned;
             in.session->note_learned();
             break;
-        case Verdict::foreign: count_drop(in, DropReason::foreign_source); return false;
-        case Verdict::not_learnable: count_drop(in, DropReason::not_learnable); return false;
-        case Verdict::unproven: count_drop(in, DropReason::unproven_source); return false;
+        case Verdict::foreign:
+            count_drop(in, DropReason::foreign_source);
+            return false;
+        case Verdict::not_learnable:
+            count_drop(in, DropReason::not_learnable);
+            return false;
+        case Verdict::unproven:
+            count_drop(in, DropReason::unproven_source);
+            return false;
     }
     counters.last_packet_ms = now;
     if (in.peer->latch.destination() == nullptr || !in.peer->socket) {

@@ -38,7 +38,9 @@ void EpollPath::on_ready(uv_poll_t* handle, int status, int) noexcept {
 void EpollPath::relay_ready() noexcept {
     int n = sockets_.wait(ready_.data(), kMaxReady);
     if (n <= 0) return;  // nothing ready after all, or EINTR
-    auto flow_at = [this](int i) { return static_cast<Flow*>(ready_[static_cast<std::size_t>(i)].data.ptr); };
+    auto flow_at = [this](int i) {
+        return static_cast<Flow*>(ready_[static_cast<std::size_t>(i)].data.ptr);
+    };
     prefetch_flow(flow_at(0));
     for (int i = 0; i < n; ++i) {
         Flow& in = *flow_at(i);
@@ -86,7 +88,8 @@ int EpollPath::relay_batch(Flow& in) noexcept {
     for (int i = 0; i < n; ++i) {
         const mmsghdr& m = recv_msgs_[i];
         if (!admit(in, static_cast<const uint8_t*>(recv_iov_[i].iov_base), m.msg_len,
-                   m.msg_hdr.msg_flags & MSG_TRUNC, reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
+                   m.msg_hdr.msg_flags & MSG_TRUNC,
+                   reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
             continue;
         }
         send_iov_[to_send] = {recv_iov_[i].iov_base, m.msg_len};
@@ -95,7 +98,8 @@ int EpollPath::relay_batch(Flow& in) noexcept {
         s.msg_hdr.msg_namelen = destination->sockaddr_len();
     }
     for (int sent = 0; sent < to_send;) {
-        int r = ::sendmmsg(out->socket.fd(), send_msgs_.data() + sent, static_cast<unsigned>(to_send - sent), 0);
+        int r = ::sendmmsg(out->socket.fd(), send_msgs_.data() + sent,
+                           static_cast<unsigned>(to_send - sent), 0);
         if (r <= 0) {  // the first unsent one failed (EAGAIN, unreachable...): drop it, go on
             count_drop(in, DropReason::send_failed);
             ++sent;

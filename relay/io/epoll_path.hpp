@@ -15,7 +15,7 @@
 namespace latch {
 
 class EpollPath final : public PacketPath {
-public:
+  public:
     // Throws std::runtime_error when the epoll set cannot be made.
     EpollPath(uv_loop_t* loop, PacketHost& host);
     ~EpollPath() override { close(); }
@@ -27,7 +27,7 @@ public:
     void run() noexcept override { uv_run(loop_, UV_RUN_DEFAULT); }
     void close() noexcept override { sockets_.close(); }
 
-private:
+  private:
     static void on_ready(uv_poll_t* handle, int status, int events) noexcept;
     // Serves every flow socket that is ready, a bounded number of reads each.
     void relay_ready() noexcept;
@@ -42,10 +42,10 @@ private:
 
     // Datagrams are read into slots of one block (recvmmsg) and sent on from the same slots
     // (sendmmsg). A datagram bigger than a slot is a counted drop.
-    static constexpr int kBatch = 16;        // datagrams per read
-    static constexpr int kReadRounds = 4;    // reads per socket per loop turn, then the others
+    static constexpr int kBatch = 16;      // datagrams per read
+    static constexpr int kReadRounds = 4;  // reads per socket per loop turn, then the others
     static constexpr std::size_t kSlot = kMaxMediaPacket;
-    static constexpr int kMaxReady = 256;    // ready sockets taken per loop turn; the rest next turn
+    static constexpr int kMaxReady = 256;  // ready sockets taken per loop turn; the rest next turn
     std::array<epoll_event, kMaxReady> ready_{};
     std::unique_ptr<char[]> buffer_;
     std::array<mmsghdr, kBatch> recv_msgs_{};

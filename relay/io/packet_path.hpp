@@ -15,10 +15,9 @@
 
 namespace latch {
 
-
 // What a packet path asks of its worker, off the per-datagram path.
 class PacketHost {
-public:
+  public:
     virtual ~PacketHost() = default;
     // After a turn that relayed datagrams: report what they taught (learned sources).
     virtual void after_batch() noexcept = 0;
@@ -27,7 +26,7 @@ public:
 };
 
 class PacketPath : public SocketWatch {
-public:
+  public:
     // "epoll", "io_uring"
     virtual const char* name() const = 0;
     // Whether flows should get connected sockets on this path (see Flow).
@@ -41,7 +40,7 @@ public:
 
 // Opens the path `config.packet_io` asks for on the calling thread, on `loop`. Throws
 // std::runtime_error when it cannot (io_uring asked for and refused, no epoll set...).
-std::unique_ptr<PacketPath> open_packet_path(const RelayConfig& config, unsigned worker, uv_loop_t* loop,
-                                             PacketHost& host);
+std::unique_ptr<PacketPath> open_packet_path(const RelayConfig& config, unsigned worker,
+                                             uv_loop_t* loop, PacketHost& host);
 
 }  // namespace latch

@@ -24,7 +24,7 @@ Endpoint bound_endpoint(const uv_udp_t* socket);
 // io_uring (UringSet). A socket is added once it is bound, and removed just before it is
 // closed. Control path only: the packet path asks the concrete set for its ready sockets.
 class SocketWatch {
-public:
+  public:
     virtual ~SocketWatch() = default;
     // Starts watching `fd`; `data` identifies it to the packet path. 0 or a negative errno.
     virtual int add(int fd, void* data) = 0;
@@ -39,7 +39,7 @@ public:
 // was added with, so the packet path dispatches without libuv's per-descriptor bookkeeping
 // (which costs four more system calls for every socket a call opens).
 class SocketSet final : public SocketWatch {
-public:
+  public:
     SocketSet() = default;
     SocketSet(const SocketSet&) = delete;
     SocketSet& operator=(const SocketSet&) = delete;
@@ -58,7 +58,7 @@ public:
     int wait(epoll_event* events, int max) const { return ::epoll_wait(fd_, events, max, 0); }
     int fd() const { return fd_; }
 
-private:
+  private:
     int fd_ = -1;
     UvPtr<uv_poll_t> poll_;
 };
@@ -67,7 +67,7 @@ private:
 // writes it with recvmmsg/sendmmsg directly, which libuv's UDP handle cannot do without a
 // needless read that fails with EAGAIN after every datagram.
 class PolledUdp {
-public:
+  public:
     PolledUdp() = default;
     PolledUdp(const PolledUdp&) = delete;
     PolledUdp& operator=(const PolledUdp&) = delete;
@@ -83,14 +83,14 @@ public:
     // while this one binds, so that no other socket can join them later. Descriptors are
     // handed out lowest first: one numbered `fd_limit` or above means that many are in use,
     // and it is closed again (-EMFILE). 0 or a negative errno.
-    int open_connected(SocketWatch& watch, int listener, const Endpoint& local, const Endpoint& remote,
-                       void* data, int fd_limit);
+    int open_connected(SocketWatch& watch, int listener, const Endpoint& local,
+                       const Endpoint& remote, void* data, int fd_limit);
     // Takes the socket out of its watch and closes it; the port is free again at once.
     void reset();
     int fd() const { return fd_; }
     explicit operator bool() const { return fd_ >= 0; }
 
-private:
+  private:
     // Takes over `fd` if the opening went well (`rc` 0) and `watch` adds it; else closes it.
     // Returns 0 or the first error.
     int adopt(SocketWatch& watch, int fd, int rc, void* data);

@@ -10,11 +10,14 @@
 
 namespace latch {
 
-UringPath::UringPath(uv_loop_t* loop, PacketHost& host, bool connect) : loop_(loop), host_(host), connect_(connect) {
+UringPath::UringPath(uv_loop_t* loop, PacketHost& host, bool connect)
+    : loop_(loop), host_(host), connect_(connect) {
     if (connect_) connect_queue_.reserve(kConnectQueue);
 }
 
-int UringPath::open() { return ring_.open(); }
+int UringPath::open() {
+    return ring_.open();
+}
 
 void UringPath::run() noexcept {
     const int loop_fd = uv_backend_fd(loop_);
@@ -87,7 +90,8 @@ void UringPath::want_connect(Flow& flow) noexcept {
 
 void UringPath::connect_queued() noexcept {
     std::size_t end = std::min(connect_queue_.size(), connect_head_ + kConnectsPerTurn);
-    for (; connect_head_ < end; ++connect_head_) host_.connect_session(connect_queue_[connect_head_]);
+    for (; connect_head_ < end; ++connect_head_)
+        host_.connect_session(connect_queue_[connect_head_]);
     if (connect_head_ == connect_queue_.size()) {
         connect_queue_.clear();
         connect_head_ = 0;

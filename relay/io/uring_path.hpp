@@ -13,7 +13,7 @@
 namespace latch {
 
 class UringPath final : public PacketPath {
-public:
+  public:
     // open() the ring before use; `connect` gives flows connected sockets.
     UringPath(uv_loop_t* loop, PacketHost& host, bool connect);
     ~UringPath() override { close(); }
@@ -27,7 +27,7 @@ public:
     void run() noexcept override;
     void close() noexcept override { ring_.close(); }
 
-private:
+  private:
     // Takes a batch of the ring's completions and relays what arrived.
     void relay() noexcept;
     // The packet path's request for a connected socket for `flow`: queues its session, so
@@ -45,7 +45,8 @@ private:
     std::vector<SessionId> connect_queue_;
     std::size_t connect_head_ = 0;
     static constexpr std::size_t kConnectQueue = 8192;
-    static constexpr std::size_t kConnectsPerTurn = 4;  // sessions per loop turn (an audio call: 4 flows each)
+    static constexpr std::size_t kConnectsPerTurn =
+        4;  // sessions per loop turn (an audio call: 4 flows each)
 };
 
 }  // namespace latch

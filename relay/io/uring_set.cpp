@@ -30,8 +30,8 @@ int UringSet::open() {
     io_uring_params params{};
     // The kernel finishes receives only when this thread waits for completions, never by
     // interrupting it; all of a submission is issued even if one request fails.
-    params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                   IORING_SETUP_CQSIZE;
+    params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+                   IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
     params.cq_entries = kQueueDepth * 8;
     if (int rc = io_uring_queue_init_params(kQueueDepth, &ring_, &params); rc < 0) return rc;
     ring_fd_ = ring_.ring_fd;
@@ -40,7 +40,8 @@ int UringSet::open() {
     // kernel requires, and only the pages datagrams touch become resident.
     std::size_t ring_bytes = (kBuffers * sizeof(io_uring_buf) + 4095) / 4096 * 4096;
     mapped_ = ring_bytes + kBuffers * buffer_size_;
-    void* mem = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* mem =
+        ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         int rc = -errno;
         mapped_ = 0;
@@ -220,7 +221,8 @@ void UringSet::flush() noexcept {
     // A receive the queue has no room for now is tried again at the next flush.
     std::size_t kept = 0;
     for (int fd : to_arm_) {
-        if (static_cast<std::size_t>(fd) < slots_.size() && slots_[static_cast<std::size_t>(fd)].data && !arm(fd)) {
+        if (static_cast<std::size_t>(fd) < slots_.size() &&
+            slots_[static_cast<std::size_t>(fd)].data && !arm(fd)) {
             to_arm_[kept++] = fd;
         }
     }

@@ -41,7 +41,7 @@ struct RingPacket {
 };
 
 class UringSet final : public SocketWatch {
-public:
+  public:
     // Each buffer holds one datagram up to `max_datagram` bytes, after the headers the kernel
     // writes in front of it.
     explicit UringSet(std::size_t max_datagram);
@@ -88,9 +88,9 @@ public:
         return ready;
     }
 
-private:
+  private:
     struct Slot {
-        void* data = nullptr;  // null: no socket of ours has this descriptor now
+        void* data = nullptr;     // null: no socket of ours has this descriptor now
         uint32_t generation = 1;  // never 0, so that no key is 0
     };
     struct Send {
@@ -103,7 +103,7 @@ private:
     };
     static constexpr uint64_t kSendBit = 1ULL << 63;
     static constexpr uint64_t kWatchKey = ~0ULL;  // no send's key: buffers are below 0xffff
-    static constexpr unsigned kBuffers = 1024;  // a power of two
+    static constexpr unsigned kBuffers = 1024;    // a power of two
     static constexpr unsigned kQueueDepth = 1024;
     static constexpr unsigned kReapBatch = kQueueDepth / 2;  // completions taken per reap()
 
@@ -122,7 +122,9 @@ private:
     io_uring_sqe* prepare_send(const RingPacket& packet, int fd) noexcept;
     bool arm(int fd) noexcept;
     void give_back(unsigned buffer) noexcept;
-    char* buffer_at(unsigned buffer) const { return buffers_ + static_cast<std::size_t>(buffer) * buffer_size_; }
+    char* buffer_at(unsigned buffer) const {
+        return buffers_ + static_cast<std::size_t>(buffer) * buffer_size_;
+    }
 
     std::size_t max_datagram_;
     std::size_t buffer_size_;
@@ -132,9 +134,9 @@ private:
     bool watched_ready_ = false;
     io_uring_buf_ring* buf_ring_ = nullptr;
     char* buffers_ = nullptr;
-    std::size_t mapped_ = 0;  // bytes mapped for buf_ring_ and buffers_
-    unsigned returned_ = 0;   // buffers given back since the last advance
-    msghdr recv_template_{};  // the layout multishot recvmsg writes: source address, payload
+    std::size_t mapped_ = 0;   // bytes mapped for buf_ring_ and buffers_
+    unsigned returned_ = 0;    // buffers given back since the last advance
+    msghdr recv_template_{};   // the layout multishot recvmsg writes: source address, payload
     std::vector<Slot> slots_;  // by descriptor
     std::vector<int> to_arm_;  // receives that ended, armed again at flush()
     std::vector<Send> sends_;  // by buffer
@@ -179,7 +181,8 @@ unsigned UringSet::reap(OnPacket&& on_packet, OnError&& on_error, OnSent&& on_se
             continue;
         }
         if (!has_buffer) continue;
-        io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffer_at(buffer), cqe->res, &recv_template_);
+        io_uring_recvmsg_out* out =
+            io_uring_recvmsg_validate(buffer_at(buffer), cqe->res, &recv_template_);
         if (out == nullptr) {
             give_back(buffer);
             continue;

@@ -37,12 +37,15 @@ void check(std::string_view datagram) {
     latch::NgParsed got = latch::parse_ng(*reply);
     auto* decoded = std::get_if<latch::NgRequest>(&got);
     if (decoded == nullptr) violated("the reply does not decode", *reply);
-    if (!decoded->dict.contains("result") || !decoded->dict["result"].is_string()) violated("the reply has no result", *reply);
-    const std::string& cookie = std::holds_alternative<latch::NgRequest>(sent) ? std::get<latch::NgRequest>(sent).cookie
-                                                                             : std::get<latch::NgBadRequest>(sent).cookie;
+    if (!decoded->dict.contains("result") || !decoded->dict["result"].is_string())
+        violated("the reply has no result", *reply);
+    const std::string& cookie = std::holds_alternative<latch::NgRequest>(sent)
+                                    ? std::get<latch::NgRequest>(sent).cookie
+                                    : std::get<latch::NgBadRequest>(sent).cookie;
     if (decoded->cookie != cookie) violated("the reply carries another cookie", *reply);
     bool fresh = seen().insert(cookie).second;
-    if (auto* request = std::get_if<latch::NgRequest>(&sent); fresh && request && decoded->encoding != request->encoding) {
+    if (auto* request = std::get_if<latch::NgRequest>(&sent);
+        fresh && request && decoded->encoding != request->encoding) {
         violated("the reply is not in the request's encoding", *reply);
     }
     if (plane.stray(true, 0ms)) violated("a request got a second reply", datagram);
@@ -57,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The same dictionary in the other encoding, under a cookie of its own.
     latch::NgParsed parsed = latch::parse_ng(datagram);
     if (auto* request = std::get_if<latch::NgRequest>(&parsed)) {
-        auto other = request->encoding == latch::NgEncoding::json ? latch::NgEncoding::bencode : latch::NgEncoding::json;
+        auto other = request->encoding == latch::NgEncoding::json ? latch::NgEncoding::bencode
+                                                                  : latch::NgEncoding::json;
         check(latch::encode_ng(request->cookie + "x", other, request->dict));
     }
     return 0;

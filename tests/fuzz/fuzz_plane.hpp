@@ -21,11 +21,12 @@
 namespace latch::fuzz {
 
 class Plane {
-public:
+  public:
     Plane() {
         uv_loop_init(&loop_);
-        config_ = parse_command_line({"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0", "--workers", "1",
-                                      "--port-min", "39000", "--port-max", "39199", "--log-level", "error"})
+        config_ = parse_command_line({"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0",
+                                      "--workers", "1", "--port-min", "39000", "--port-max",
+                                      "39199", "--log-level", "error"})
                       .config;
         set_log_level(config_.log_level);
         plane_ = std::make_unique<ControlPlane>(config_, &loop_);
@@ -37,21 +38,25 @@ public:
 
     // Sends `datagram` to the ng (or rtpproxy) socket and runs the loop until a reply comes
     // back, or `deadline` passes (nothing: no reply).
-    std::optional<std::string> exchange(bool ng, std::string_view datagram,
-                                        std::chrono::milliseconds deadline = std::chrono::seconds(5)) {
+    std::optional<std::string> exchange(
+        bool ng, std::string_view datagram,
+        std::chrono::milliseconds deadline = std::chrono::seconds(5)) {
         int fd = ng ? ng_ : rtpp_;
         if (::send(fd, datagram.data(), datagram.size(), 0) < 0) return std::nullopt;
         return await(fd, deadline);
     }
     // A reply that arrives within `wait`, or nothing (a second reply would be a defect).
-    std::optional<std::string> stray(bool ng, std::chrono::milliseconds wait) { return await(ng ? ng_ : rtpp_, wait); }
+    std::optional<std::string> stray(bool ng, std::chrono::milliseconds wait) {
+        return await(ng ? ng_ : rtpp_, wait);
+    }
 
-private:
+  private:
     static int client(const Endpoint& server) {
         int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         int big = 1 << 20;
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-        if (fd < 0 || ::connect(fd, server.sockaddr_ptr(), server.sockaddr_len()) != 0) std::abort();
+        if (fd < 0 || ::connect(fd, server.sockaddr_ptr(), server.sockaddr_len()) != 0)
+            std::abort();
         return fd;
     }
     std::optional<std::string> await(int fd, std::chrono::milliseconds wait) {
@@ -80,7 +85,8 @@ inline Plane& plane() {
 
 // A property of the control plane failed: say which, with the input, and abort.
 [[noreturn]] inline void violated(const char* what, std::string_view input) {
-    std::fprintf(stderr, "property violated: %s\ninput: %.*s\n", what, static_cast<int>(input.size()), input.data());
+    std::fprintf(stderr, "property violated: %s\ninput: %.*s\n", what,
+                 static_cast<int>(input.size()), input.data());
     std::abort();
 }
 

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;  // an empty datagram is not even read
     auto& plane = latch::fuzz::plane();
     std::size_t space = datagram.find(' ');
-    bool owed = space != 0 && space != std::string_view::npos && size <= latch::RtppServer::kMaxCommand;
+    bool owed =
+        space != 0 && space != std::string_view::npos && size <= latch::RtppServer::kMaxCommand;
     auto reply = plane.exchange(false, datagram, owed ? 5000ms : 0ms);
     if (!owed) {
         if (reply) violated("a datagram without a cookie was answered", datagram);
@@ -30,7 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (!reply) violated("a command with a cookie got no reply", datagram);
     std::string_view cookie = datagram.substr(0, space + 1);
-    if (reply->compare(0, cookie.size(), cookie) != 0) violated("the reply does not start with the cookie", *reply);
+    if (reply->compare(0, cookie.size(), cookie) != 0)
+        violated("the reply does not start with the cookie", *reply);
     if (reply->back() != '\n') violated("the reply does not end with a line end", *reply);
     if (plane.stray(false, 0ms)) violated("a command got a second reply", datagram);
     return 0;

@@ -36,12 +36,14 @@ std::vector<Outcome>& table() {
 void record(const Outcome& o) {
     table().push_back(o);
     std::ofstream out("attack_results.md");
-    out << "| scenario | attacker packets sent | media leaked | packets injected |\n| --- | --- | --- | --- |\n";
+    out << "| scenario | attacker packets sent | media leaked | packets injected |\n| --- | --- | "
+           "--- | --- |\n";
     for (const auto& r : table()) {
-        out << "| " << r.scenario << " | " << r.sent << " | " << r.leaked << " | " << r.injected << " |\n";
+        out << "| " << r.scenario << " | " << r.sent << " | " << r.leaked << " | " << r.injected
+            << " |\n";
     }
-    std::cout << "attack: " << o.scenario << ": sent " << o.sent << ", leaked " << o.leaked << ", injected "
-              << o.injected << "\n";
+    std::cout << "attack: " << o.scenario << ": sent " << o.sent << ", leaked " << o.leaked
+              << ", injected " << o.injected << "\n";
 }
 
 // Drains a peer: counts packets with the attacker's tag and packets with any other tag.
@@ -58,7 +60,8 @@ struct Call {
     Endpoint ra, rb;
     // `a_signals`: where phone A says it receives (its own address unless it announces
     // another, as a phone behind a NAT does).
-    explicit Call(uint16_t port_min, const LatchPolicy& policy = {}, std::optional<Endpoint> a_signals = {})
+    explicit Call(uint16_t port_min, const LatchPolicy& policy = {},
+                  std::optional<Endpoint> a_signals = {})
         : h([&] {
               RelayConfig c;
               c.workers = 1;
@@ -66,7 +69,8 @@ struct Call {
               c.port_max = static_cast<uint16_t>(port_min + 99);
               return c;
           }()) {
-        auto r = h.call(0, Op::create, 1, audio_spec(kLocal, a_signals.value_or(a.local()), b.local(), policy));
+        auto r = h.call(0, Op::create, 1,
+                        audio_spec(kLocal, a_signals.value_or(a.local()), b.local(), policy));
         REQUIRE(r.status == ReplyStatus::ok);
         ra = relay_rtp(r, 0);
         rb = relay_rtp(r, 1);
@@ -105,7 +109,8 @@ struct Call {
     }
     int attacker_seen_by_phones = 0;
     void tally(Outcome& o) {
-        int attacker_at_a = 0, media_at_a = 0, attacker_at_b = 0, media_at_b = 0, junk = 0, leaked = 0;
+        int attacker_at_a = 0, media_at_a = 0, attacker_at_b = 0, media_at_b = 0, junk = 0,
+            leaked = 0;
         drain(a, attacker_at_a, media_at_a);
         drain(b, attacker_at_b, media_at_b);
         drain(attacker, junk, leaked);
@@ -177,13 +182,15 @@ TEST_CASE("copying the SSRC and guessing the sequence does not take a stream ove
 
 TEST_CASE("a NAT rebinding is followed, unless the call is strict", "[attack][rebinding]") {
     for (bool strict : {false, true}) {
-        Call call(strict ? 28400 : 28300, LatchPolicy{LearningMode::heuristic, false, strict, false});
+        Call call(strict ? 28400 : 28300,
+                  LatchPolicy{LearningMode::heuristic, false, strict, false});
         call.talk(10, 1);
         Outcome warmup{"warm-up"};
         call.tally(warmup);
         // The caller's NAT moves it to a new port: same address, same SSRC, next sequence.
         UdpPeer moved("127.0.0.1");
-        for (uint16_t seq = 11; seq < 16; ++seq) moved.send_to(call.ra, make_rtp(0xA, seq, 3000 + seq));
+        for (uint16_t seq = 11; seq < 16; ++seq)
+            moved.send_to(call.ra, make_rtp(0xA, seq, 3000 + seq));
         int got_b = 0, junk = 0;
         drain(call.b, junk, got_b);
         call.b.send_to(call.rb, make_rtp(0xB, 11, 4000));
@@ -199,10 +206,13 @@ TEST_CASE("a NAT rebinding is followed, unless the call is strict", "[attack][re
     }
 }
 
-TEST_CASE("spraying one steady stream as fast as it can, before and while the phones start, gets nothing",
-          "[attack]") {
+TEST_CASE(
+    "spraying one steady stream as fast as it can, before and while the phones start, gets nothing",
+    "[attack]") {
     Call call(28500);
-    Outcome o{"one SSRC, consecutive sequence numbers, a burst before the phones and more while they start"};
+    Outcome o{
+        "one SSRC, consecutive sequence numbers, a burst before the phones and more while they "
+        "start"};
     call.spray(o, 50, 0xC0FFEE, 1);
     for (int i = 0; i < 20; ++i) {
         call.spray(o, 3, 0xC0FFEE, static_cast<uint16_t>(51 + 3 * i));
@@ -215,8 +225,10 @@ TEST_CASE("spraying one steady stream as fast as it can, before and while the ph
     CHECK(call.h.shutdown());
 }
 
-TEST_CASE("a phone that announces an address it does not send from is learned within five packets, "
-          "a stranger spraying meanwhile gets nothing", "[attack][nat]") {
+TEST_CASE(
+    "a phone that announces an address it does not send from is learned within five packets, "
+    "a stranger spraying meanwhile gets nothing",
+    "[attack][nat]") {
     // Phone A announces 10.99.0.1 (a private address behind its NAT) and sends from 127.0.0.1.
     Call call(28600, LatchPolicy{}, *Endpoint::parse("10.99.0.1", 4000));
     Outcome o{"a phone off its signalled address, a stranger spraying many SSRCs"};

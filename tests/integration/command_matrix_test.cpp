@@ -2,12 +2,12 @@
 // every transport, in three states: no calls, a call carrying media, and after its delete. Each
 // reply must decode in the request's form with the expected result. The tables are written to
 // command_matrix_ng.md and command_matrix_rtpp.md in the test's working directory.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <fstream>
 #include <functional>
@@ -42,14 +42,15 @@ void write_table(const char* path) {
     out << "| protocol | encoding / transport | state | command | reply | as expected |\n"
            "| --- | --- | --- | --- | --- | --- |\n";
     for (const auto& r : rows()) {
-        out << "| " << r.protocol << " | " << r.form << " | " << r.state << " | " << r.command << " | " << r.result
-            << " | " << (r.pass ? "yes" : "NO") << " |\n";
+        out << "| " << r.protocol << " | " << r.form << " | " << r.state << " | " << r.command
+            << " | " << r.result << " | " << (r.pass ? "yes" : "NO") << " |\n";
     }
 }
 
 std::string phone_sdp(uint16_t port) {
     return fmt::format(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n"
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
+        "RTP/AVP 0\r\n"
         "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
         port);
 }
@@ -62,7 +63,8 @@ Endpoint relay_target(const std::string& sdp) {
 }
 
 // Three packets each way between the phones through the relay.
-void media_both_ways(const UdpPeer& a, const Endpoint& a_sends_to, const UdpPeer& b, const Endpoint& b_sends_to) {
+void media_both_ways(const UdpPeer& a, const Endpoint& a_sends_to, const UdpPeer& b,
+                     const Endpoint& b_sends_to) {
     for (uint16_t seq = 1; seq <= 3; ++seq) {
         a.send_to(a_sends_to, make_rtp(0xA, seq));
         REQUIRE(b.receive(2s));
@@ -85,7 +87,7 @@ void key_paths(const json& v, const std::string& prefix, std::set<std::string>& 
 }
 
 class NgMatrix {
-public:
+  public:
     NgMatrix(NgEncoding encoding, const char* port_min, const char* port_max)
         : encoding_(encoding),
           form_(encoding == NgEncoding::json ? "JSON" : "bencode"),
@@ -94,8 +96,8 @@ public:
 
     // Sends `request`; checks that the reply decodes in the request's encoding with the cookie
     // and `result`, and that `check` holds of it. Records a row; returns the reply.
-    json run(const std::string& state, const std::string& label, json request, const std::string& result,
-             const std::function<bool(const json&)>& check = {}) {
+    json run(const std::string& state, const std::string& label, json request,
+             const std::string& result, const std::function<bool(const json&)>& check = {}) {
         std::string cookie = fmt::format("{}_{}", form_, ++sent_);
         auto raw = client_.exchange_raw(encode_ng(cookie, encoding_, request), 3s);
         json reply;
@@ -104,13 +106,15 @@ public:
             NgParsed parsed = parse_ng(*raw);
             if (auto* r = std::get_if<NgRequest>(&parsed)) {
                 reply = r->dict;
-                pass = r->cookie == cookie && r->encoding == encoding_ && reply.value("result", "") == result &&
-                       (!check || check(reply));
+                pass = r->cookie == cookie && r->encoding == encoding_ &&
+                       reply.value("result", "") == result && (!check || check(reply));
             }
         }
         std::string shown = !raw ? "no reply" : reply.value("result", "undecodable");
-        if (reply.contains("error-reason")) shown += ": " + reply["error-reason"].get<std::string>();
-        if (reply.contains("warning")) shown += " (warning: " + reply["warning"].get<std::string>() + ")";
+        if (reply.contains("error-reason"))
+            shown += ": " + reply["error-reason"].get<std::string>();
+        if (reply.contains("warning"))
+            shown += " (warning: " + reply["warning"].get<std::string>() + ")";
         rows().push_back({"ng", form_, state, label, shown, pass});
         INFO(form_ << " / " << state << " / " << label << " -> " << (raw ? *raw : "no reply"));
         CHECK(pass);
@@ -127,8 +131,13 @@ public:
 };
 
 json offer(const std::string& call_id, uint16_t port) {
-    return {{"command", "offer"}, {"call-id", call_id}, {"from-tag", "caller"}, {"sdp", phone_sdp(port)},
-            {"supports", {"load limit"}}, {"replace", {"origin", "session-connection"}}, {"ICE", "remove"},
+    return {{"command", "offer"},
+            {"call-id", call_id},
+            {"from-tag", "caller"},
+            {"sdp", phone_sdp(port)},
+            {"supports", {"load limit"}},
+            {"replace", {"origin", "session-connection"}},
+            {"ICE", "remove"},
             {"received-from", {"IP4", "127.0.0.1"}}};
 }
 
@@ -140,7 +149,8 @@ json answer(const std::string& call_id, uint16_t port) {
 }
 
 // One encoding through the three states; the key paths of its replies.
-std::map<std::string, std::set<std::string>> ng_matrix(NgEncoding encoding, const char* port_min, const char* port_max) {
+std::map<std::string, std::set<std::string>> ng_matrix(NgEncoding encoding, const char* port_min,
+                                                       const char* port_max) {
     NgMatrix m(encoding, port_min, port_max);
     UdpPeer a, b;
     const std::string id = "matrix-call";
@@ -148,9 +158,13 @@ std::map<std::string, std::set<std::string>> ng_matrix(NgEncoding encoding, cons
     auto unknown = [](const json& r) { return r.value("error-reason", "") == "Unknown call-id"; };
     auto warns = [](const json& r) { return r.value("warning", "") == "Unknown call-id"; };
     auto stats_calls = [](uint64_t n) {
-        return [n](const json& r) { return r["statistics"]["calls"] == n && r["statistics"]["control"].contains("rtpproxy"); };
+        return [n](const json& r) {
+            return r["statistics"]["calls"] == n && r["statistics"]["control"].contains("rtpproxy");
+        };
     };
-    auto relayed = [](const json& r) { return r["totals"]["RTP"]["packets"].get<uint64_t>() == 12; };
+    auto relayed = [](const json& r) {
+        return r["totals"]["RTP"]["packets"].get<uint64_t>() == 12;
+    };
 
     std::string s = "no calls";
     m.run(s, "ping", {{"command", "ping"}}, "pong");
@@ -161,13 +175,16 @@ std::map<std::string, std::set<std::string>> ng_matrix(NgEncoding encoding, cons
     m.run(s, "statistics", {{"command", "statistics"}}, "ok", stats_calls(0));
     json bad = offer("bad-sdp", a.local().port());
     bad["sdp"] = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n";
-    m.run(s, "offer (SDP without o=)", bad, "error",
-          [](const json& r) { return r.value("error-reason", "").find("no origin line (o=)") != std::string::npos; });
+    m.run(s, "offer (SDP without o=)", bad, "error", [](const json& r) {
+        return r.value("error-reason", "").find("no origin line (o=)") != std::string::npos;
+    });
     m.run(s, "list (after the bad offer)", {{"command", "list"}}, "ok", no_calls);
-    json offered = m.run(s, "offer", offer(id, a.local().port()), "ok", [](const json& r) { return r.contains("sdp"); });
+    json offered = m.run(s, "offer", offer(id, a.local().port()), "ok",
+                         [](const json& r) { return r.contains("sdp"); });
 
     s = "a call carrying media";
-    json answered = m.run(s, "answer", answer(id, b.local().port()), "ok", [](const json& r) { return r.contains("sdp"); });
+    json answered = m.run(s, "answer", answer(id, b.local().port()), "ok",
+                          [](const json& r) { return r.contains("sdp"); });
     media_both_ways(a, relay_target(answered["sdp"]), b, relay_target(offered["sdp"]));
     m.run(s, "ping", {{"command", "ping"}}, "pong");
     m.run(s, "offer (re-INVITE)", offer(id, a.local().port()), "ok",
@@ -176,9 +193,11 @@ std::map<std::string, std::set<std::string>> ng_matrix(NgEncoding encoding, cons
           [&](const json& r) { return relay_target(r["sdp"]) == relay_target(answered["sdp"]); });
     media_both_ways(a, relay_target(answered["sdp"]), b, relay_target(offered["sdp"]));
     m.run(s, "query", {{"command", "query"}, {"call-id", id}}, "ok", relayed);
-    m.run(s, "list", {{"command", "list"}}, "ok", [&](const json& r) { return r["calls"] == json::array({id}); });
+    m.run(s, "list", {{"command", "list"}}, "ok",
+          [&](const json& r) { return r["calls"] == json::array({id}); });
     m.run(s, "statistics", {{"command", "statistics"}}, "ok", [](const json& r) {
-        return r["statistics"]["calls"] == 1 && r["statistics"]["packets"]["relayed"].get<uint64_t>() == 12;
+        return r["statistics"]["calls"] == 1 &&
+               r["statistics"]["packets"]["relayed"].get<uint64_t>() == 12;
     });
     m.run(s, "delete", {{"command", "delete"}, {"call-id", id}}, "ok", relayed);
 
@@ -186,7 +205,8 @@ std::map<std::string, std::set<std::string>> ng_matrix(NgEncoding encoding, cons
     m.run(s, "ping", {{"command", "ping"}}, "pong");
     m.run(s, "answer", answer(id, b.local().port()), "error", unknown);
     m.run(s, "delete", {{"command", "delete"}, {"call-id", id}}, "ok", warns);
-    m.run(s, "delete (fatal)", {{"command", "delete"}, {"call-id", id}, {"flags", {"fatal"}}}, "error", unknown);
+    m.run(s, "delete (fatal)", {{"command", "delete"}, {"call-id", id}, {"flags", {"fatal"}}},
+          "error", unknown);
     m.run(s, "query", {{"command", "query"}, {"call-id", id}}, "error", unknown);
     m.run(s, "list", {{"command", "list"}}, "ok", no_calls);
     m.run(s, "statistics", {{"command", "statistics"}}, "ok", stats_calls(0));
@@ -225,22 +245,27 @@ std::optional<std::string> unix_command(const std::string& path, const std::stri
 void rtpp_matrix(const std::string& form, DaemonProcess& latchd, const RtppSend& send) {
     UdpPeer a, b;
     const std::string id = "rtpp-matrix-" + std::to_string(form.size());  // no spaces: a token
-    auto run = [&](const std::string& state, const std::string& command, const std::function<bool(const std::string&)>& ok) {
+    auto run = [&](const std::string& state, const std::string& command,
+                   const std::function<bool(const std::string&)>& ok) {
         auto reply = send(command);
         bool pass = reply && ok(*reply);
         std::string shown = reply ? *reply : "no reply";
         std::replace(shown.begin(), shown.end(), '\n', ';');
-        rows().push_back({"rtpproxy", form, state, command.substr(0, command.find(' ')), shown, pass});
+        rows().push_back(
+            {"rtpproxy", form, state, command.substr(0, command.find(' ')), shown, pass});
         INFO(form << " / " << state << " / " << command << " -> " << shown);
         CHECK(pass);
         return reply.value_or("");
     };
     auto is = [](std::string want) { return [want](const std::string& r) { return r == want; }; };
-    auto matches = [](std::string re) { return [re](const std::string& r) { return std::regex_match(r, std::regex(re)); }; };
+    auto matches = [](std::string re) {
+        return [re](const std::string& r) { return std::regex_match(r, std::regex(re)); };
+    };
     const std::string port_addr = "[0-9]+ 127\\.0\\.0\\.1";
     std::string u = fmt::format("U {} 127.0.0.1 {} caller;1", id, a.local().port());
     std::string l = fmt::format("L {} 127.0.0.1 {} caller;1 callee;1", id, b.local().port());
-    std::string q = fmt::format("Q {} caller callee", id), d = fmt::format("D {} caller callee", id);
+    std::string q = fmt::format("Q {} caller callee", id),
+                d = fmt::format("D {} caller callee", id);
 
     std::string s = "no calls";
     run(s, "V", is("20040107"));
@@ -259,7 +284,8 @@ void rtpp_matrix(const std::string& form, DaemonProcess& latchd, const RtppSend&
     std::string answered = run(s, l, matches(port_addr));
     auto endpoint = [](const std::string& reply) {
         auto sp = reply.find(' ');
-        return *Endpoint::parse(reply.substr(sp + 1), static_cast<uint16_t>(std::stoi(reply.substr(0, sp))));
+        return *Endpoint::parse(reply.substr(sp + 1),
+                                static_cast<uint16_t>(std::stoi(reply.substr(0, sp))));
     };
     REQUIRE(!offered.empty());
     REQUIRE(!answered.empty());
@@ -268,7 +294,8 @@ void rtpp_matrix(const std::string& form, DaemonProcess& latchd, const RtppSend&
     run(s, u, is(offered));
     run(s, l, is(answered));
     run(s, q, matches("[0-9]+ 3 3 6 0"));
-    run(s, fmt::format("Qv {} caller callee", id), matches("ttl=[0-9]+ npkts_ina=3 npkts_ino=3 nrelayed=6 ndropped=0"));
+    run(s, fmt::format("Qv {} caller callee", id),
+        matches("ttl=[0-9]+ npkts_ina=3 npkts_ino=3 nrelayed=6 ndropped=0"));
     run(s, "I", matches("sessions created: 1\nactive sessions: 1\n[^]*"));
     run(s, "Gv nsess_active npkt_relayed", is("nsess_active=1 npkt_relayed=6"));
     run(s, d, is("0"));
@@ -286,7 +313,8 @@ void rtpp_matrix(const std::string& form, DaemonProcess& latchd, const RtppSend&
 
 }  // namespace
 
-TEST_CASE("every ng command in bencode and JSON, with no calls, with media and after a delete", "[matrix][ng]") {
+TEST_CASE("every ng command in bencode and JSON, with no calls, with media and after a delete",
+          "[matrix][ng]") {
     auto bencode = ng_matrix(NgEncoding::bencode, "32000", "32099");
     auto as_json = ng_matrix(NgEncoding::json, "32100", "32199");
     // Both encodings carry the same keys in every reply.
@@ -297,7 +325,8 @@ TEST_CASE("every ng command in bencode and JSON, with no calls, with media and a
     write_table("command_matrix_ng.md");
 }
 
-TEST_CASE("every rtpproxy command over UDP and over the unix socket, in the same three states", "[matrix][rtpp]") {
+TEST_CASE("every rtpproxy command over UDP and over the unix socket, in the same three states",
+          "[matrix][rtpp]") {
     {
         DaemonProcess latchd({"--workers", "2", "--port-min", "32200", "--port-max", "32299"});
         REQUIRE(latchd.rtpp().is_set());
@@ -306,13 +335,15 @@ TEST_CASE("every rtpproxy command over UDP and over the unix socket, in the same
         rtpp_matrix("UDP", latchd, [&](const std::string& command) -> std::optional<std::string> {
             std::string c = std::to_string(++cookie);
             auto reply = client.exchange_raw(c + " " + command, 2s);
-            if (!reply || reply->rfind(c + " ", 0) != 0 || reply->back() != '\n') return std::nullopt;
+            if (!reply || reply->rfind(c + " ", 0) != 0 || reply->back() != '\n')
+                return std::nullopt;
             return reply->substr(c.size() + 1, reply->size() - c.size() - 2);
         });
     }
     std::string path = "/tmp/latch-matrix-" + std::to_string(::getpid()) + ".sock";
-    DaemonProcess latchd({"--workers", "2", "--port-min", "32300", "--port-max", "32399", "--listen-rtpp", "off",
-                          "--listen-rtpp-unix", path});
-    rtpp_matrix("unix socket", latchd, [&](const std::string& command) { return unix_command(path, command); });
+    DaemonProcess latchd({"--workers", "2", "--port-min", "32300", "--port-max", "32399",
+                          "--listen-rtpp", "off", "--listen-rtpp-unix", path});
+    rtpp_matrix("unix socket", latchd,
+                [&](const std::string& command) { return unix_command(path, command); });
     write_table("command_matrix_rtpp.md");
 }

@@ -1,7 +1,7 @@
 // latchd's composition (ControlPlane) in the test's process, reached over its real sockets: a
 // command that fails, an observer that fails, and what the observers hear of a call.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <mutex>
 
@@ -18,12 +18,15 @@ using nlohmann::json;
 namespace {
 
 std::vector<std::string> small(const char* port_min, const char* port_max) {
-    return {"--workers", "1", "--port-min", port_min, "--port-max", port_max, "--log-level", "error"};
+    return {"--workers",  "1",      "--port-min",  port_min,
+            "--port-max", port_max, "--log-level", "error"};
 }
 
 std::string sdp(uint16_t port) {
-    return fmt::format("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n",
-                       port);
+    return fmt::format(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
+        "RTP/AVP 0\r\n",
+        port);
 }
 
 // The relay port a rewritten SDP names.
@@ -53,11 +56,15 @@ struct Recorder final : CallObserver {
         std::lock_guard lock(mutex);
         events.push_back(std::move(e));
     }
-    void call_created(const Call& c, const SessionSnapshot&) override { add("created " + c.call_id); }
+    void call_created(const Call& c, const SessionSnapshot&) override {
+        add("created " + c.call_id);
+    }
     void call_signalled(const Call& c, int leg, const SessionSnapshot&) override {
         add(fmt::format("signalled {} leg {}", c.call_id, leg));
     }
-    void call_learned(const Call& c, const SessionSnapshot&) override { add("learned " + c.call_id); }
+    void call_learned(const Call& c, const SessionSnapshot&) override {
+        add("learned " + c.call_id);
+    }
     void call_ended(const Call& c, const SessionSnapshot& f, CallEnd why) override {
         std::lock_guard lock(mutex);
         events.push_back(std::string("ended ") + c.call_id + " " + call_end_name(why));
@@ -79,9 +86,12 @@ TEST_CASE("a command that throws is answered with an error, in both encodings, a
             throw std::runtime_error("injected failure");
         });
         CallControl& calls = plane.calls();
-        plane.ng_commands().add_command("fail-later", [&calls](NgParams&, const NgCommands::Respond& respond) {
-            calls.collect_worker_stats([respond](std::vector<WorkerStats>&) { throw std::runtime_error("late failure"); });
-        });
+        plane.ng_commands().add_command(
+            "fail-later", [&calls](NgParams&, const NgCommands::Respond& respond) {
+                calls.collect_worker_stats([respond](std::vector<WorkerStats>&) {
+                    throw std::runtime_error("late failure");
+                });
+            });
     });
     NgClient client(latchd.ng());
     for (NgEncoding encoding : {NgEncoding::bencode, NgEncoding::json}) {
@@ -93,7 +103,8 @@ TEST_CASE("a command that throws is answered with an error, in both encodings, a
         // The reply cache holds the answer: the retransmission gets it, not silence.
         CHECK(exchange(client, now, encoding) == reply);
 
-        std::string later = encode_ng(fmt::format("later-{}", e), encoding, {{"command", "fail-later"}});
+        std::string later =
+            encode_ng(fmt::format("later-{}", e), encoding, {{"command", "fail-later"}});
         json late = exchange(client, later, encoding);
         CHECK(late["result"] == "error");
         CHECK_THAT(late["error-reason"].get<std::string>(), Catch::Contains("without a reply"));
@@ -101,7 +112,10 @@ TEST_CASE("a command that throws is answered with an error, in both encodings, a
     // Still serving: a ping and a call.
     CHECK(exchange(client, "p d7:command4:pinge", NgEncoding::bencode)["result"] == "pong");
     UdpPeer a;
-    json offer = *client.request({{"command", "offer"}, {"call-id", "after"}, {"from-tag", "x"}, {"sdp", sdp(a.local().port())}},
+    json offer = *client.request({{"command", "offer"},
+                                  {"call-id", "after"},
+                                  {"from-tag", "x"},
+                                  {"sdp", sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
     CHECK(offer["result"] == "ok");
     json stats = *client.request({{"command", "statistics"}}, NgEncoding::bencode, 3s);
@@ -110,9 +124,12 @@ TEST_CASE("a command that throws is answered with an error, in both encodings, a
     CHECK(latchd.stop());
 }
 
-TEST_CASE("an observer that throws costs neither the call nor the other observers", "[control-plane][faults]") {
+TEST_CASE("an observer that throws costs neither the call nor the other observers",
+          "[control-plane][faults]") {
     struct Failing final : CallObserver {
-        void call_signalled(const Call&, int, const SessionSnapshot&) override { throw std::runtime_error("observer failure"); }
+        void call_signalled(const Call&, int, const SessionSnapshot&) override {
+            throw std::runtime_error("observer failure");
+        }
     } failing;
     Recorder recorder;
     InProcessDaemon latchd(small("31100", "31199"), [&](ControlPlane& plane) {
@@ -121,7 +138,10 @@ TEST_CASE("an observer that throws costs neither the call nor the other observer
     });
     NgClient client(latchd.ng());
     UdpPeer a;
-    json offer = *client.request({{"command", "offer"}, {"call-id", "obs"}, {"from-tag", "x"}, {"sdp", sdp(a.local().port())}},
+    json offer = *client.request({{"command", "offer"},
+                                  {"call-id", "obs"},
+                                  {"from-tag", "x"},
+                                  {"sdp", sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
     CHECK(offer["result"] == "ok");
     CHECK(recorder.seen() == std::vector<std::string>{"created obs", "signalled obs leg 0"});
@@ -131,16 +151,24 @@ TEST_CASE("an observer that throws costs neither the call nor the other observer
     CHECK(latchd.stop());
 }
 
-TEST_CASE("observers hear a call created, signalled, learned and ended with its counters", "[control-plane][observers]") {
+TEST_CASE("observers hear a call created, signalled, learned and ended with its counters",
+          "[control-plane][observers]") {
     Recorder recorder;
-    InProcessDaemon latchd(small("31200", "31299"), [&](ControlPlane& plane) { plane.add_observer(recorder); });
+    InProcessDaemon latchd(small("31200", "31299"),
+                           [&](ControlPlane& plane) { plane.add_observer(recorder); });
     NgClient client(latchd.ng());
     UdpPeer a, b;
-    json offer = *client.request({{"command", "offer"}, {"call-id", "c1"}, {"from-tag", "x"}, {"sdp", sdp(a.local().port())}},
+    json offer = *client.request({{"command", "offer"},
+                                  {"call-id", "c1"},
+                                  {"from-tag", "x"},
+                                  {"sdp", sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
-    json answer = *client.request(
-        {{"command", "answer"}, {"call-id", "c1"}, {"from-tag", "x"}, {"to-tag", "y"}, {"sdp", sdp(b.local().port())}},
-        NgEncoding::bencode, 3s);
+    json answer = *client.request({{"command", "answer"},
+                                   {"call-id", "c1"},
+                                   {"from-tag", "x"},
+                                   {"to-tag", "y"},
+                                   {"sdp", sdp(b.local().port())}},
+                                  NgEncoding::bencode, 3s);
     Endpoint to_b_side = *Endpoint::parse("127.0.0.1", sdp_port(offer["sdp"]));
     Endpoint to_a_side = *Endpoint::parse("127.0.0.1", sdp_port(answer["sdp"]));
     for (uint16_t seq = 1; seq <= 3; ++seq) {
@@ -156,11 +184,13 @@ TEST_CASE("observers hear a call created, signalled, learned and ended with its 
         return std::count(seen.begin(), seen.end(), "learned c1");
     };
     while (learned() < 2 && std::chrono::steady_clock::now() < deadline) a.receive(20ms);
-    CHECK(learned() == 2);  // one report per leg's first packet: the same source after is news to nobody
-    json deleted = *client.request({{"command", "delete"}, {"call-id", "c1"}}, NgEncoding::bencode, 3s);
+    CHECK(learned() ==
+          2);  // one report per leg's first packet: the same source after is news to nobody
+    json deleted =
+        *client.request({{"command", "delete"}, {"call-id", "c1"}}, NgEncoding::bencode, 3s);
     CHECK(deleted["result"] == "ok");
-    std::vector<std::string> expected = {"created c1", "signalled c1 leg 0", "signalled c1 leg 1", "learned c1",
-                                         "learned c1", "ended c1 deleted"};
+    std::vector<std::string> expected = {"created c1", "signalled c1 leg 0", "signalled c1 leg 1",
+                                         "learned c1", "learned c1",         "ended c1 deleted"};
     CHECK(recorder.seen() == expected);
     FlowCounters total;
     for (const auto& m : recorder.final.media)

@@ -1,8 +1,8 @@
 // RTP Bleed against the real latchd: an attacker at 127.0.0.9 sprays every port of the media
 // range from the moment the answer's reply is out, before the phones start, as the calls are set
 // up over the ng protocol in both encodings. The phones send from the addresses they signalled.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <regex>
 
@@ -21,8 +21,10 @@ namespace {
 constexpr uint32_t kAttackerTag = 0xBADBAD;
 
 std::string phone_sdp(uint16_t port) {
-    return fmt::format("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n",
-                       port);
+    return fmt::format(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
+        "RTP/AVP 0\r\n",
+        port);
 }
 
 uint16_t sdp_port(const std::string& sdp) {
@@ -33,10 +35,13 @@ uint16_t sdp_port(const std::string& sdp) {
 
 }  // namespace
 
-TEST_CASE("an attacker spraying every media port from the answer on gets none of the call and injects nothing",
-          "[attack][latchd]") {
+TEST_CASE(
+    "an attacker spraying every media port from the answer on gets none of the call and injects "
+    "nothing",
+    "[attack][latchd]") {
     const uint16_t port_min = 33000, port_max = 33099;
-    DaemonProcess latchd({"--workers", "2", "--port-min", std::to_string(port_min), "--port-max", std::to_string(port_max)});
+    DaemonProcess latchd({"--workers", "2", "--port-min", std::to_string(port_min), "--port-max",
+                          std::to_string(port_max)});
     NgClient client(latchd.ng());
     UdpPeer attacker("127.0.0.9");
     attacker.set_receive_buffer(1 << 20);
@@ -50,15 +55,22 @@ TEST_CASE("an attacker spraying every media port from the answer on gets none of
         }
     };
     auto count = [&](const UdpPeer& phone) {
-        while (auto d = phone.receive(5ms)) (rtp_tag(d->data) == kAttackerTag ? injected : delivered)++;
+        while (auto d = phone.receive(5ms))
+            (rtp_tag(d->data) == kAttackerTag ? injected : delivered)++;
     };
     for (NgEncoding encoding : {NgEncoding::bencode, NgEncoding::json}) {
         UdpPeer a, b;
         std::string id = encoding == NgEncoding::json ? "bleed-json" : "bleed-bencode";
-        auto offer = client.request({{"command", "offer"}, {"call-id", id}, {"from-tag", "a"}, {"sdp", phone_sdp(a.local().port())}},
+        auto offer = client.request({{"command", "offer"},
+                                     {"call-id", id},
+                                     {"from-tag", "a"},
+                                     {"sdp", phone_sdp(a.local().port())}},
                                     encoding, 3s);
         REQUIRE(offer);
-        auto answer = client.request({{"command", "answer"}, {"call-id", id}, {"from-tag", "a"}, {"to-tag", "b"},
+        auto answer = client.request({{"command", "answer"},
+                                      {"call-id", id},
+                                      {"from-tag", "a"},
+                                      {"to-tag", "b"},
                                       {"sdp", phone_sdp(b.local().port())}},
                                      encoding, 3s);
         REQUIRE(answer);
@@ -80,7 +92,8 @@ TEST_CASE("an attacker spraying every media port from the answer on gets none of
             if (rtp_tag(d->data) != kAttackerTag) ++leaked;
         }
     }
-    UNSCOPED_INFO("attacker sent " << sent << ", call media leaked " << leaked << ", packets injected " << injected);
+    UNSCOPED_INFO("attacker sent " << sent << ", call media leaked " << leaked
+                                   << ", packets injected " << injected);
     CHECK(leaked == 0);
     CHECK(injected == 0);
     CHECK(delivered == 2 * 2 * 25);  // every packet of both phones, in both calls

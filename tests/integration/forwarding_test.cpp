@@ -33,7 +33,8 @@ void expect_datagram(const UdpPeer& peer, const Bytes& data, const Endpoint& fro
 
 // One RTP packet from A (SSRC 0xa) through the relay to B and one back (SSRC 0xb), sequence
 // and timestamp `seq`, each checked on arrival: A sends to `ra`, B to `rb`.
-void exchange_rtp(const UdpPeer& a, const Endpoint& ra, const UdpPeer& b, const Endpoint& rb, uint16_t seq) {
+void exchange_rtp(const UdpPeer& a, const Endpoint& ra, const UdpPeer& b, const Endpoint& rb,
+                  uint16_t seq) {
     auto pa = make_rtp(0xa, seq, seq), pb = make_rtp(0xb, seq, seq);
     a.send_to(ra, pa);
     expect_datagram(b, pa, rb);
@@ -212,7 +213,8 @@ TEST_CASE("an asymmetric leg keeps receiving at its signalled address", "[forwar
     RelayHarness h(config(21000));
     UdpPeer a_signalled, a_sender, b;
     auto created = h.call(1, Op::create, 6,
-                          audio_spec(kLocal, a_signalled.local(), b.local(), LatchPolicy{LearningMode::heuristic, true, false, false}));
+                          audio_spec(kLocal, a_signalled.local(), b.local(),
+                                     LatchPolicy{LearningMode::heuristic, true, false, false}));
     Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
     auto pa = make_rtp(0xa, 1, 1);
     a_sender.send_to(ra, pa);
@@ -234,7 +236,8 @@ TEST_CASE("IPv6 legs forward on ::1", "[forwarding][ipv6]") {
         return;
     }
     RelayHarness h(config(21200));
-    auto created = h.call(0, Op::create, 8, audio_spec(*Endpoint::parse("::1", 0), a->local(), b->local()));
+    auto created =
+        h.call(0, Op::create, 8, audio_spec(*Endpoint::parse("::1", 0), a->local(), b->local()));
     REQUIRE(created.status == ReplyStatus::ok);
     Endpoint ra = relay_rtp(created, 0), rb = relay_rtp(created, 1);
     CHECK(ra.family() == AF_INET6);
@@ -308,7 +311,8 @@ TEST_CASE("on io_uring a stream with media gets a connected socket, which follow
     // Media both ways until both RTP flows are connected (bounded), each packet checked.
     uint16_t seq = 1;
     auto exchange = [&] { exchange_rtp(a, ra, b, rb, seq++); };
-    for (int i = 0; i < 100 && !(connected(0) == a.local() && connected(1) == b.local()); ++i) exchange();
+    for (int i = 0; i < 100 && !(connected(0) == a.local() && connected(1) == b.local()); ++i)
+        exchange();
     if (!uring) {
         WARN("relay runs on " << h.relay().packet_io() << ": no connected sockets");
         CHECK_FALSE(connected(0).is_set());
@@ -328,7 +332,8 @@ TEST_CASE("on io_uring a stream with media gets a connected socket, which follow
     CHECK(counters(after, 0).total_drops() == 0);
 
     // Others still reach the first socket, and are counted and dropped as before.
-    for (int i = 0; i < 5; ++i) stranger.send_to(ra, make_rtp(0xa, static_cast<uint16_t>(500 + i), 666));
+    for (int i = 0; i < 5; ++i)
+        stranger.send_to(ra, make_rtp(0xa, static_cast<uint16_t>(500 + i), 666));
     WorkerReply q;
     for (int i = 0; i < 200; ++i) {
         q = h.call(0, Op::query, 5);
@@ -376,7 +381,8 @@ TEST_CASE("connected sockets can be turned off", "[forwarding][connected]") {
     CHECK(h.shutdown());
 }
 
-TEST_CASE("at the descriptor limit, connected sockets make room for new calls", "[forwarding][connected]") {
+TEST_CASE("at the descriptor limit, connected sockets make room for new calls",
+          "[forwarding][connected]") {
     // A low descriptor limit for this process while the test runs.
     struct LimitGuard {
         rlimit saved{};
@@ -405,7 +411,8 @@ TEST_CASE("at the descriptor limit, connected sockets make room for new calls", 
         int n = 0;
         for (SessionId id = 1; id <= kMediaCalls; ++id) {
             auto q = h.call(0, Op::query, id);
-            for (int leg = 0; leg < kLegs; ++leg) n += q.snapshot.media.at(0).flows[leg][0].connected.is_set();
+            for (int leg = 0; leg < kLegs; ++leg)
+                n += q.snapshot.media.at(0).flows[leg][0].connected.is_set();
         }
         return n;
     };
@@ -419,9 +426,11 @@ TEST_CASE("at the descriptor limit, connected sockets make room for new calls", 
         relay_ports.emplace_back(relay_rtp(created, 0), relay_rtp(created, 1));
     }
     uint16_t seq = 1;
-    for (int round = 0; round < 50 && connected_count() < 2 * static_cast<int>(kMediaCalls); ++round, ++seq) {
+    for (int round = 0; round < 50 && connected_count() < 2 * static_cast<int>(kMediaCalls);
+         ++round, ++seq) {
         for (std::size_t i = 0; i < kMediaCalls; ++i) {
-            exchange_rtp(*peers[2 * i], relay_ports[i].first, *peers[2 * i + 1], relay_ports[i].second, seq);
+            exchange_rtp(*peers[2 * i], relay_ports[i].first, *peers[2 * i + 1],
+                         relay_ports[i].second, seq);
         }
     }
     REQUIRE(connected_count() == 2 * static_cast<int>(kMediaCalls));

@@ -33,9 +33,14 @@ std::string phone_sdp(const char* user, uint16_t port) {
         user, port);
 }
 
-json kamailio_request(const char* command, const std::string& call_id, const std::string& sdp = "") {
-    json r = {{"supports", {"load limit"}}, {"ICE", "remove"}, {"replace", {"origin", "session-connection"}},
-              {"call-id", call_id}, {"received-from", {"IP4", "127.0.0.1"}}, {"from-tag", "uac-3c560faf"},
+json kamailio_request(const char* command, const std::string& call_id,
+                      const std::string& sdp = "") {
+    json r = {{"supports", {"load limit"}},
+              {"ICE", "remove"},
+              {"replace", {"origin", "session-connection"}},
+              {"call-id", call_id},
+              {"received-from", {"IP4", "127.0.0.1"}},
+              {"from-tag", "uac-3c560faf"},
               {"command", command}};
     if (!sdp.empty()) r["sdp"] = sdp;
     if (std::string(command) == "answer") r["to-tag"] = "uas-d7bbe6ab";
@@ -58,10 +63,13 @@ json call(NgClient& client, const json& request, NgEncoding encoding) {
 
 // Offer from `uac` and answer from `uas` as Kamailio sends them; the relay endpoint the answer
 // tells the caller to send to.
-Endpoint establish(NgClient& client, const std::string& call_id, const UdpPeer& uac, const UdpPeer& uas) {
-    call(client, kamailio_request("offer", call_id, phone_sdp("uac", uac.local().port())), NgEncoding::bencode);
-    return sdp_target(call(client, kamailio_request("answer", call_id, phone_sdp("uas", uas.local().port())),
-                           NgEncoding::bencode)["sdp"]);
+Endpoint establish(NgClient& client, const std::string& call_id, const UdpPeer& uac,
+                   const UdpPeer& uas) {
+    call(client, kamailio_request("offer", call_id, phone_sdp("uac", uac.local().port())),
+         NgEncoding::bencode);
+    return sdp_target(
+        call(client, kamailio_request("answer", call_id, phone_sdp("uas", uas.local().port())),
+             NgEncoding::bencode)["sdp"]);
 }
 
 void expect_packet(const UdpPeer& peer, const Bytes& data, const Endpoint& from) {
@@ -77,15 +85,21 @@ void full_call(NgEncoding encoding, const char* port_min, const char* port_max) 
     UdpPeer uac, uas;
     const std::string call_id = "101575430d920fd0@test";
 
-    json offer = call(client, kamailio_request("offer", call_id, phone_sdp("test-uac", uac.local().port())), encoding);
+    json offer =
+        call(client, kamailio_request("offer", call_id, phone_sdp("test-uac", uac.local().port())),
+             encoding);
     REQUIRE(offer["result"] == "ok");
     std::string offer_sdp = offer["sdp"];
     Endpoint to_relay_from_uas = sdp_target(offer_sdp);
     CHECK(to_relay_from_uas.port() >= std::stoi(port_min));
-    CHECK_THAT(offer_sdp, Catch::Contains(fmt::format("a=rtcp:{}\r\n", to_relay_from_uas.port() + 1)));
-    CHECK_THAT(offer_sdp, Catch::StartsWith("v=0\r\no=- 635081253 1 IN IP4 127.0.0.1\r\ns=test-uac\r\n"));
+    CHECK_THAT(offer_sdp,
+               Catch::Contains(fmt::format("a=rtcp:{}\r\n", to_relay_from_uas.port() + 1)));
+    CHECK_THAT(offer_sdp,
+               Catch::StartsWith("v=0\r\no=- 635081253 1 IN IP4 127.0.0.1\r\ns=test-uac\r\n"));
 
-    json answer = call(client, kamailio_request("answer", call_id, phone_sdp("test-uas", uas.local().port())), encoding);
+    json answer =
+        call(client, kamailio_request("answer", call_id, phone_sdp("test-uas", uas.local().port())),
+             encoding);
     REQUIRE(answer["result"] == "ok");
     Endpoint to_relay_from_uac = sdp_target(answer["sdp"]);
     CHECK(to_relay_from_uac.port() != to_relay_from_uas.port());
@@ -116,7 +130,8 @@ void full_call(NgEncoding encoding, const char* port_min, const char* port_max) 
     CHECK(deleted["result"] == "ok");
     CHECK(deleted["totals"]["RTP"]["packets"] == 10);
     CHECK(call(client, {{"command", "list"}}, encoding)["calls"].empty());
-    CHECK(call(client, {{"command", "query"}, {"call-id", call_id}}, encoding)["error-reason"] == "Unknown call-id");
+    CHECK(call(client, {{"command", "query"}, {"call-id", call_id}}, encoding)["error-reason"] ==
+          "Unknown call-id");
     json again = call(client, kamailio_request("delete", call_id), encoding);
     CHECK(again["result"] == "ok");
     CHECK(again["warning"] == "Unknown call-id");
@@ -133,13 +148,16 @@ TEST_CASE("the capture's offer, answer and delete in bencode, with RTP both ways
     full_call(NgEncoding::bencode, "25000", "25199");
 }
 
-TEST_CASE("the same call in JSON", "[ng][call]") { full_call(NgEncoding::json, "25200", "25399"); }
+TEST_CASE("the same call in JSON", "[ng][call]") {
+    full_call(NgEncoding::json, "25200", "25399");
+}
 
 TEST_CASE("a retransmitted offer gets the same reply and does not run twice", "[ng][cache]") {
     DaemonProcess latchd(daemon_args("25400", "25599"));
     NgClient client(latchd.ng());
     UdpPeer uac;
-    std::string wire = "7_1 " + bencode_encode(kamailio_request("offer", "retrans@test", phone_sdp("a", uac.local().port())));
+    std::string wire = "7_1 " + bencode_encode(kamailio_request(
+                                    "offer", "retrans@test", phone_sdp("a", uac.local().port())));
     auto first = client.exchange_raw(wire, 3s);
     REQUIRE(first);
     auto second = client.exchange_raw(wire, 3s);
@@ -147,7 +165,8 @@ TEST_CASE("a retransmitted offer gets the same reply and does not run twice", "[
     CHECK(*second == *first);
 
     // Two copies back to back: the second arrives while the first may still be running.
-    std::string wire2 = "7_2 " + bencode_encode(kamailio_request("offer", "inflight@test", phone_sdp("a", uac.local().port())));
+    std::string wire2 = "7_2 " + bencode_encode(kamailio_request(
+                                     "offer", "inflight@test", phone_sdp("a", uac.local().port())));
     client.send_raw(wire2);
     client.send_raw(wire2);
     auto reply = client.receive_raw(std::chrono::steady_clock::now() + 3s);
@@ -173,30 +192,55 @@ TEST_CASE("bad ng requests get precise error reasons", "[ng][errors]") {
         return (*reply).value("error-reason", std::string());
     };
     std::string sdp = phone_sdp("x", 4000);
-    CHECK(reason({{"command", "offer"}, {"from-tag", "a"}, {"sdp", sdp}}) == "missing key 'call-id'");
-    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"sdp", sdp}}) == "missing key 'from-tag'");
-    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}}) == "missing key 'sdp'");
+    CHECK(reason({{"command", "offer"}, {"from-tag", "a"}, {"sdp", sdp}}) ==
+          "missing key 'call-id'");
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"sdp", sdp}}) ==
+          "missing key 'from-tag'");
+    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}}) ==
+          "missing key 'sdp'");
     CHECK(reason({{"command", "offer"}, {"call-id", 5}, {"from-tag", "a"}, {"sdp", sdp}}) ==
           "'call-id' must be a string");
-    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", sdp}, {"flags", "x"}, {"replace", 3}}) ==
-          "'replace' must be a list of strings");
-    CHECK_THAT(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", "v=0\r\nm=audio x RTP/AVP 0\r\n"}}),
+    CHECK(reason({{"command", "offer"},
+                  {"call-id", "c"},
+                  {"from-tag", "a"},
+                  {"sdp", sdp},
+                  {"flags", "x"},
+                  {"replace", 3}}) == "'replace' must be a list of strings");
+    CHECK_THAT(reason({{"command", "offer"},
+                       {"call-id", "c"},
+                       {"from-tag", "a"},
+                       {"sdp", "v=0\r\nm=audio x RTP/AVP 0\r\n"}}),
                Catch::StartsWith("Failed to parse SDP: line 2"));
-    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", sdp}, {"direction", {"nowhere", "x"}}}) ==
-          "Unknown interface 'nowhere'");
-    CHECK(reason({{"command", "answer"}, {"call-id", "nope"}, {"from-tag", "a"}, {"to-tag", "b"}, {"sdp", sdp}}) ==
-          "Unknown call-id");
-    CHECK(reason({{"command", "answer"}, {"call-id", "nope"}, {"from-tag", "a"}, {"sdp", sdp}}) == "missing key 'to-tag'");
+    CHECK(reason({{"command", "offer"},
+                  {"call-id", "c"},
+                  {"from-tag", "a"},
+                  {"sdp", sdp},
+                  {"direction", {"nowhere", "x"}}}) == "Unknown interface 'nowhere'");
+    CHECK(reason({{"command", "answer"},
+                  {"call-id", "nope"},
+                  {"from-tag", "a"},
+                  {"to-tag", "b"},
+                  {"sdp", sdp}}) == "Unknown call-id");
+    CHECK(reason({{"command", "answer"}, {"call-id", "nope"}, {"from-tag", "a"}, {"sdp", sdp}}) ==
+          "missing key 'to-tag'");
     CHECK(reason({{"command", "query"}, {"call-id", "nope"}}) == "Unknown call-id");
-    CHECK(reason({{"command", "delete"}, {"call-id", "nope"}, {"flags", {"fatal"}}}) == "Unknown call-id");
+    CHECK(reason({{"command", "delete"}, {"call-id", "nope"}, {"flags", {"fatal"}}}) ==
+          "Unknown call-id");
     CHECK(reason({{"command", "record"}}) == "Unrecognized command");
-    CHECK(reason({{"command", "offer"}, {"call-id", "c"}, {"from-tag", "a"}, {"sdp", sdp}, {"TOS", 300}}) ==
-          "'TOS' must be from 0 to 255");
+    CHECK(reason({{"command", "offer"},
+                  {"call-id", "c"},
+                  {"from-tag", "a"},
+                  {"sdp", sdp},
+                  {"TOS", 300}}) == "'TOS' must be from 0 to 255");
 
     // An answer whose from-tag is not a party of the call.
-    REQUIRE(call(client, {{"command", "offer"}, {"call-id", "c1"}, {"from-tag", "a"}, {"sdp", sdp}}, NgEncoding::json)["result"] == "ok");
-    CHECK(reason({{"command", "answer"}, {"call-id", "c1"}, {"from-tag", "zz"}, {"to-tag", "b"}, {"sdp", sdp}}) ==
-          "Unknown from-tag 'zz'");
+    REQUIRE(call(client, {{"command", "offer"}, {"call-id", "c1"}, {"from-tag", "a"}, {"sdp", sdp}},
+                 NgEncoding::json)["result"] == "ok");
+    CHECK(reason({{"command", "answer"},
+                  {"call-id", "c1"},
+                  {"from-tag", "zz"},
+                  {"to-tag", "b"},
+                  {"sdp", sdp}}) == "Unknown from-tag 'zz'");
     // After all of that, the one good call is still there and nothing leaked.
     CHECK(call(client, {{"command", "list"}}, NgEncoding::json)["calls"] == json::array({"c1"}));
     CHECK(latchd.stop() == 0);
@@ -253,7 +297,8 @@ TEST_CASE("a caller behind a NAT is reached at its real source", "[ng][nat]") {
     offer["flags"] = {"SIP source address"};
     Endpoint to_uas_side = sdp_target(call(client, offer, NgEncoding::bencode)["sdp"]);
     Endpoint to_uac_side = sdp_target(
-        call(client, kamailio_request("answer", "nat@test", phone_sdp("uas", uas.local().port())), NgEncoding::bencode)["sdp"]);
+        call(client, kamailio_request("answer", "nat@test", phone_sdp("uas", uas.local().port())),
+             NgEncoding::bencode)["sdp"]);
 
     auto from_uac = make_rtp(0x1111, 1, 1);
     uac_nat.send_to(to_uac_side, from_uac);  // from the NAT's port, not the SDP's
@@ -271,15 +316,18 @@ TEST_CASE("a caller behind a NAT is reached at its real source", "[ng][nat]") {
 }
 
 TEST_CASE("interfaces bind one address and advertise another", "[ng][interfaces]") {
-    DaemonProcess latchd({"--workers", "1", "--port-min", "26200", "--port-max", "26299", "--interface",
-                          "internal=127.0.0.1", "--interface", "external=127.0.0.1!203.0.113.7"});
+    DaemonProcess latchd({"--workers", "1", "--port-min", "26200", "--port-max", "26299",
+                          "--interface", "internal=127.0.0.1", "--interface",
+                          "external=127.0.0.1!203.0.113.7"});
     NgClient client(latchd.ng());
     json offer = kamailio_request("offer", "if@test", phone_sdp("uac", 4000));
     offer["direction"] = {"internal", "external"};
     std::string to_callee = call(client, offer, NgEncoding::bencode)["sdp"];
     CHECK_THAT(to_callee, Catch::Contains("c=IN IP4 203.0.113.7\r\n"));
     CHECK_THAT(to_callee, Catch::Contains("o=- 635081253 1 IN IP4 203.0.113.7\r\n"));
-    std::string to_caller = call(client, kamailio_request("answer", "if@test", phone_sdp("uas", 4002)), NgEncoding::bencode)["sdp"];
+    std::string to_caller =
+        call(client, kamailio_request("answer", "if@test", phone_sdp("uas", 4002)),
+             NgEncoding::bencode)["sdp"];
     CHECK_THAT(to_caller, Catch::Contains("c=IN IP4 127.0.0.1\r\n"));
     CHECK(latchd.stop() == 0);
 }
@@ -323,9 +371,11 @@ TEST_CASE("latchctl lists, queries, counts and deletes calls", "[ng][latchctl]")
 }
 
 TEST_CASE("an idle call is removed from the directory", "[ng][timeout]") {
-    DaemonProcess latchd({"--workers", "1", "--port-min", "26500", "--port-max", "26599", "--idle-timeout", "1"});
+    DaemonProcess latchd(
+        {"--workers", "1", "--port-min", "26500", "--port-max", "26599", "--idle-timeout", "1"});
     NgClient client(latchd.ng());
-    call(client, kamailio_request("offer", "idle@test", phone_sdp("uac", 4000)), NgEncoding::bencode);
+    call(client, kamailio_request("offer", "idle@test", phone_sdp("uac", 4000)),
+         NgEncoding::bencode);
     CHECK(call(client, {{"command", "list"}}, NgEncoding::json)["calls"].size() == 1);
     json calls;
     for (int i = 0; i < 50; ++i) {  // up to 5 s for a 1 s timeout swept every second
@@ -347,7 +397,9 @@ TEST_CASE("a burst of bad control input does not disturb a live call", "[ng][jun
     UdpPeer attacker("127.0.0.9");
     int received = 0;
     for (int i = 0; i < 500; ++i) {
-        std::string junk = i % 3 == 0 ? "garbage" : i % 3 == 1 ? fmt::format("c{} d7:command", i) : fmt::format("c{} {{\"x\":", i);
+        std::string junk = i % 3 == 0   ? "garbage"
+                           : i % 3 == 1 ? fmt::format("c{} d7:command", i)
+                                        : fmt::format("c{} {{\"x\":", i);
         attacker.send_to(latchd.ng(), Bytes(junk.begin(), junk.end()));
         auto p = make_rtp(0x1111, static_cast<uint16_t>(i), static_cast<uint32_t>(i));
         uac.send_to(to_uac_side, p);
@@ -370,7 +422,8 @@ std::string http_get(const Endpoint& ep, const std::string& path) {
         if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
             char buf[4096];
             ssize_t n;
-            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+                out.append(buf, static_cast<std::size_t>(n));
         }
     }
     ::close(fd);
@@ -380,7 +433,8 @@ std::string http_get(const Endpoint& ep, const std::string& path) {
 }  // namespace
 
 TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][metrics]") {
-    DaemonProcess latchd({"--workers", "2", "--port-min", "27100", "--port-max", "27299", "--metrics", "127.0.0.1:0"});
+    DaemonProcess latchd({"--workers", "2", "--port-min", "27100", "--port-max", "27299",
+                          "--metrics", "127.0.0.1:0"});
     auto port = latchd.wait_for_log("metrics on http://127.0.0.1:([0-9]+)/metrics");
     REQUIRE(port);
     Endpoint metrics = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(*port)));
@@ -410,18 +464,23 @@ TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][m
     CHECK_THAT(body, Catch::Contains("latch_bytes_relayed_total 516"));
     CHECK_THAT(body, Catch::Contains("latch_packets_dropped_total{reason=\"foreign-source\"} 1"));
     CHECK_THAT(body, Catch::Contains("latch_sources_learned_total 1"));
-    CHECK_THAT(body, Catch::Contains("latch_control_commands_total{protocol=\"ng\",command=\"offer\",result=\"ok\"} 1"));
+    CHECK_THAT(
+        body,
+        Catch::Contains(
+            "latch_control_commands_total{protocol=\"ng\",command=\"offer\",result=\"ok\"} 1"));
     CHECK_THAT(body, Catch::Contains("latch_port_pairs_free{worker=\"0\"}"));
     CHECK(latchd.stop() == 0);
 }
 
-TEST_CASE("at the descriptor limit an offer gets 'no ports available' and live calls go on", "[ng][exhaustion]") {
+TEST_CASE("at the descriptor limit an offer gets 'no ports available' and live calls go on",
+          "[ng][exhaustion]") {
     if (::access("/usr/bin/prlimit", X_OK) != 0) {
         WARN("prlimit (util-linux) is missing");
         return;
     }
     // prlimit lowers the limit and execs latchd, which keeps its PID.
-    std::vector<std::string> a = {"--nofile=60:60", LATCHD_PATH, "--workers", "1", "--port-min", "28500", "--port-max", "28999"};
+    std::vector<std::string> a = {"--nofile=60:60", LATCHD_PATH, "--workers",  "1",
+                                  "--port-min",     "28500",     "--port-max", "28999"};
     DaemonProcess latchd(a, "/usr/bin/prlimit");
     NgClient client(latchd.ng());
     UdpPeer uac, uas;
@@ -429,8 +488,10 @@ TEST_CASE("at the descriptor limit an offer gets 'no ports available' and live c
     int created = 1;
     json refused;
     for (int i = 0; i < 40; ++i) {
-        json r = call(client, kamailio_request("offer", "more" + std::to_string(i) + "@test", phone_sdp("uac", 4000)),
-                      NgEncoding::bencode);
+        json r = call(
+            client,
+            kamailio_request("offer", "more" + std::to_string(i) + "@test", phone_sdp("uac", 4000)),
+            NgEncoding::bencode);
         if (r["result"] != "ok") {
             refused = r;
             break;
@@ -447,7 +508,9 @@ TEST_CASE("at the descriptor limit an offer gets 'no ports available' and live c
     auto got = uas.receive(2s);
     REQUIRE(got);
     CHECK(got->data == p);
-    CHECK(call(client, kamailio_request("delete", "more0@test"), NgEncoding::bencode)["result"] == "ok");
-    CHECK(call(client, kamailio_request("offer", "again@test", phone_sdp("uac", 4000)), NgEncoding::bencode)["result"] == "ok");
+    CHECK(call(client, kamailio_request("delete", "more0@test"), NgEncoding::bencode)["result"] ==
+          "ok");
+    CHECK(call(client, kamailio_request("offer", "again@test", phone_sdp("uac", 4000)),
+               NgEncoding::bencode)["result"] == "ok");
     CHECK(latchd.stop() == 0);
 }

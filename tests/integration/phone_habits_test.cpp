@@ -1,8 +1,8 @@
 // Real phones' habits against the real latchd: a softphone that binds every address, announces one
 // in its SDP, sends from another, sends an early RTCP packet before its answer reaches the proxy,
 // and starts its RTCP reports seconds into the call, after the learning window.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <regex>
 
@@ -19,8 +19,9 @@ using nlohmann::json;
 namespace {
 
 std::string sdp(const char* address, uint16_t port) {
-    return fmt::format("v=0\r\no=- 1 1 IN IP4 {0}\r\ns=-\r\nc=IN IP4 {0}\r\nt=0 0\r\nm=audio {1} RTP/AVP 0\r\n", address,
-                       port);
+    return fmt::format(
+        "v=0\r\no=- 1 1 IN IP4 {0}\r\ns=-\r\nc=IN IP4 {0}\r\nt=0 0\r\nm=audio {1} RTP/AVP 0\r\n",
+        address, port);
 }
 
 Endpoint relay_rtp(const std::string& body) {
@@ -29,10 +30,13 @@ Endpoint relay_rtp(const std::string& body) {
     return *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(m[1].str())));
 }
 
-Endpoint rtcp_of(const Endpoint& rtp) { return rtp.with_port(static_cast<uint16_t>(rtp.port() + 1)); }
+Endpoint rtcp_of(const Endpoint& rtp) {
+    return rtp.with_port(static_cast<uint16_t>(rtp.port() + 1));
+}
 
 // RTCP reports from `from` to `to` until `at` receives one (up to `tries`); how many arrived.
-int rtcp_reaching(const UdpPeer& from, const Endpoint& to, const UdpPeer& at, uint32_t ssrc, int tries) {
+int rtcp_reaching(const UdpPeer& from, const Endpoint& to, const UdpPeer& at, uint32_t ssrc,
+                  int tries) {
     int arrived = 0;
     for (int i = 0; i < tries; ++i) {
         from.send_to(to, make_rtcp_rr(ssrc));
@@ -43,22 +47,33 @@ int rtcp_reaching(const UdpPeer& from, const Endpoint& to, const UdpPeer& at, ui
 
 }  // namespace
 
-TEST_CASE("RTCP that starts after the learning window, from another address than the SDP's, follows its RTP",
-          "[habits][rtcp]") {
-    DaemonProcess latchd({"--workers", "1", "--port-min", "33200", "--port-max", "33299", "--learning-window", "300"});
+TEST_CASE(
+    "RTCP that starts after the learning window, from another address than the SDP's, follows its "
+    "RTP",
+    "[habits][rtcp]") {
+    DaemonProcess latchd({"--workers", "1", "--port-min", "33200", "--port-max", "33299",
+                          "--learning-window", "300"});
     NgClient client(latchd.ng());
     // The caller is an ordinary phone. The callee binds every address, announces 127.0.0.1 but
     // sends from 127.0.0.2 (as does its SIP), for RTP and RTCP alike.
-    UdpPeer caller_rtp("127.0.0.1"), caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
-    UdpPeer callee_rtp("127.0.0.2"), callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
-    json offer = *client.request({{"command", "offer"}, {"call-id", "habits"}, {"from-tag", "a"},
-                                  {"received-from", {"IP4", "127.0.0.1"}}, {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
+    UdpPeer caller_rtp("127.0.0.1"),
+        caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
+    UdpPeer callee_rtp("127.0.0.2"),
+        callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
+    json offer = *client.request({{"command", "offer"},
+                                  {"call-id", "habits"},
+                                  {"from-tag", "a"},
+                                  {"received-from", {"IP4", "127.0.0.1"}},
+                                  {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
                                  NgEncoding::bencode, 3s);
     Endpoint callee_sends_to = relay_rtp(offer["sdp"]);
     // The callee's early RTCP, before its answer reaches latch: not learned from.
     callee_rtcp.send_to(rtcp_of(callee_sends_to), make_rtcp_rr(0xB));
     CHECK_FALSE(caller_rtcp.receive(200ms));
-    json answer = *client.request({{"command", "answer"}, {"call-id", "habits"}, {"from-tag", "a"}, {"to-tag", "b"},
+    json answer = *client.request({{"command", "answer"},
+                                   {"call-id", "habits"},
+                                   {"from-tag", "a"},
+                                   {"to-tag", "b"},
                                    {"received-from", {"IP4", "127.0.0.2"}},
                                    {"sdp", sdp("127.0.0.1", callee_rtp.local().port())}},
                                   NgEncoding::bencode, 3s);
@@ -83,17 +98,27 @@ TEST_CASE("RTCP that starts after the learning window, from another address than
     CHECK(latchd.stop() == 0);
 }
 
-TEST_CASE("a phone that announces a private address and sends from elsewhere gets audio both ways, RTCP too",
-          "[habits][nat]") {
-    DaemonProcess latchd({"--workers", "1", "--port-min", "33300", "--port-max", "33399", "--learning-window", "300"});
+TEST_CASE(
+    "a phone that announces a private address and sends from elsewhere gets audio both ways, RTCP "
+    "too",
+    "[habits][nat]") {
+    DaemonProcess latchd({"--workers", "1", "--port-min", "33300", "--port-max", "33399",
+                          "--learning-window", "300"});
     NgClient client(latchd.ng());
-    UdpPeer caller_rtp("127.0.0.1"), caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
-    UdpPeer callee_rtp("127.0.0.2"), callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
-    json offer = *client.request({{"command", "offer"}, {"call-id", "nat"}, {"from-tag", "a"},
+    UdpPeer caller_rtp("127.0.0.1"),
+        caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
+    UdpPeer callee_rtp("127.0.0.2"),
+        callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
+    json offer = *client.request({{"command", "offer"},
+                                  {"call-id", "nat"},
+                                  {"from-tag", "a"},
                                   {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
                                  NgEncoding::json, 3s);
     // The callee is behind a NAT: its SDP names its private address; no received-from.
-    json answer = *client.request({{"command", "answer"}, {"call-id", "nat"}, {"from-tag", "a"}, {"to-tag", "b"},
+    json answer = *client.request({{"command", "answer"},
+                                   {"call-id", "nat"},
+                                   {"from-tag", "a"},
+                                   {"to-tag", "b"},
                                    {"sdp", sdp("192.168.1.20", 4000)}},
                                   NgEncoding::json, 3s);
     Endpoint callee_sends_to = relay_rtp(offer["sdp"]), caller_sends_to = relay_rtp(answer["sdp"]);

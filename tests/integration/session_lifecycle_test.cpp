@@ -187,7 +187,8 @@ TEST_CASE("shutdown with live sessions closes every handle", "[lifecycle]") {
     RelayHarness h(c);
     UdpPeer a, b;
     for (SessionId id = 1; id <= 20; ++id) {
-        auto r = h.call(static_cast<unsigned>(id % 2), Op::create, id, audio_spec(kLocal, a.local(), b.local()));
+        auto r = h.call(static_cast<unsigned>(id % 2), Op::create, id,
+                        audio_spec(kLocal, a.local(), b.local()));
         REQUIRE(r.status == ReplyStatus::ok);
     }
     a.send_to(*Endpoint::parse("127.0.0.1", 22700), make_rtp(1, 1, 1));
@@ -198,7 +199,8 @@ TEST_CASE("shutdown with live sessions closes every handle", "[lifecycle]") {
 TEST_CASE("a local address that is not ours fails the session with a reason", "[lifecycle]") {
     RelayHarness h(small_config(22900, 4));
     UdpPeer a, b;
-    auto r = h.call(0, Op::create, 1, audio_spec(*Endpoint::parse("203.0.113.254", 0), a.local(), b.local()));
+    auto r = h.call(0, Op::create, 1,
+                    audio_spec(*Endpoint::parse("203.0.113.254", 0), a.local(), b.local()));
     CHECK(r.status == ReplyStatus::error);
     CHECK(r.failure.code == WorkerError::cannot_bind);
     CHECK(r.failure.text().find("cannot bind 203.0.113.254") == 0);

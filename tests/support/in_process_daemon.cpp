@@ -6,11 +6,13 @@
 
 namespace latch::test {
 
-InProcessDaemon::InProcessDaemon(std::vector<std::string> args, std::function<void(ControlPlane&)> setup) {
+InProcessDaemon::InProcessDaemon(std::vector<std::string> args,
+                                 std::function<void(ControlPlane&)> setup) {
     args.insert(args.begin(), {"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0"});
     std::promise<void> started;
     auto result = started.get_future();
-    thread_ = std::thread(&InProcessDaemon::run, this, std::move(args), std::move(setup), std::move(started));
+    thread_ = std::thread(&InProcessDaemon::run, this, std::move(args), std::move(setup),
+                          std::move(started));
     try {
         result.get();
     } catch (...) {
@@ -19,7 +21,9 @@ InProcessDaemon::InProcessDaemon(std::vector<std::string> args, std::function<vo
     }
 }
 
-InProcessDaemon::~InProcessDaemon() { stop(); }
+InProcessDaemon::~InProcessDaemon() {
+    stop();
+}
 
 void InProcessDaemon::run(std::vector<std::string> args, std::function<void(ControlPlane&)> setup,
                           std::promise<void> started) noexcept {

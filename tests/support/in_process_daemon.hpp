@@ -21,11 +21,12 @@
 namespace latch::test {
 
 class InProcessDaemon {
-public:
+  public:
     // `args` as latchd's command line (the ng and rtpproxy sockets default to 127.0.0.1:0);
     // `setup` runs on the control thread before the control plane starts. Throws when the
     // control plane cannot be built or started.
-    explicit InProcessDaemon(std::vector<std::string> args, std::function<void(ControlPlane&)> setup = {});
+    explicit InProcessDaemon(std::vector<std::string> args,
+                             std::function<void(ControlPlane&)> setup = {});
     InProcessDaemon(const InProcessDaemon&) = delete;
     InProcessDaemon& operator=(const InProcessDaemon&) = delete;
     ~InProcessDaemon();
@@ -37,7 +38,7 @@ public:
     // Stops the control plane and joins the control thread: true when its loop closed cleanly.
     bool stop();
 
-private:
+  private:
     void run(std::vector<std::string> args, std::function<void(ControlPlane&)> setup,
              std::promise<void> started) noexcept;
 

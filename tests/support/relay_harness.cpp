@@ -37,7 +37,9 @@ RelayHarness::RelayHarness(const RelayConfig& config) {
     });
 }
 
-RelayHarness::~RelayHarness() { shutdown(); }
+RelayHarness::~RelayHarness() {
+    shutdown();
+}
 
 bool RelayHarness::run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
     bool expired = false;

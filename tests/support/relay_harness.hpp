@@ -18,7 +18,7 @@ namespace latch::test {
 using namespace std::chrono_literals;
 
 class RelayHarness {
-public:
+  public:
     explicit RelayHarness(const RelayConfig& config);
     ~RelayHarness();
 
@@ -36,8 +36,7 @@ public:
 
     Relay& relay() { return *relay_; }
 
-private:
-
+  private:
     uv_loop_t loop_{};
     std::unique_ptr<Relay> relay_;
     std::map<uint64_t, WorkerReply> replies_;

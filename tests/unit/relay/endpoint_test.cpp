@@ -44,13 +44,13 @@ TEST_CASE("Endpoint compares address and port", "[endpoint]") {
 }
 
 TEST_CASE("Endpoint tells private addresses from routable ones", "[endpoint]") {
-    for (const char* p : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.5", "100.64.0.1", "100.127.255.254",
-                          "169.254.10.1", "fd00::1", "fc12::5", "fe80::1"}) {
+    for (const char* p : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.5", "100.64.0.1",
+                          "100.127.255.254", "169.254.10.1", "fd00::1", "fc12::5", "fe80::1"}) {
         INFO(p);
         CHECK(Endpoint::parse(p, 4000)->is_private_address());
     }
-    for (const char* p : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "192.169.0.1", "100.128.0.1", "127.0.0.1",
-                          "203.0.113.5", "2001:db8::1", "::1", "fec0::1"}) {
+    for (const char* p : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "192.169.0.1", "100.128.0.1",
+                          "127.0.0.1", "203.0.113.5", "2001:db8::1", "::1", "fec0::1"}) {
         INFO(p);
         CHECK_FALSE(Endpoint::parse(p, 4000)->is_private_address());
     }

@@ -16,7 +16,9 @@ constexpr uint64_t kStart = 1000;
 constexpr uint64_t kWindow = 3000;
 constexpr uint64_t kAfterWindow = kStart + kWindow + 1;
 
-Endpoint ep(const char* text) { return *Endpoint::parse(text); }
+Endpoint ep(const char* text) {
+    return *Endpoint::parse(text);
+}
 
 struct Step {
     const char* source;
@@ -34,15 +36,22 @@ struct Row {
     LatchState state;
 };
 
-PacketFacts rtp(uint16_t seq, uint32_t ssrc = 0x1234) { return PacketFacts{ssrc != 0, true, ssrc, seq}; }
+PacketFacts rtp(uint16_t seq, uint32_t ssrc = 0x1234) {
+    return PacketFacts{ssrc != 0, true, ssrc, seq};
+}
 
 const char* verdict_name(Verdict v) {
     switch (v) {
-        case Verdict::accept: return "accept";
-        case Verdict::learned: return "learned";
-        case Verdict::foreign: return "foreign";
-        case Verdict::not_learnable: return "not_learnable";
-        case Verdict::unproven: return "unproven";
+        case Verdict::accept:
+            return "accept";
+        case Verdict::learned:
+            return "learned";
+        case Verdict::foreign:
+            return "foreign";
+        case Verdict::not_learnable:
+            return "not_learnable";
+        case Verdict::unproven:
+            return "unproven";
     }
     return "?";
 }
@@ -58,80 +67,129 @@ TEST_CASE("latching decisions", "[latch]") {
     const LatchPolicy strict_asym{LearningMode::heuristic, true, true, false};
     const LatchPolicy handover{LearningMode::heuristic, false, false, true};
     const std::vector<Row> rows = {
-        {"exact match confirms at once", "10.0.0.1:5000", sym,
+        {"exact match confirms at once",
+         "10.0.0.1:5000",
+         sym,
          {{"10.0.0.1:5000", true, kStart + 10, Verdict::learned},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::foreign},
           {"10.0.0.1:5000", true, kStart + 30, Verdict::accept}},
-         "10.0.0.1:5000", LatchState::confirmed},
-        {"other port (symmetric NAT) is learned, then locked after the window", "10.0.0.1:5000", sym,
+         "10.0.0.1:5000",
+         LatchState::confirmed},
+        {"other port (symmetric NAT) is learned, then locked after the window",
+         "10.0.0.1:5000",
+         sym,
          {{"10.0.0.1:6000", true, kStart + 10, Verdict::learned},
           {"10.0.0.1:6000", true, kStart + 30, Verdict::accept},
           {"192.0.2.9:7000", true, kAfterWindow, Verdict::foreign},
           {"10.0.0.1:6000", true, kAfterWindow + 5, Verdict::accept}},
-         "10.0.0.1:6000", LatchState::confirmed},
-        {"one packet from another address teaches nothing; better matches win in the window", "10.0.0.1:5000", sym,
+         "10.0.0.1:6000",
+         LatchState::confirmed},
+        {"one packet from another address teaches nothing; better matches win in the window",
+         "10.0.0.1:5000",
+         sym,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::unproven},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::learned},
           {"192.0.2.9:7000", true, kStart + 30, Verdict::foreign},
           {"10.0.0.1:5000", true, kStart + 40, Verdict::learned},
           {"10.0.0.1:6000", true, kStart + 50, Verdict::foreign}},
-         "10.0.0.1:5000", LatchState::confirmed},
-        {"a stranger spraying many sources before the phone starts gets nowhere", "10.0.0.1:5000", sym,
+         "10.0.0.1:5000",
+         LatchState::confirmed},
+        {"a stranger spraying many sources before the phone starts gets nowhere",
+         "10.0.0.1:5000",
+         sym,
          {{"192.0.2.9:7000", true, kStart + 1, Verdict::unproven},
           {"192.0.2.9:7002", true, kStart + 2, Verdict::unproven},
           {"192.0.2.9:7004", true, kStart + 3, Verdict::unproven},
           {"192.0.2.10:7000", true, kStart + 40, Verdict::unproven},
           {"10.0.0.1:5000", true, kStart + 50, Verdict::learned}},
-         "10.0.0.1:5000", LatchState::confirmed},
-        {"after the window a stranger cannot claim an unlearned stream", "10.0.0.1:5000", sym,
+         "10.0.0.1:5000",
+         LatchState::confirmed},
+        {"after the window a stranger cannot claim an unlearned stream",
+         "10.0.0.1:5000",
+         sym,
          {{"192.0.2.9:7000", true, kAfterWindow, Verdict::foreign}},
-         "10.0.0.1:5000", LatchState::unlearned},
-        {"after the window a late sender on the signalled address is learned", "10.0.0.1:5000", sym,
+         "10.0.0.1:5000",
+         LatchState::unlearned},
+        {"after the window a late sender on the signalled address is learned",
+         "10.0.0.1:5000",
+         sym,
          {{"192.0.2.9:7000", true, kAfterWindow, Verdict::foreign},
           {"10.0.0.1:6000", true, kAfterWindow + 1, Verdict::learned},
           {"10.0.0.1:5000", true, kAfterWindow + 2, Verdict::foreign}},
-         "10.0.0.1:6000", LatchState::confirmed},
-        {"asymmetric never learns and accepts anyone", "10.0.0.1:5000", asym,
+         "10.0.0.1:6000",
+         LatchState::confirmed},
+        {"asymmetric never learns and accepts anyone",
+         "10.0.0.1:5000",
+         asym,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::accept},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::accept},
           {"192.0.2.9:7000", true, kAfterWindow, Verdict::accept}},
-         "10.0.0.1:5000", LatchState::unlearned},
-        {"SSRC 0 or non-RTP never teaches, but passes from the learned source", "10.0.0.1:5000", sym,
+         "10.0.0.1:5000",
+         LatchState::unlearned},
+        {"SSRC 0 or non-RTP never teaches, but passes from the learned source",
+         "10.0.0.1:5000",
+         sym,
          {{"10.0.0.1:6000", false, kStart + 10, Verdict::not_learnable},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::learned},
           {"10.0.0.1:6000", false, kStart + 30, Verdict::accept},
           {"10.0.0.1:5000", false, kStart + 40, Verdict::not_learnable}},
-         "10.0.0.1:6000", LatchState::learning},
-        {"a source with port 0 is never learned (nothing can be sent back to it)", "10.0.0.1:5000", sym,
+         "10.0.0.1:6000",
+         LatchState::learning},
+        {"a source with port 0 is never learned (nothing can be sent back to it)",
+         "10.0.0.1:5000",
+         sym,
          {{"10.0.0.1:0", true, kStart + 10, Verdict::not_learnable},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::learned}},
-         "10.0.0.1:6000", LatchState::learning},
-        {"without a signalled address nothing is sent until a source is learned", "", sym,
-         {}, "", LatchState::unlearned},
-        {"without a signalled address one packet teaches nothing", "", sym,
+         "10.0.0.1:6000",
+         LatchState::learning},
+        {"without a signalled address nothing is sent until a source is learned",
+         "",
+         sym,
+         {},
+         "",
+         LatchState::unlearned},
+        {"without a signalled address one packet teaches nothing",
+         "",
+         sym,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::unproven}},
-         "", LatchState::unlearned},
+         "",
+         LatchState::unlearned},
         {"0.0.0.0 (hold) is no destination", "0.0.0.0:5000", sym, {}, "", LatchState::unlearned},
-        {"immediate locks the very first source", "10.0.0.1:5000", immediate,
+        {"immediate locks the very first source",
+         "10.0.0.1:5000",
+         immediate,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::learned},
           {"10.0.0.1:5000", true, kStart + 20, Verdict::foreign}},
-         "192.0.2.9:7000", LatchState::confirmed},
-        {"learning off accepts anyone and sends where signalled", "10.0.0.1:5000", off,
+         "192.0.2.9:7000",
+         LatchState::confirmed},
+        {"learning off accepts anyone and sends where signalled",
+         "10.0.0.1:5000",
+         off,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::accept},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::accept}},
-         "10.0.0.1:5000", LatchState::unlearned},
-        {"strict source refuses strangers even in the window", "10.0.0.1:5000", strict,
+         "10.0.0.1:5000",
+         LatchState::unlearned},
+        {"strict source refuses strangers even in the window",
+         "10.0.0.1:5000",
+         strict,
          {{"192.0.2.9:7000", true, kStart + 10, Verdict::foreign},
           {"10.0.0.1:6000", true, kStart + 20, Verdict::learned}},
-         "10.0.0.1:6000", LatchState::learning},
-        {"strict asymmetric accepts only the signalled endpoint", "10.0.0.1:5000", strict_asym,
+         "10.0.0.1:6000",
+         LatchState::learning},
+        {"strict asymmetric accepts only the signalled endpoint",
+         "10.0.0.1:5000",
+         strict_asym,
          {{"10.0.0.1:6000", true, kStart + 10, Verdict::foreign},
           {"10.0.0.1:5000", true, kStart + 20, Verdict::accept}},
-         "10.0.0.1:5000", LatchState::unlearned},
-        {"media handover lets any new source take over (unsafe)", "10.0.0.1:5000", handover,
+         "10.0.0.1:5000",
+         LatchState::unlearned},
+        {"media handover lets any new source take over (unsafe)",
+         "10.0.0.1:5000",
+         handover,
          {{"10.0.0.1:5000", true, kStart + 10, Verdict::learned},
           {"192.0.2.9:7000", true, kAfterWindow, Verdict::learned}},
-         "192.0.2.9:7000", LatchState::confirmed},
+         "192.0.2.9:7000",
+         LatchState::confirmed},
     };
 
     for (const auto& row : rows) {
@@ -144,7 +202,8 @@ TEST_CASE("latching decisions", "[latch]") {
                 INFO("step " << i << " from " << s.source);
                 // Each source is its own stream (its own SSRC): rebinding has a test of its own.
                 auto ssrc = static_cast<uint32_t>(std::hash<std::string>{}(s.source) | 1u);
-                PacketFacts facts{s.can_teach, true, s.can_teach ? ssrc : 0u, static_cast<uint16_t>(i + 1)};
+                PacketFacts facts{s.can_teach, true, s.can_teach ? ssrc : 0u,
+                                  static_cast<uint16_t>(i + 1)};
                 Verdict v = latch.on_packet(ep(s.source), facts, s.at_ms);
                 CHECK(std::string(verdict_name(v)) == verdict_name(s.verdict));
             }
@@ -207,18 +266,20 @@ TEST_CASE("a NAT rebinding is followed; a stranger copying the stream is not", "
     SECTION("another address copying SSRC and sequence: refused") {
         Latch latch = confirmed(LatchPolicy{});
         for (uint16_t seq = 12; seq < 40; ++seq) {
-            CHECK(latch.on_packet(ep("127.0.0.9:6000"), rtp(seq), kAfterWindow + seq) == Verdict::foreign);
+            CHECK(latch.on_packet(ep("127.0.0.9:6000"), rtp(seq), kAfterWindow + seq) ==
+                  Verdict::foreign);
         }
         CHECK(latch.destination()->to_string() == "10.0.0.1:6000");
     }
     SECTION("another SSRC, a sequence far ahead or behind, RTCP: refused") {
         Latch latch = confirmed(LatchPolicy{});
-        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(12, 0x9999), kAfterWindow + 1) == Verdict::foreign);
-        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11 + Latch::kRebindSeqWindow + 1), kAfterWindow + 2) ==
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(12, 0x9999), kAfterWindow + 1) ==
               Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11 + Latch::kRebindSeqWindow + 1),
+                              kAfterWindow + 2) == Verdict::foreign);
         CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11), kAfterWindow + 3) == Verdict::foreign);
-        CHECK(latch.on_packet(ep("10.0.0.1:7000"), PacketFacts{true, false, 0x1234, 0}, kAfterWindow + 4) ==
-              Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:7000"), PacketFacts{true, false, 0x1234, 0},
+                              kAfterWindow + 4) == Verdict::foreign);
     }
     SECTION("a rebinding inside the learning window is followed too") {
         Latch latch;
@@ -226,7 +287,8 @@ TEST_CASE("a NAT rebinding is followed; a stranger copying the stream is not", "
         REQUIRE(latch.on_packet(ep("10.0.0.1:6000"), rtp(10), kStart + 1) == Verdict::learned);
         REQUIRE(latch.state() == LatchState::learning);
         CHECK(latch.on_packet(ep("10.0.0.1:7000"), rtp(11), kStart + 2) == Verdict::learned);
-        CHECK(latch.on_packet(ep("10.0.0.1:8000"), rtp(50, 0x9999), kStart + 3) == Verdict::foreign);
+        CHECK(latch.on_packet(ep("10.0.0.1:8000"), rtp(50, 0x9999), kStart + 3) ==
+              Verdict::foreign);
         CHECK(latch.destination()->to_string() == "10.0.0.1:7000");
     }
     SECTION("strict source never rebinds") {
@@ -235,7 +297,8 @@ TEST_CASE("a NAT rebinding is followed; a stranger copying the stream is not", "
     }
 }
 
-TEST_CASE("a source off the signalled address is learned once it has proven a steady stream", "[latch][probation]") {
+TEST_CASE("a source off the signalled address is learned once it has proven a steady stream",
+          "[latch][probation]") {
     Latch latch;
     latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
     // A phone behind a NAT that announced its private address: 20 ms apart, one SSRC.
@@ -263,7 +326,8 @@ TEST_CASE("bursts, changing SSRCs and jumps in sequence prove nothing", "[latch]
         Latch latch;
         latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
         for (uint16_t i = 1; i <= 20; ++i) {
-            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(i, 0x5000u + i), kStart + 20u * i) == Verdict::unproven);
+            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(i, 0x5000u + i), kStart + 20u * i) ==
+                  Verdict::unproven);
         }
         CHECK(latch.state() == LatchState::unlearned);
     }
@@ -271,58 +335,70 @@ TEST_CASE("bursts, changing SSRCs and jumps in sequence prove nothing", "[latch]
         Latch latch;
         latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
         for (uint16_t i = 1; i <= 20; ++i) {
-            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(static_cast<uint16_t>(i * 1000)), kStart + 20u * i) ==
-                  Verdict::unproven);
+            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(static_cast<uint16_t>(i * 1000)),
+                                  kStart + 20u * i) == Verdict::unproven);
         }
         CHECK(latch.state() == LatchState::unlearned);
     }
     SECTION("a stranger on many ports cannot push out a phone halfway through its proof") {
         Latch latch;
         latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
-        CHECK(latch.on_packet(ep("198.51.100.7:4000"), rtp(1, 0xAA), kStart + 20) == Verdict::unproven);
-        CHECK(latch.on_packet(ep("198.51.100.7:4000"), rtp(2, 0xAA), kStart + 40) == Verdict::unproven);
+        CHECK(latch.on_packet(ep("198.51.100.7:4000"), rtp(1, 0xAA), kStart + 20) ==
+              Verdict::unproven);
+        CHECK(latch.on_packet(ep("198.51.100.7:4000"), rtp(2, 0xAA), kStart + 40) ==
+              Verdict::unproven);
         for (uint16_t port = 9000; port < 9050; ++port) {
-            CHECK(latch.on_packet(ep(("192.0.2.9:" + std::to_string(port)).c_str()), rtp(port, port), kStart + 41) ==
-                  Verdict::unproven);
+            CHECK(latch.on_packet(ep(("192.0.2.9:" + std::to_string(port)).c_str()),
+                                  rtp(port, port), kStart + 41) == Verdict::unproven);
         }
-        CHECK(latch.on_packet(ep("198.51.100.7:4000"), rtp(3, 0xAA), kStart + 60) == Verdict::learned);
+        CHECK(latch.on_packet(ep("198.51.100.7:4000"), rtp(3, 0xAA), kStart + 60) ==
+              Verdict::learned);
     }
 }
 
-TEST_CASE("RTCP follows the address its RTP stream learned, in the window or long after", "[latch][rtcp]") {
+TEST_CASE("RTCP follows the address its RTP stream learned, in the window or long after",
+          "[latch][rtcp]") {
     const PacketFacts rtcp{true, false, 0x1234, 0, true};
     Latch rtp_latch, rtcp_latch;
     // The phone announces 10.0.0.1 but sends from 192.0.2.9 (another address of the same host).
     rtp_latch.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
     rtcp_latch.reset(ep("10.0.0.1:5001"), LatchPolicy{}, kStart, kWindow);
     // An early RTCP packet, before its RTP has proven anything: not learned.
-    CHECK(rtcp_latch.on_packet(ep("192.0.2.9:7001"), rtcp, kStart + 5, &rtp_latch) == Verdict::unproven);
-    for (uint16_t seq = 1; seq <= 3; ++seq) rtp_latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + 20u * seq);
+    CHECK(rtcp_latch.on_packet(ep("192.0.2.9:7001"), rtcp, kStart + 5, &rtp_latch) ==
+          Verdict::unproven);
+    for (uint16_t seq = 1; seq <= 3; ++seq)
+        rtp_latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + 20u * seq);
     REQUIRE(rtp_latch.destination()->to_string() == "192.0.2.9:7000");
     CHECK(rtp_latch.on_packet(ep("192.0.2.9:7000"), rtp(4), kAfterWindow) == Verdict::accept);
     REQUIRE(rtp_latch.state() == LatchState::confirmed);
     // Its reports start 5 s into the call, after the window: learned from the RTP's address.
-    CHECK(rtcp_latch.on_packet(ep("192.0.2.9:7001"), rtcp, kStart + 5000, &rtp_latch) == Verdict::learned);
+    CHECK(rtcp_latch.on_packet(ep("192.0.2.9:7001"), rtcp, kStart + 5000, &rtp_latch) ==
+          Verdict::learned);
     CHECK(rtcp_latch.state() == LatchState::confirmed);
     CHECK(rtcp_latch.destination()->to_string() == "192.0.2.9:7001");
     // A stranger's RTCP is refused, before and after.
-    CHECK(rtcp_latch.on_packet(ep("203.0.113.66:7001"), rtcp, kStart + 5100, &rtp_latch) == Verdict::foreign);
+    CHECK(rtcp_latch.on_packet(ep("203.0.113.66:7001"), rtcp, kStart + 5100, &rtp_latch) ==
+          Verdict::foreign);
     // Another port of the same address does not move a confirmed RTCP stream.
-    CHECK(rtcp_latch.on_packet(ep("192.0.2.9:7003"), rtcp, kStart + 5200, &rtp_latch) == Verdict::foreign);
+    CHECK(rtcp_latch.on_packet(ep("192.0.2.9:7003"), rtcp, kStart + 5200, &rtp_latch) ==
+          Verdict::foreign);
 
     SECTION("a stranger's RTCP before the phone's RTP is not learned") {
         Latch fresh_rtp, fresh_rtcp;
         fresh_rtp.reset(ep("10.0.0.1:5000"), LatchPolicy{}, kStart, kWindow);
         fresh_rtcp.reset(ep("10.0.0.1:5001"), LatchPolicy{}, kStart, kWindow);
         for (int i = 0; i < 10; ++i) {
-            CHECK(fresh_rtcp.on_packet(ep("203.0.113.66:7001"), rtcp, kStart + 20u * i, &fresh_rtp) == Verdict::unproven);
+            CHECK(fresh_rtcp.on_packet(ep("203.0.113.66:7001"), rtcp, kStart + 20u * i,
+                                       &fresh_rtp) == Verdict::unproven);
         }
         CHECK(fresh_rtcp.state() == LatchState::unlearned);
     }
 }
 
-TEST_CASE("where the phone may still send from its signalled address, a stranger must keep its stream up longer",
-          "[latch][probation]") {
+TEST_CASE(
+    "where the phone may still send from its signalled address, a stranger must keep its stream up "
+    "longer",
+    "[latch][probation]") {
     for (const char* signalled : {"203.0.113.5:5000", "127.0.0.1:5000", "[2001:db8::5]:5000"}) {
         INFO(signalled);
         SECTION(std::string("the phone arrives in time: ") + signalled) {
@@ -330,7 +406,8 @@ TEST_CASE("where the phone may still send from its signalled address, a stranger
             latch.reset(ep(signalled), LatchPolicy{}, kStart, kWindow);
             // A steady, well-paced stream from elsewhere, for most of a second: still unproven.
             for (uint16_t seq = 1; seq <= 40; ++seq) {
-                CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + 20u * seq) == Verdict::unproven);
+                CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + 20u * seq) ==
+                      Verdict::unproven);
             }
             CHECK(latch.destination()->to_string() == signalled);
             CHECK(latch.on_packet(ep(signalled), rtp(1, 0x77), kStart + 820) == Verdict::learned);
@@ -341,10 +418,11 @@ TEST_CASE("where the phone may still send from its signalled address, a stranger
             latch.reset(ep(signalled), LatchPolicy{}, kStart, kWindow);
             uint16_t seq = 1;
             for (uint64_t t = 20; t < Latch::kPatientProofMs + 20; t += 20, ++seq) {
-                CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + t) == Verdict::unproven);
+                CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + t) ==
+                      Verdict::unproven);
             }
-            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq), kStart + Latch::kPatientProofMs + 20) ==
-                  Verdict::learned);
+            CHECK(latch.on_packet(ep("192.0.2.9:7000"), rtp(seq),
+                                  kStart + Latch::kPatientProofMs + 20) == Verdict::learned);
             CHECK(latch.destination()->to_string() == "192.0.2.9:7000");
         }
     }
@@ -371,7 +449,8 @@ TEST_CASE("a source on the SIP message's address ranks with the signalled addres
 
     SECTION("a late sender there is learned after the window, as one on the signalled address") {
         Latch late;
-        late.reset(ep("203.0.113.5:5000"), LatchPolicy{}, kStart, kWindow, ep("198.51.100.20:5060"));
+        late.reset(ep("203.0.113.5:5000"), LatchPolicy{}, kStart, kWindow,
+                   ep("198.51.100.20:5060"));
         CHECK(late.on_packet(ep("198.51.100.20:40000"), rtp(1), kAfterWindow) == Verdict::learned);
         CHECK(late.state() == LatchState::confirmed);
     }
