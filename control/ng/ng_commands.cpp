@@ -136,24 +136,26 @@ void NgCommands::reply_with_sdp(const CallResult& r, const Sdp& sdp, const NgPar
 }
 
 void NgCommands::offer(NgParams& p, const Respond& respond) {
-    require(p.call_id, "call-id");
-    require(p.from_tag, "from-tag");
-    Sdp sdp = request_sdp(p);
-    calls_.offer(signal_of(p, sdp),
-                 answering(respond, [this, p, sdp, respond](const CallResult& r) {
-                     reply_with_sdp(r, sdp, p, respond);
-                 }));
+    signal(p, true, respond);
 }
 
 void NgCommands::answer(NgParams& p, const Respond& respond) {
+    signal(p, false, respond);
+}
+
+void NgCommands::signal(NgParams& p, bool is_offer, const Respond& respond) {
     require(p.call_id, "call-id");
     require(p.from_tag, "from-tag");
-    require(p.to_tag, "to-tag");
+    if (!is_offer) require(p.to_tag, "to-tag");
     Sdp sdp = request_sdp(p);
-    calls_.answer(signal_of(p, sdp),
-                  answering(respond, [this, p, sdp, respond](const CallResult& r) {
-                      reply_with_sdp(r, sdp, p, respond);
-                  }));
+    auto reply = answering(respond, [this, p, sdp, respond](const CallResult& r) {
+        reply_with_sdp(r, sdp, p, respond);
+    });
+    if (is_offer) {
+        calls_.offer(signal_of(p, sdp), std::move(reply));
+    } else {
+        calls_.answer(signal_of(p, sdp), std::move(reply));
+    }
 }
 
 void NgCommands::remove(NgParams& p, const Respond& respond) {

@@ -45,6 +45,8 @@ class NgCommands {
   private:
     void offer(NgParams& p, const Respond& respond);
     void answer(NgParams& p, const Respond& respond);
+    // An offer or an answer: its SDP parsed, the call signalled, the SDP rewritten in the reply.
+    void signal(NgParams& p, bool is_offer, const Respond& respond);
     void remove(NgParams& p, const Respond& respond);
     void query(NgParams& p, const Respond& respond);
     void list(const NgParams& p, const Respond& respond);

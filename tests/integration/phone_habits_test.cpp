@@ -45,21 +45,30 @@ int rtcp_reaching(const UdpPeer& from, const Endpoint& to, const UdpPeer& at, ui
     return arrived;
 }
 
+// latchd with a short learning window, an ordinary caller on 127.0.0.1 and a callee that sends
+// from 127.0.0.2, each with an RTP socket and an RTCP socket on the next port.
+struct TwoPhones {
+    DaemonProcess latchd;
+    NgClient client{latchd.ng()};
+    UdpPeer caller_rtp{"127.0.0.1"};
+    UdpPeer caller_rtcp{"127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1)};
+    UdpPeer callee_rtp{"127.0.0.2"};
+    UdpPeer callee_rtcp{"127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1)};
+    explicit TwoPhones(const char* port_min, const char* port_max)
+        : latchd({"--workers", "1", "--port-min", port_min, "--port-max", port_max,
+                  "--learning-window", "300"}) {}
+};
+
 }  // namespace
 
 TEST_CASE(
     "RTCP that starts after the learning window, from another address than the SDP's, follows its "
     "RTP",
     "[habits][rtcp]") {
-    DaemonProcess latchd({"--workers", "1", "--port-min", "33200", "--port-max", "33299",
-                          "--learning-window", "300"});
-    NgClient client(latchd.ng());
-    // The caller is an ordinary phone. The callee binds every address, announces 127.0.0.1 but
-    // sends from 127.0.0.2 (as does its SIP), for RTP and RTCP alike.
-    UdpPeer caller_rtp("127.0.0.1"),
-        caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
-    UdpPeer callee_rtp("127.0.0.2"),
-        callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
+    // The callee binds every address, announces 127.0.0.1 but sends from 127.0.0.2 (as does its
+    // SIP), for RTP and RTCP alike.
+    TwoPhones t("33200", "33299");
+    auto& [latchd, client, caller_rtp, caller_rtcp, callee_rtp, callee_rtcp] = t;
     json offer = *client.request({{"command", "offer"},
                                   {"call-id", "habits"},
                                   {"from-tag", "a"},
@@ -102,13 +111,8 @@ TEST_CASE(
     "a phone that announces a private address and sends from elsewhere gets audio both ways, RTCP "
     "too",
     "[habits][nat]") {
-    DaemonProcess latchd({"--workers", "1", "--port-min", "33300", "--port-max", "33399",
-                          "--learning-window", "300"});
-    NgClient client(latchd.ng());
-    UdpPeer caller_rtp("127.0.0.1"),
-        caller_rtcp("127.0.0.1", static_cast<uint16_t>(caller_rtp.local().port() + 1));
-    UdpPeer callee_rtp("127.0.0.2"),
-        callee_rtcp("127.0.0.2", static_cast<uint16_t>(callee_rtp.local().port() + 1));
+    TwoPhones t("33300", "33399");
+    auto& [latchd, client, caller_rtp, caller_rtcp, callee_rtp, callee_rtcp] = t;
     json offer = *client.request({{"command", "offer"},
                                   {"call-id", "nat"},
                                   {"from-tag", "a"},
