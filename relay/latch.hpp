@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "endpoint.hpp"
@@ -84,6 +85,8 @@ class Latch {
     static constexpr uint64_t kPatientProofMs = 1000;
     static constexpr uint16_t kProofSeqStep = 4;
     static constexpr int kProbationSlots = 2;  // sources proving themselves at once
+    // The bytes of a latch that an accepted packet reads (see the members' order).
+    static constexpr std::size_t kHotBytes = 128;
 
     // `rtp` is the latch of the RTP stream this RTCP stream belongs to (nullptr for RTP
     // streams, rtcp-mux and other transports): RTCP from the address that its RTP stream
@@ -124,18 +127,20 @@ class Latch {
     void remember(const PacketFacts& packet) noexcept;
     bool continues_stream(const Endpoint& source, const PacketFacts& packet) const noexcept;
 
-    Endpoint expected_;
+    // What every packet reads first (the learned source, the state, the policy, the stream),
+    // then what only signalling and learning read.
     Endpoint learned_;
-    Endpoint sip_source_;  // port 0; unset when unknown
-    uint64_t window_end_ms_ = 0;
-    LatchPolicy policy_;
     LatchState state_ = LatchState::unlearned;
     Match quality_ = Match::none;
     bool expected_usable_ = false;
-    uint64_t proof_span_ms_ = kProofSpanMs;  // how long a stranger's stream must last (see above)
     bool have_rtp_ = false;  // last_ssrc_/last_seq_ hold the learned source's stream
-    uint32_t last_ssrc_ = 0;
+    LatchPolicy policy_;
     uint16_t last_seq_ = 0;
+    uint32_t last_ssrc_ = 0;
+    uint64_t window_end_ms_ = 0;
+    Endpoint expected_;
+    uint64_t proof_span_ms_ = kProofSpanMs;  // how long a stranger's stream must last (see above)
+    Endpoint sip_source_;  // port 0; unset when unknown
     std::array<Probation, kProbationSlots> probation_{};
 };
 

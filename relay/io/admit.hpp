@@ -19,12 +19,13 @@ inline void count_drop(Flow& flow, DropReason reason) noexcept {
     ++flow.counters.drops[static_cast<std::size_t>(reason)];
 }
 
-// The lines of a cold flow that a datagram reads: its head (peer, socket, counters) and its latch.
+// The lines of a cold flow that a datagram reads: its head (peer, socket, counters) and the
+// head of its latch (what an accepted packet reads; probation and signalling state come after).
 inline void prefetch_flow(const Flow* flow) noexcept {
     const auto* latch = reinterpret_cast<const char*>(&flow->latch);
     __builtin_prefetch(flow);
     __builtin_prefetch(latch);
-    __builtin_prefetch(latch + sizeof(Latch) - 1);
+    __builtin_prefetch(latch + Latch::kHotBytes - 1);
 }
 
 // One datagram that arrived on `in` from `from`: true when it goes on to `in.peer`'s
