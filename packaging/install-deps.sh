@@ -9,13 +9,13 @@
 set -eu
 
 # Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc;
-# liburing gives the packet path io_uring).
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev catch2"
+# liburing gives the packet path io_uring; hiredis keeps call state in Redis).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
 # NAT lab builds its networks from namespaces and nftables.
-test="$package kamailio sip-tester baresip-core python3 iproute2 nftables conntrack util-linux"
+test="$package kamailio sip-tester baresip-core redis-server python3 iproute2 nftables conntrack util-linux"
 # bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
 bench="rtpengine-daemon gnuplot-nox python3"
 case "${1:-}" in

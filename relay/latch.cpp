@@ -35,6 +35,17 @@ void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t 
                  : LatchState::learning;
 }
 
+void Latch::restore(const Endpoint& source, LatchState state) noexcept {
+    if (!source.is_set() || state == LatchState::unlearned || policy_.asymmetric || policy_.learning == LearningMode::off) {
+        return;
+    }
+    learned_ = source;
+    quality_ = match(source);
+    state_ = state;
+    have_rtp_ = false;
+    probation_ = {};
+}
+
 Match Latch::match(const Endpoint& source) const noexcept {
     if (expected_usable_ && source == expected_) return Match::exact;
     if (expected_usable_ && source.same_address(expected_)) return Match::address;

@@ -91,6 +91,10 @@ class Latch {
     // `rtp` is the latch of the RTP stream this RTCP stream belongs to (nullptr for RTP
     // streams, rtcp-mux and other transports): RTCP from the address that its RTP stream
     // learned is learned too, whenever it starts, since that address is the phone's, proven.
+    // After reset(): `source` as learned before (a call restored elsewhere), in `state`
+    // (learning: a better match may still displace it in the window).
+    void restore(const Endpoint& source, LatchState state) noexcept;
+
     Verdict on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms,
                       const Latch* rtp = nullptr) noexcept;
 

@@ -48,6 +48,23 @@ std::optional<uint16_t> PortPool::acquire() {
     return static_cast<uint16_t>(range_.first + 2 * index);
 }
 
+bool PortPool::claim(uint16_t rtp_port) {
+    if (!owns(rtp_port) || (rtp_port - range_.first) % 2 != 0) return false;
+    std::size_t index = index_of(rtp_port);
+    if (in_use_[index]) return false;
+    // Found among the free ones and swapped to the head, whence it is taken as acquire() would.
+    for (std::size_t i = 0; i < free_count_; ++i) {
+        std::size_t at = (head_ + i) % ring_.size();
+        if (ring_[at] != index) continue;
+        std::swap(ring_[at], ring_[head_]);
+        head_ = (head_ + 1) % ring_.size();
+        --free_count_;
+        in_use_[index] = true;
+        return true;
+    }
+    return false;
+}
+
 bool PortPool::release(uint16_t rtp_port) {
     if (!owns(rtp_port) || (rtp_port - range_.first) % 2 != 0) return false;
     std::size_t index = index_of(rtp_port);

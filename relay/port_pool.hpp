@@ -27,6 +27,9 @@ public:
     // The RTP (even) port of a free pair, least recently released first, so that a port
     // just freed is not handed straight to a new call while stale media may still arrive.
     std::optional<uint16_t> acquire();
+    // Takes the pair of `rtp_port` out of the free ones (a call restored on the ports it had);
+    // false (and no change) if it is not a free pair of this pool.
+    bool claim(uint16_t rtp_port);
     // Returns a pair; false (and no change) if the port is not a pair of this pool in use.
     bool release(uint16_t rtp_port);
 

@@ -45,6 +45,8 @@ std::string_view worker_error_text(WorkerError error) {
             return "cannot bind";
         case WorkerError::no_local_address:
             return "no local address for the relay sockets";
+        case WorkerError::port_unavailable:
+            return "the call's port is not available";
         case WorkerError::shutting_down:
             return "relay is shutting down";
         case WorkerError::internal:

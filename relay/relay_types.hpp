@@ -61,6 +61,13 @@ struct LegSpec {
     Endpoint expected_rtcp;  // unset: the RTP port + 1 (or the RTP port with rtcp-mux)
     LatchPolicy policy;
     Endpoint sip_source;  // where the party's signalling came from (port ignored); unset: unknown
+    // A call restored from elsewhere (a restart, a standby taking over): the sources its RTP
+    // and RTCP streams had learned, and how far, learned again without a new learning window.
+    struct Learned {
+        Endpoint source;
+        LatchState state = LatchState::unlearned;
+    };
+    std::array<Learned, 2> learned{};
 };
 
 struct MediaSpec {
@@ -68,6 +75,8 @@ struct MediaSpec {
     bool rtcp_mux = false;  // RTCP shares the RTP port
     uint8_t tos = 0;        // the IP TOS / traffic class byte of the relay's packets (DSCP << 2)
     std::array<LegSpec, kLegs> legs;
+    // The RTP port each leg must have (a restored call keeps its ports); 0: any free one.
+    std::array<uint16_t, kLegs> ports{};
 };
 
 struct SessionSpec {
@@ -144,6 +153,7 @@ enum class WorkerError : uint8_t {
     no_descriptors,  // the process's descriptor limit is reached
     cannot_bind,     // the interface's address cannot be bound (detail: address and reason)
     no_local_address,
+    port_unavailable,  // a port a restored call needs is not this worker's, in use or taken
     shutting_down,
     internal,  // an unexpected failure (detail: what)
 };

@@ -1,6 +1,8 @@
 // Session set-up, re-signalling, teardown and snapshots. Worker thread only.
 #include "session.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "udp_socket.hpp"
@@ -60,6 +62,21 @@ WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
             return {WorkerError::no_local_address, {}};
         }
         auto& flows = media->flows[leg];
+        if (spec.ports[leg] != 0) {
+            // A restored call: these ports or none (another program may hold them now).
+            uint16_t port = spec.ports[leg];
+            int rc = env.pool->claim(port) ? open_flow(flows[0], local.with_port(port), env) : UV_EADDRINUSE;
+            if (rc == 0 && rtcp_socket) {
+                rc = open_flow(flows[1], local.with_port(static_cast<uint16_t>(port + 1)), env);
+                if (rc != 0) flows[0].socket.reset();
+            }
+            if (rc != 0) {
+                if (env.pool->owns(port) && !flows[0].socket) env.pool->release(port);
+                close_media(*media, *env.pool);
+                return {WorkerError::port_unavailable, fmt::format("{}: {}", local.with_port(port).to_string(), uv_strerror(rc))};
+            }
+            media->ports[leg] = port;
+        }
         for (int attempt = 0; media->ports[leg] == 0; ++attempt) {
             auto port = env.pool->acquire();
             if (!port || attempt == kMaxBindAttempts) {
@@ -132,6 +149,9 @@ WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t 
                                             ls.sip_source);
             media.flows[leg][1].latch.reset(expected_rtcp(ls, media.rtcp_mux), ls.policy, now_ms,
                                             window, ls.sip_source);
+            for (int c = 0; c < kComponents; ++c) {
+                media.flows[leg][c].latch.restore(ls.learned[c].source, ls.learned[c].state);
+            }
         }
     }
     last_signal_ms_ = now_ms;

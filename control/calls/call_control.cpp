@@ -282,6 +282,64 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
          });
 }
 
+void CallControl::restore(const CallRecord& record, CallDone done) {
+    if (calls_.count(record.call_id) != 0) {
+        return deliver(done, failure(CallError::relay, "call '" + record.call_id + "' is here already"));
+    }
+    auto call = std::make_unique<Call>();
+    call->call_id = record.call_id;
+    call->tags = record.tags;
+    for (int leg = 0; leg < kLegs; ++leg) {
+        call->interfaces[leg] = find_interface(interfaces_, record.interfaces[leg]);
+        if (call->interfaces[leg] == nullptr || call->interfaces[leg]->name != record.interfaces[leg]) {
+            return deliver(done, failure(CallError::unknown_interface, "Unknown interface '" + record.interfaces[leg] + "'"));
+        }
+    }
+    call->spec = record.spec;
+    for (MediaSpec& m : call->spec.media) {
+        for (int leg = 0; leg < kLegs; ++leg) m.legs[leg].local = call->interfaces[leg]->bind;
+    }
+    call->media = record.media;
+    call->created_us = record.created_us;
+    call->last_signal_us = record.last_signal_us;
+    call->notify_socket = record.notify_socket;
+    call->notify_tag = record.notify_tag;
+    // The worker whose slice holds the call's ports.
+    call->worker = relay_.worker_for_port(record.spec.media.at(0).ports[0]);
+    if (call->worker >= relay_.worker_count()) {
+        CallResult r = failure(CallError::relay, "the call's ports are outside this relay's range");
+        r.relay_error = WorkerError::port_unavailable;
+        return deliver(done, r);
+    }
+    call->session = next_session_++;
+    call->busy = true;
+    Call& c = *call;
+    call_of_session_[c.session] = c.call_id;
+    calls_.emplace(c.call_id, std::move(call));
+    send(c, Op::create, [this, call_id = record.call_id, done](WorkerReply& r) {
+        auto it = calls_.find(call_id);
+        if (it == calls_.end()) return deliver(done, failure(CallError::relay, "call ended meanwhile"));
+        if (r.status != ReplyStatus::ok) {
+            deliver(done, relay_failure(r.failure));
+            return erase(call_id);
+        }
+        Call& restored = *it->second;
+        restored.on_worker = true;
+        // Ports and sources were for this one creation: later signalling opens learning as
+        // any offer or answer does, and new media take free ports.
+        for (MediaSpec& m : restored.spec.media) {
+            m.ports = {};
+            for (auto& leg : m.legs) leg.learned = {};
+        }
+        notify("call created", [&](CallObserver& o) { o.call_created(restored, r.snapshot); });
+        CallResult result;
+        result.call = &restored;
+        result.snapshot = std::move(r.snapshot);
+        deliver(done, result);
+        release(call_id);
+    });
+}
+
 void CallControl::remove(const std::string& call_id, int64_t delay, CallDone done) {
     auto found = calls_.find(call_id);
     if (found == calls_.end())

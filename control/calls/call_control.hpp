@@ -15,6 +15,7 @@
 
 #include "call.hpp"
 #include "call_events.hpp"
+#include "call_record.hpp"
 #include "interfaces.hpp"
 #include "relay.hpp"
 
@@ -71,6 +72,10 @@ class CallControl {
     // they are now). An unknown call is CallError::unknown_call.
     void remove(const std::string& call_id, int64_t delay_seconds, CallDone done);
     void query(const std::string& call_id, CallDone done);
+    // Rebuilds a call kept elsewhere (its record, read back from Redis): its session on the
+    // worker that owns its ports, on those very ports, with the sources it had learned. The
+    // observers hear of it as created. A call of that call-id already here is left alone.
+    void restore(const CallRecord& record, CallDone done);
     std::vector<std::string> list(std::size_t limit) const;
     // Asks every worker for its counters; `done` runs with the replies.
     void collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "guard.hpp"
+#include "log.hpp"
 
 namespace latch {
 
@@ -29,6 +30,13 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
             config.control_allow);
     }
     if (config.metrics) metrics_ = std::make_unique<MetricsExporter>(*config.metrics);
+    if (config.redis) {
+        // A record outlives its call's idle timeout a little: a dead instance's calls are gone
+        // from Redis soon after they would have timed out.
+        uint64_t ttl_s = config.relay.idle_timeout_ms / 1000 + 30;
+        replicator_ = std::make_unique<Replicator>(loop, *config.redis, config.instance_id, ttl_s);
+        calls_.add_observer(*replicator_);
+    }
     calls_.set_limits(config.max_sessions, config.max_packet_rate);
     calls_.add_observer(call_log_);
     calls_.add_observer(rtpp_commands_);
@@ -42,6 +50,10 @@ ControlPlane::~ControlPlane() {
 void ControlPlane::start() {
     relay_.start([this](WorkerReply& reply) { calls_.on_worker_reply(reply); });
     started_ = true;
+    if (replicator_) {
+        replicator_->start();
+        restore_calls();
+    }
     refresh();
     refresh_timer_ = make_uv_handle<uv_timer_t>();
     uv_timer_init(loop_, refresh_timer_.get());
@@ -63,6 +75,8 @@ void ControlPlane::stop() {
     if (rtpp_) rtpp_->close();
     relay_.stop();
     calls_.close();
+    if (replicator_) replicator_->stop();
+    restore_timer_.reset();
 }
 
 std::optional<uint16_t> ControlPlane::metrics_port() const {
@@ -78,7 +92,59 @@ ControlReport ControlPlane::report() const {
     r.packets_per_second = static_cast<uint64_t>(std::llround(calls_.packet_rate()));
     r.stopped_exceptions = g_stopped_exceptions.load(std::memory_order_relaxed);
     r.observer_failures = calls_.observer_failures();
+    if (replicator_) {
+        ReplicationCounters c = replicator_->counters();
+        r.replication = {{"connected", c.connected ? 1 : 0},
+                         {"records", c.records},
+                         {"writes", c.writes},
+                         {"deletes", c.deletes},
+                         {"rewrites", c.rewrites},
+                         {"restored", c.restored},
+                         {"restore failures", c.restore_failures},
+                         {"skipped records", c.skipped},
+                         {"outages", c.redis.outages},
+                         {"commands", c.redis.commands},
+                         {"errors", c.redis.errors},
+                         {"refused", c.redis.refused}};
+    }
     return r;
+}
+
+void ControlPlane::restore_calls() {
+    for (CallRecord& record : replicator_->load(1000)) restore(std::make_shared<CallRecord>(std::move(record)), 0);
+}
+
+void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
+    calls_.restore(*record, [this, record, attempt](const CallResult& r) {
+        // The process before may have just died: the kernel lets go of its sockets a little
+        // later (an io_uring is torn down after its process). Tried again for a short while
+        // before the port counts as taken.
+        if (r.relay_error == WorkerError::port_unavailable && attempt < kRestoreAttempts && !stopped_) {
+            restore_later_.emplace_back(record, attempt + 1);
+            if (!restore_timer_) {
+                restore_timer_ = make_uv_handle<uv_timer_t>();
+                uv_timer_init(loop_, restore_timer_.get());
+                restore_timer_->data = this;
+            }
+            if (!uv_is_active(reinterpret_cast<uv_handle_t*>(restore_timer_.get()))) {
+                uv_timer_start(
+                    restore_timer_.get(),
+                    [](uv_timer_t* t) noexcept {
+                        auto* self = static_cast<ControlPlane*>(t->data);
+                        if (self == nullptr) return;
+                        guarded("restore retry", [self] {
+                            auto again = std::move(self->restore_later_);
+                            self->restore_later_.clear();
+                            for (auto& [rec, n] : again) self->restore(rec, n);
+                        });
+                    },
+                    kRestoreRetryMs, 0);
+            }
+            return;
+        }
+        replicator_->restored(r.error == CallError::none);
+        if (r.error != CallError::none) log(LogLevel::warning, "call {} not restored: {}", record->call_id, r.message);
+    });
 }
 
 // Every worker's counters, for the packet-rate load limit and, when enabled, a metrics snapshot

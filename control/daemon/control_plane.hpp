@@ -17,6 +17,7 @@
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
 #include "relay.hpp"
+#include "replicator.hpp"
 #include "rtpp_commands.hpp"
 #include "rtpp_server.hpp"
 
@@ -56,6 +57,9 @@ class ControlPlane {
 
   private:
     void refresh();
+    // The calls this instance's records in Redis hold, rebuilt on their ports.
+    void restore_calls();
+    void restore(std::shared_ptr<CallRecord> record, int attempt);
 
     uv_loop_t* loop_;
     Relay relay_;
@@ -66,6 +70,12 @@ class ControlPlane {
     NgServer ng_;
     std::optional<RtppServer> rtpp_;
     std::unique_ptr<MetricsExporter> metrics_;
+    std::unique_ptr<Replicator> replicator_;  // with --redis
+    // Restores whose ports were still held (by the process before, as it died), tried again.
+    std::vector<std::pair<std::shared_ptr<CallRecord>, int>> restore_later_;
+    UvPtr<uv_timer_t> restore_timer_;
+    static constexpr int kRestoreAttempts = 40;
+    static constexpr uint64_t kRestoreRetryMs = 25;
     UvPtr<uv_timer_t> refresh_timer_;
     uint64_t last_relayed_ = 0, last_sample_ms_ = 0;
     bool started_ = false, stopped_ = false;

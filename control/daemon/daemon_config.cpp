@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <charconv>
 #include <fstream>
 #include <stdexcept>
@@ -60,6 +62,10 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             matches the signalled address wins; immediate: the first valid
                             source is locked at once; off: never learn, send where signalled
   --learning-window MS      how long after signalling a source may be learned (default 3000)
+  --redis URL               keep every call's state in Redis (redis://[:PASSWORD@]HOST[:PORT][/DB];
+                            default: off), so that a restart or a standby takes the calls over
+  --instance-id NAME        this instance's name in Redis: a restart restores the calls of its
+                            own name (default: the host name)
   --log-level LEVEL         error, warning, info or debug (default info)
   --help                    this text
   --version                 the version
@@ -213,6 +219,17 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
                                             "' is not heuristic, immediate or off");
         } else if (option == "--learning-window") {
             c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
+        } else if (option == "--redis") {
+            try {
+                c.redis = parse_redis_url(take());
+            } catch (const std::invalid_argument& e) {
+                throw std::invalid_argument(std::string("--redis: ") + e.what());
+            }
+        } else if (option == "--instance-id") {
+            c.instance_id = take();
+            if (c.instance_id.empty() || c.instance_id.find_first_of(" :\t\n") != std::string::npos) {
+                throw std::invalid_argument("--instance-id: '" + c.instance_id + "' must be a word without ':'");
+            }
         } else if (option == "--log-level") {
             auto level = parse_log_level(take());
             if (!level)
@@ -224,6 +241,10 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         }
     }
     if (c.interfaces.empty()) c.interfaces.push_back(parse_interface("default=127.0.0.1"));
+    if (c.instance_id.empty()) {
+        char host[256] = {};
+        c.instance_id = ::gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "latch";
+    }
     c.control_allow = AllowList(std::move(allowed));
     if (c.relay.port_min > c.relay.port_max) {
         throw std::invalid_argument(fmt::format("--port-min {} is above --port-max {}",

@@ -11,6 +11,7 @@
 #include "interfaces.hpp"
 #include "latch.hpp"
 #include "log.hpp"
+#include "redis_link.hpp"
 #include "relay_config.hpp"
 
 namespace latch {
@@ -30,6 +31,9 @@ struct DaemonConfig {
     uint64_t max_sessions = 0;                        // new calls refused beyond it; 0: no limit
     uint64_t max_packet_rate = 0;                     // packets/s relayed; 0: no limit
     LogLevel log_level = LogLevel::info;
+    // Call state in Redis (off when unset), under this instance's name (default: the host name).
+    std::optional<RedisTarget> redis;
+    std::string instance_id;
 };
 
 struct CommandLine {

@@ -108,6 +108,13 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
            "Failures stopped at the edge of a callback (each is logged; any is a defect worth a "
            "report)",
            MetricType::Counter, static_cast<double>(s.control.stopped_exceptions));
+    for (const auto& [name, value] : s.control.replication) {
+        bool gauge = name == "connected" || name == "records" || name == "waiting";
+        std::string metric = "latch_replication_" + name;
+        std::replace(metric.begin(), metric.end(), ' ', '_');
+        single(gauge ? metric : metric + "_total", "Call state in Redis: " + name, gauge ? MetricType::Gauge : MetricType::Counter,
+               static_cast<double>(value));
+    }
     single("latch_call_observer_failures_total",
            "Call observers (logging, notifications...) that failed", MetricType::Counter,
            static_cast<double>(s.control.observer_failures));

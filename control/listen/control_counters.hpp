@@ -38,6 +38,8 @@ struct ControlReport {
     uint64_t packets_per_second = 0;  // relayed, as last measured
     uint64_t stopped_exceptions = 0;  // failures stopped at a callback's edge (a defect if above 0)
     uint64_t observer_failures = 0;   // call observers that threw
+    // Call state in Redis, by name ("connected", "records", "writes"...); empty when off.
+    std::map<std::string, uint64_t> replication;
 };
 
 // The listener's counters by name ("requests", "bad requests"...), for statistics and metrics.

@@ -92,6 +92,7 @@ nlohmann::json format_control(const ControlReport& report) {
     control["packets per second"] = report.packets_per_second;
     control["stopped exceptions"] = report.stopped_exceptions;
     control["observer failures"] = report.observer_failures;
+    if (!report.replication.empty()) control["replication"] = report.replication;
     return control;
 }
 

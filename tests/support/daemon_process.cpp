@@ -140,6 +140,14 @@ int DaemonProcess::stop(std::chrono::milliseconds timeout) {
     return code;
 }
 
+void DaemonProcess::kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    if (log_fd_ >= 0) drain_pipe(log_fd_, log_);
+}
+
 ProgramResult run_program(const std::string& path, const std::vector<std::string>& args,
                           std::chrono::milliseconds timeout) {
     Spawned s = spawn_with_pipe(path, args);

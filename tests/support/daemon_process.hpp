@@ -27,6 +27,9 @@ public:
     const Endpoint& rtpp() const { return rtpp_; }  // unset when latchd does not listen on UDP
     // SIGTERM, then waits up to `timeout`; the exit status, or -1 if it had to be killed.
     int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // SIGKILL, as a crash would end it, and waits for it to be gone.
+    void kill();
+    pid_t pid() const { return pid_; }
     // Everything latchd logged so far (reads what is pending without waiting).
     const std::string& log();
     // Waits (up to `timeout`) for a log line matching `pattern`; its first capture group.

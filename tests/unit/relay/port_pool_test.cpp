@@ -1,7 +1,9 @@
 // PortPool and the split of the port range into worker slices.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
+#include <vector>
 
 #include "port_pool.hpp"
 
@@ -68,4 +70,20 @@ TEST_CASE("the pool refuses to release what it did not hand out", "[ports]") {
     CHECK(pool.release(a));
     CHECK_FALSE(pool.release(a));  // twice
     CHECK(pool.available() == 2);
+}
+
+TEST_CASE("a restored call claims the very pair it had; the others are handed out as before", "[ports]") {
+    PortPool pool({40000, 40007});  // four pairs
+    CHECK(pool.claim(40004));
+    CHECK(pool.available() == 3);
+    CHECK_FALSE(pool.claim(40004));  // in use
+    CHECK_FALSE(pool.claim(40005));  // odd
+    CHECK_FALSE(pool.claim(40008));  // not ours
+    std::vector<uint16_t> handed;
+    while (auto p = pool.acquire()) handed.push_back(*p);
+    std::sort(handed.begin(), handed.end());
+    CHECK(handed == std::vector<uint16_t>{40000, 40002, 40006});
+    CHECK(pool.release(40004));
+    CHECK(pool.claim(40004));
+    CHECK(pool.available() == 0);
 }

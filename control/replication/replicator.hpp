@@ -1,0 +1,76 @@
+// Replicator: the call observer that keeps every call's record in Redis: written when a call is
+// created, signalled or learns a source, deleted when it ends (a SIGTERM deletes nothing), its
+// expiry pushed back while the call lives. Redis down or slow never holds a call up: the
+// records are kept here and all written again once Redis is back. Also reads this instance's
+// records back at start-up. Control thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "call_events.hpp"
+#include "call_record.hpp"
+#include "redis_link.hpp"
+
+namespace latch {
+
+struct ReplicationCounters {
+    uint64_t records = 0;          // calls whose record is kept now
+    uint64_t writes = 0;           // records written
+    uint64_t deletes = 0;          // records deleted
+    uint64_t rewrites = 0;         // times every record was written again (Redis back)
+    uint64_t restored = 0;         // calls restored at start-up
+    uint64_t restore_failures = 0; // records read that could not become calls again
+    uint64_t skipped = 0;          // records that do not parse (foreign, corrupt, newer)
+    RedisCounters redis;
+    bool connected = false;
+};
+
+class Replicator final : public CallObserver {
+public:
+    // Records are "latch:<instance>:call:<call-id>"; they expire `ttl_s` after the last write
+    // or refresh (the idle timeout and some).
+    Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s);
+    void start();
+    void stop();
+
+    // This instance's records, read at start-up before anything is served; those that do not
+    // parse are skipped, logged and counted. Waits for Redis at most `timeout_ms`; Redis down
+    // means nothing to restore (logged).
+    std::vector<CallRecord> load(int timeout_ms);
+    // What became of a restored call (counted).
+    void restored(bool ok) { ++(ok ? counters_.restored : counters_.restore_failures); }
+
+    void call_created(const Call& call, const SessionSnapshot& snapshot) override { write(call, snapshot); }
+    void call_signalled(const Call& call, int, const SessionSnapshot& snapshot) override { write(call, snapshot); }
+    void call_learned(const Call& call, const SessionSnapshot& snapshot) override { write(call, snapshot); }
+    void call_ended(const Call& call, const SessionSnapshot&, CallEnd) override;
+
+    ReplicationCounters counters() const;
+    std::string key(const std::string& call_id) const { return prefix_ + call_id; }
+    const std::string& instance() const { return instance_; }
+
+private:
+    void write(const Call& call, const SessionSnapshot& snapshot);
+    void send(const std::string& call_id, const std::string& record);
+    void send_delete(const std::string& call_id);
+    void rewrite_all();
+    void refresh();
+
+    uv_loop_t* loop_;
+    std::string instance_;
+    std::string prefix_;
+    uint64_t ttl_s_;
+    RedisLink link_;
+    std::unordered_map<std::string, std::string> records_;  // call-id -> record, as last written
+    std::unordered_set<std::string> deleted_;  // ended while Redis was down: deleted when back
+    bool dirty_ = false;  // a write was lost: everything is written again when Redis is back
+    UvPtr<uv_timer_t> refresh_timer_;
+    ReplicationCounters counters_;
+};
+
+}  // namespace latch

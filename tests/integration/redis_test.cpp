@@ -1,0 +1,237 @@
+// Calls that outlive the process: the real latchd with --redis against a redis-server of the
+// test's own. Restarts (kill -9 and SIGTERM), Redis going away and coming back, records that do
+// not parse, and a port another program took meanwhile.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <regex>
+#include <thread>
+
+#include "daemon_process.hpp"
+#include "ng_client.hpp"
+#include "redis_server.hpp"
+#include "rtp_builder.hpp"
+#include "udp_peer.hpp"
+
+using namespace latch;
+using namespace latch::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// The ng port is fixed, so that a restarted latchd answers where the last one did.
+std::vector<std::string> args(const RedisServer& redis, const char* port_min, const char* port_max) {
+    return {"--workers",     "2",      "--port-min", port_min, "--port-max", port_max, "--redis", redis.url(),
+            "--instance-id", "test-a", "--listen-ng", fmt::format("127.0.0.1:{}", redis.port() + 1000)};
+}
+
+std::string sdp(uint16_t port) {
+    return fmt::format("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n",
+                       port);
+}
+
+Endpoint relay_port(const std::string& body) {
+    std::smatch m;
+    REQUIRE(std::regex_search(body, m, std::regex("m=audio ([0-9]+) ")));
+    return *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(m[1].str())));
+}
+
+// A call between two phones on 127.0.0.1, set up over ng, with media both ways.
+struct MediaCall {
+    std::string id;
+    UdpPeer a, b;
+    Endpoint a_sends_to, b_sends_to;
+    uint16_t seq = 1;
+
+    MediaCall(NgClient& client, std::string call_id) : id(std::move(call_id)) {
+        auto offer = client.request({{"command", "offer"}, {"call-id", id}, {"from-tag", "A"}, {"sdp", sdp(a.local().port())}},
+                                    NgEncoding::bencode, 3s);
+        REQUIRE(offer);
+        REQUIRE((*offer)["result"] == "ok");
+        auto answer = client.request(
+            {{"command", "answer"}, {"call-id", id}, {"from-tag", "A"}, {"to-tag", "B"}, {"sdp", sdp(b.local().port())}},
+            NgEncoding::bencode, 3s);
+        REQUIRE(answer);
+        REQUIRE((*answer)["result"] == "ok");
+        a_sends_to = relay_port((*answer)["sdp"]);
+        b_sends_to = relay_port((*offer)["sdp"]);
+    }
+    // Sends from A every 20 ms until B receives (at most `limit`): how long that took.
+    std::chrono::milliseconds until_media(std::chrono::milliseconds limit = 3s) {
+        auto start = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - start < limit) {
+            a.send_to(a_sends_to, make_rtp(0xA, seq++));
+            if (b.receive(20ms)) break;
+        }
+        while (b.try_receive()) {
+        }
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    }
+    // `n` packets each way; how many arrived, in both directions together.
+    int talk(int n, std::chrono::milliseconds wait = 500ms) {
+        int arrived = 0;
+        for (int i = 0; i < n; ++i, ++seq) {
+            a.send_to(a_sends_to, make_rtp(0xA, seq));
+            if (b.receive(wait)) ++arrived;
+            b.send_to(b_sends_to, make_rtp(0xB, seq));
+            if (a.receive(wait)) ++arrived;
+        }
+        return arrived;
+    }
+};
+
+json statistics(NgClient& client) {
+    auto s = client.request({{"command", "statistics"}}, NgEncoding::json, 3s);
+    REQUIRE(s);
+    return (*s)["statistics"]["control"]["replication"];
+}
+
+// Polls `done` for up to `timeout`.
+template <typename Done>
+bool eventually(Done done, std::chrono::milliseconds timeout = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("calls outlive a kill -9: restored on their ports with their learned sources", "[redis][restart]") {
+    if (!RedisServer::available()) {
+        WARN("redis-server is not installed: skipped");
+        return;
+    }
+    RedisServer redis(16401);
+    auto latchd = std::make_unique<DaemonProcess>(args(redis, "34000", "34099"));
+    NgClient client(latchd->ng());
+    std::vector<std::unique_ptr<MediaCall>> calls;
+    for (int i = 0; i < 5; ++i) {
+        calls.push_back(std::make_unique<MediaCall>(client, "kept-" + std::to_string(i)));
+        REQUIRE(calls.back()->talk(3) == 6);
+    }
+    REQUIRE(eventually([&] { return redis.keys("latch:test-a:call:*").size() == 5; }));
+
+    latchd->kill();
+    latchd = std::make_unique<DaemonProcess>(args(redis, "34000", "34099"));
+    // Every call forwards again, within moments of the new process announcing itself, and
+    // both ways from then on: nothing is learned anew.
+    for (auto& c : calls) {
+        auto gap = c->until_media();
+        INFO("media back " << gap.count() << " ms after latchd's start-up line");
+        CHECK(gap < 1s);
+        CHECK(c->talk(3) == 6);
+    }
+    // The learned sources came back locked: a stranger is refused at once, in what would be
+    // a new learning window had the call been set up again.
+    UdpPeer stranger("127.0.0.9");
+    for (uint16_t seq = 1; seq <= 60; ++seq) stranger.send_to(calls[0]->a_sends_to, make_rtp(0x5, seq, 0xBAD));
+    CHECK_FALSE(calls[0]->b.receive(300ms));
+    json repl = statistics(client);
+    CHECK(repl["restored"] == 5);
+    CHECK(repl["restore failures"] == 0);
+    CHECK(repl["records"] == 5);
+
+    // Commands work on restored calls: a re-offer keeps the port, a query counts, a delete
+    // removes the record.
+    auto reoffer = client.request({{"command", "offer"}, {"call-id", "kept-1"}, {"from-tag", "A"},
+                                   {"sdp", sdp(calls[1]->a.local().port())}},
+                                  NgEncoding::json, 3s);
+    REQUIRE(reoffer);
+    CHECK(relay_port((*reoffer)["sdp"]) == calls[1]->b_sends_to);
+    CHECK(calls[1]->talk(2) == 4);
+    auto query = client.request({{"command", "query"}, {"call-id", "kept-2"}}, NgEncoding::json, 3s);
+    REQUIRE(query);
+    CHECK((*query)["totals"]["RTP"]["packets"].get<int>() >= 6);  // counted since the restart
+    auto deleted = client.request({{"command", "delete"}, {"call-id", "kept-2"}}, NgEncoding::bencode, 3s);
+    REQUIRE(deleted);
+    CHECK((*deleted)["result"] == "ok");
+    CHECK(eventually([&] { return redis.keys("latch:test-a:call:*").size() == 4; }));
+    CHECK(redis.command({"EXISTS", "latch:test-a:call:kept-2"}) == "0");
+
+    // A SIGTERM deletes nothing: the next start finds the four calls again.
+    CHECK(latchd->stop() == 0);
+    CHECK(redis.keys("latch:test-a:call:*").size() == 4);
+    latchd = std::make_unique<DaemonProcess>(args(redis, "34000", "34099"));
+    CHECK(calls[3]->until_media() < 1s);
+    CHECK(calls[3]->talk(2) == 4);
+    CHECK(eventually([&] { return statistics(client)["restored"] == 4; }));
+    // A record keeps its expiry: the idle timeout and some.
+    auto ttl = std::stoi(redis.command({"TTL", "latch:test-a:call:kept-3"}).value_or("-1"));
+    CHECK(ttl > 0);
+    CHECK(ttl <= 90);
+    CHECK(latchd->stop() == 0);
+}
+
+TEST_CASE("Redis away for a while: calls go on, and the records are written again when it is back",
+          "[redis][outage]") {
+    if (!RedisServer::available()) {
+        WARN("redis-server is not installed: skipped");
+        return;
+    }
+    RedisServer redis(16402);
+    DaemonProcess latchd(args(redis, "34100", "34199"));
+    NgClient client(latchd.ng());
+    MediaCall first(client, "before");
+    REQUIRE(eventually([&] { return redis.keys().size() == 1; }));
+    redis.stop();
+    // New calls, media and deletes go on without Redis.
+    MediaCall second(client, "during");
+    MediaCall third(client, "ended-during");
+    CHECK(second.talk(3) == 6);
+    CHECK(first.talk(3) == 6);
+    auto gone = client.request({{"command", "delete"}, {"call-id", "ended-during"}}, NgEncoding::json, 3s);
+    REQUIRE(gone);
+    CHECK((*gone)["result"] == "ok");
+    CHECK(eventually([&] { return statistics(client)["outages"] == 1; }));
+    CHECK(statistics(client)["connected"] == 0);
+    // Back, empty (it kept nothing): every live call's record is written again.
+    redis.start();
+    CHECK(eventually([&] { return redis.keys().size() == 2; }, 10s));
+    CHECK(redis.command({"EXISTS", "latch:test-a:call:before"}) == "1");
+    CHECK(redis.command({"EXISTS", "latch:test-a:call:during"}) == "1");
+    CHECK(redis.command({"EXISTS", "latch:test-a:call:ended-during"}) == "0");
+    json repl = statistics(client);
+    CHECK(repl["connected"] == 1);
+    CHECK(repl["rewrites"].get<int>() >= 1);
+    CHECK_THAT(latchd.log(), Catch::Contains("unreachable"));
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("records that do not parse are skipped and counted; a taken port costs its call only",
+          "[redis][records]") {
+    if (!RedisServer::available()) {
+        WARN("redis-server is not installed: skipped");
+        return;
+    }
+    RedisServer redis(16403);
+    auto latchd = std::make_unique<DaemonProcess>(args(redis, "34200", "34299"));
+    NgClient client(latchd->ng());
+    MediaCall good(client, "good");
+    MediaCall squatted(client, "squatted");
+    REQUIRE(eventually([&] { return redis.keys().size() == 2; }));
+    latchd->stop();
+    std::string record = *redis.command({"GET", "latch:test-a:call:good"});
+    redis.command({"SET", "latch:test-a:call:garbage", "{not json"});
+    redis.command({"SET", "latch:test-a:call:newer", std::regex_replace(record, std::regex("\"version\":1"), "\"version\":99")});
+    redis.command({"SET", "latch:test-a:call:other-id", record});  // names the call 'good'
+    redis.command({"SET", "latch:test-b:call:foreign", record});   // another instance's: not ours
+    // Another program holds the first call's relay port now.
+    UdpPeer squatter("127.0.0.1", squatted.a_sends_to.port());
+    latchd = std::make_unique<DaemonProcess>(args(redis, "34200", "34299"));
+    CHECK(good.until_media() < 1s);
+    CHECK(good.talk(3) == 6);
+    json repl;
+    CHECK(eventually([&] {
+        repl = statistics(client);
+        return repl["restored"] == 1 && repl["restore failures"] == 1;
+    }));
+    CHECK(repl["skipped records"] == 3);
+    CHECK_THAT(latchd->log(), Catch::Contains("record latch:test-a:call:garbage skipped: not JSON"));
+    CHECK_THAT(latchd->log(), Catch::Contains("format version 99"));
+    CHECK_THAT(latchd->log(), Catch::Contains("call squatted not restored"));
+    CHECK(latchd->stop() == 0);
+}
