@@ -3,7 +3,7 @@
 # SIPp as both phones, and checks signalling, SDP rewriting and latchd's per-call counters.
 #
 #   run_interop.sh SCENARIO LATCHD LATCHCTL
-#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat
+#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat | relayset
 #
 # Exit 0: pass; 1: fail; 77: skipped (kamailio or sipp missing and not installable).
 # Every process it starts it stops by PID; all traffic stays on 127.0.0.0/8.
@@ -31,7 +31,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- per-scenario settings (distinct ports, so scenarios may run in parallel) ----------------
-calls=1; rate=1; uac=uac.xml; manage=""; sdp_port="[media_port] RTP\/AVP 8"; per_call=1
+calls=1; rate=1; uac=uac.xml; manage=""; sdp_port="[media_port] RTP\/AVP 8"; per_call=1; relays=1
 case "$scenario" in
   basic)  n=0 ;;
   manage) n=1; manage="#!define MANAGE" ;;
@@ -45,6 +45,9 @@ case "$scenario" in
   rtpproxy) n=5; manage="#!define RTPPROXY" ;;
   rtpproxy-nat) n=6; manage="#!define RTPPROXY"
           sdp_port="45990 RTP\/AVP 8\n      a=x-audio-source-port:[media_port]" ;;
+  # Two latchd in one relay set of Kamailio's rtpengine module, equal weights: the module
+  # spreads the calls and keeps each on the instance that has it.
+  relayset) n=7; calls=${RELAYSET_CALLS:-40}; rate=20; relays=2 ;;
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
 sip_port=$((15060 + 10 * n)); uas_port=$((sip_port + 1)); uac_port=$((sip_port + 2))
@@ -62,22 +65,38 @@ cleanup() {
   done
 }
 trap cleanup EXIT
-fail() { echo "FAIL ($scenario): $*"; echo "--- latchd log (tail)"; tail -20 "$work/latchd.log"; \
+fail() { echo "FAIL ($scenario): $*"; echo "--- latchd log (tail)"; cat "$work"/latchd-*.log | tail -20; \
          echo "--- kamailio log (tail)"; tail -20 "$work/kamailio.log"; exit 1; }
 wait_for() {  # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
   local deadline=$((SECONDS + $1)); shift
   until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $deadline ] && return 1; sleep 0.2; done
 }
-active_calls() { "$LATCHCTL" --server "127.0.0.1:$ng_port" --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["calls"]))'; }
+active_calls() {  # calls left on every latchd of the scenario
+  local total=0
+  for r in $(seq 0 $((relays - 1))); do
+    n=$("$LATCHCTL" --server "127.0.0.1:$((ng_port + 10 * r))" --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["calls"]))') || return 1
+    total=$((total + n))
+  done
+  echo "$total"
+}
 
-# --- latchd ------------------------------------------------------------------------------------
-"$LATCHD" --listen-ng "127.0.0.1:$ng_port" --listen-rtpp "127.0.0.1:$rtpp_port" --interface "default=$relay_addr" --workers 2 \
-  --port-min "$port_min" --port-max "$port_max" --idle-timeout 60 >"$work/latchd.log" 2>&1 &
-pids+=($!)
-wait_for 10 grep -q "ng control on" "$work/latchd.log" || fail "latchd did not start"
+# --- latchd (one, or two for a relay set: each its own ng port and half the port range) ------
+ng_socks=""
+for r in $(seq 0 $((relays - 1))); do
+  half=$(((port_max - port_min + 1) / relays))
+  lo=$((port_min + r * half)); hi=$((lo + half - 1)); ng=$((ng_port + 10 * r))
+  "$LATCHD" --listen-ng "127.0.0.1:$ng" --listen-rtpp "127.0.0.1:$((rtpp_port + 10 * r))" --interface "default=$relay_addr" \
+    --workers 2 --port-min "$lo" --port-max "$hi" --idle-timeout 60 >"$work/latchd-$r.log" 2>&1 &
+  pids+=($!)
+  wait_for 10 grep -q "ng control on" "$work/latchd-$r.log" || fail "latchd $r did not start"
+  ng_socks="$ng_socks udp:127.0.0.1:$ng=1"
+done
+ng_socks=${ng_socks# }
+[ "$relays" -gt 1 ] || ng_socks="udp:127.0.0.1:$ng_port"
+cat "$work"/latchd-*.log >"$work/latchd.log"
 
 # --- kamailio ----------------------------------------------------------------------------------
-sed -e "s/@SIP_PORT@/$sip_port/; s/@NG_PORT@/$ng_port/; s/@RTPP_PORT@/$rtpp_port/; s/@UAS_PORT@/$uas_port/" \
+sed -e "s/@SIP_PORT@/$sip_port/; s/@NG_SOCKS@/$ng_socks/; s/@RTPP_PORT@/$rtpp_port/; s/@UAS_PORT@/$uas_port/" \
     -e "s/@MANAGE_DEFINE@/$manage/" "$here/kamailio.cfg.in" >"$work/kamailio.cfg"
 kamailio -c -f "$work/kamailio.cfg" >"$work/kamailio-check.log" 2>&1 || { cat "$work/kamailio-check.log"; fail "kamailio config does not parse"; }
 kamailio -f "$work/kamailio.cfg" -DD -E -Y "$work" -P "$work/kamailio.pid" >"$work/kamailio.log" 2>&1 &
@@ -124,6 +143,14 @@ sys.exit(0 if seen >= 2 else 1)
 PY
 
 # latchd's per-call counters against what SIPp sent (the pcap) and echoed.
+cat "$work"/latchd-*.log >"$work/latchd.log"
+if [ "$relays" -gt 1 ]; then  # both instances of the set carried calls
+  for r in $(seq 0 $((relays - 1))); do
+    carried=$(grep -c "deleted: party" "$work/latchd-$r.log")
+    echo "  latchd $r carried $carried of $calls calls"
+    [ "$carried" -gt 0 ] || fail "latchd $r of the relay set carried no call"
+  done
+fi
 expected=$((pcap_packets * per_call))
 python3 - "$work/latchd.log" "$calls" "$expected" "$scenario" "$((SECONDS - start))" "$uac_media" <<'PY' || fail "per-call counters disagree"
 import re, sys

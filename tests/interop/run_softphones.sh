@@ -57,7 +57,7 @@ calls() { "$LATCHCTL" --server "127.0.0.1:$ng_port" --json list | python3 -c 'im
   --port-min "$port_min" --port-max "$port_max" >"$work/latchd.log" 2>&1 &
 pids+=($!)
 wait_for 10 grep -q "ng control on" "$work/latchd.log" || fail "latchd did not start"
-sed -e "s/@SIP_PORT@/$sip_port/; s/@NG_PORT@/$ng_port/; s/@RTPP_PORT@/0/; s/@UAS_PORT@/0/" \
+sed -e "s/@SIP_PORT@/$sip_port/; s/@NG_SOCKS@/udp:127.0.0.1:$ng_port/; s/@RTPP_PORT@/0/; s/@UAS_PORT@/0/" \
     -e "s/@MANAGE_DEFINE@/#!define REGISTRAR/" "$here/kamailio.cfg.in" >"$work/kamailio.cfg"
 kamailio -c -f "$work/kamailio.cfg" >"$work/kamailio-check.log" 2>&1 || { cat "$work/kamailio-check.log"; fail "kamailio config does not parse"; }
 kamailio -f "$work/kamailio.cfg" -DD -E -Y "$work" -P "$work/kamailio.pid" >"$work/kamailio.log" 2>&1 &
