@@ -34,7 +34,8 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
         // A record outlives its call's idle timeout a little: a dead instance's calls are gone
         // from Redis soon after they would have timed out.
         uint64_t ttl_s = config.relay.idle_timeout_ms / 1000 + 30;
-        replicator_ = std::make_unique<Replicator>(loop, *config.redis, config.instance_id, ttl_s);
+        replicator_ = std::make_unique<Replicator>(loop, *config.redis, config.instance_id, ttl_s,
+                                                   [this](const std::string& id) { return calls_.find(id); });
         calls_.add_observer(*replicator_);
     }
     calls_.set_limits(config.max_sessions, config.max_packet_rate);
@@ -111,7 +112,12 @@ ControlReport ControlPlane::report() const {
 }
 
 void ControlPlane::restore_calls() {
-    for (CallRecord& record : replicator_->load(1000)) restore(std::make_shared<CallRecord>(std::move(record)), 0);
+    uint64_t began = uv_hrtime();
+    auto records = replicator_->load(1000);
+    restoring_ = records.size();
+    restore_began_ns_ = began;
+    log(LogLevel::debug, "Redis: {} records read in {:.1f} ms", records.size(), (uv_hrtime() - began) / 1e6);
+    for (CallRecord& record : records) restore(std::make_shared<CallRecord>(std::move(record)), 0);
 }
 
 void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
@@ -144,6 +150,11 @@ void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
         }
         replicator_->restored(r.error == CallError::none);
         if (r.error != CallError::none) log(LogLevel::warning, "call {} not restored: {}", record->call_id, r.message);
+        if (restoring_ > 0 && --restoring_ == 0) {
+            ReplicationCounters c = replicator_->counters();
+            log(LogLevel::info, "Redis: {} calls restored, {} not, in {:.1f} ms", c.restored, c.restore_failures,
+                (uv_hrtime() - restore_began_ns_) / 1e6);
+        }
     });
 }
 

@@ -10,8 +10,9 @@
 
 namespace latch {
 
-Replicator::Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s)
+Replicator::Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s, FindCall find)
     : loop_(loop),
+      find_(std::move(find)),
       instance_(std::move(instance)),
       prefix_("latch:" + instance_ + ":call:"),
       ttl_s_(ttl_s),
@@ -35,45 +36,102 @@ void Replicator::start() {
 
 void Replicator::stop() {
     refresh_timer_.reset();
+    flush_timer_.reset();
     link_.close();  // a stop deletes nothing: the records are what the next start restores
 }
 
 void Replicator::write(const Call& call, const SessionSnapshot& snapshot) {
-    std::string record = to_json(record_of(call, snapshot, instance_));
-    deleted_.erase(call.call_id);
-    send(call.call_id, record);
-    records_[call.call_id] = std::move(record);
-}
-
-void Replicator::send(const std::string& call_id, const std::string& record) {
-    bool sent = link_.command({"SET", key(call_id), record, "EX", std::to_string(ttl_s_)}, [this](const redisReply* r) {
-        if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
-            dirty_ = true;
-        } else {
-            ++counters_.writes;
-        }
-    });
-    if (!sent) dirty_ = true;
+    Entry& entry = records_[call.call_id];
+    entry.snapshot = snapshot;
+    if (!entry.pending) {
+        entry.pending = true;
+        pending_.push_back(call.call_id);
+    }
+    schedule_flush();
 }
 
 void Replicator::call_ended(const Call& call, const SessionSnapshot&, CallEnd) {
-    records_.erase(call.call_id);
-    send_delete(call.call_id);
+    auto it = records_.find(call.call_id);
+    if (it == records_.end()) return;
+    bool written = it->second.written;
+    records_.erase(it);  // a pending write of it is dropped at the flush
+    if (!written) return;  // created and ended between two flushes: Redis never had it
+    deleted_.insert(call.call_id);
+    schedule_flush();
+}
+
+void Replicator::schedule_flush() {
+    if (!flush_timer_) {
+        flush_timer_ = make_uv_handle<uv_timer_t>();
+        uv_timer_init(loop_, flush_timer_.get());
+        flush_timer_->data = this;
+    }
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(flush_timer_.get()))) return;
+    uv_timer_start(
+        flush_timer_.get(),
+        [](uv_timer_t* t) noexcept {
+            if (auto* self = static_cast<Replicator*>(t->data)) guarded("record flush", [self] { self->flush(); });
+        },
+        kFlushMs, 0);
+}
+
+void Replicator::flush() {
+    std::vector<std::string> changed;
+    changed.swap(pending_);
+    if (!link_.ready()) {  // written with everything else when Redis is back
+        for (const auto& call_id : changed) {
+            if (auto it = records_.find(call_id); it != records_.end()) it->second.pending = false;
+        }
+        dirty_ = true;
+        return;
+    }
+    for (const auto& call_id : changed) {
+        auto it = records_.find(call_id);
+        if (it == records_.end()) continue;  // ended meanwhile
+        Entry& entry = it->second;
+        entry.pending = false;
+        const Call* call = find_(call_id);
+        if (call == nullptr) continue;
+        std::string record = to_json(record_of(*call, entry.snapshot, instance_));
+        if (record == entry.record) continue;  // created and signalled by one offer: one record
+        entry.record = std::move(record);
+        send(call_id, entry);
+    }
+    std::vector<std::string> gone(deleted_.begin(), deleted_.end());
+    for (const auto& call_id : gone) send_delete(call_id);
+}
+
+void Replicator::send(const std::string& call_id, Entry& entry) {
+    entry.written = true;
+    bool sent = link_.command({"SET", key(call_id), entry.record, "EX", std::to_string(ttl_s_)},
+                              [this](const redisReply* r) {
+                                  if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+                                      dirty_ = true;
+                                  } else {
+                                      ++counters_.writes;
+                                  }
+                              });
+    if (!sent) dirty_ = true;
 }
 
 void Replicator::send_delete(const std::string& call_id) {
-    deleted_.insert(call_id);
     link_.command({"DEL", key(call_id)}, [this, call_id](const redisReply* r) {
-        if (r != nullptr && r->type != REDIS_REPLY_ERROR) {
-            ++counters_.deletes;
-            deleted_.erase(call_id);
-        }
+        if (r == nullptr || r->type == REDIS_REPLY_ERROR) return;  // tried again at the next flush
+        ++counters_.deletes;
+        deleted_.erase(call_id);
     });
 }
 
 void Replicator::rewrite_all() {
     dirty_ = false;
-    for (const auto& [call_id, record] : records_) send(call_id, record);
+    pending_.clear();
+    for (auto& [call_id, entry] : records_) {
+        entry.pending = false;
+        const Call* call = find_(call_id);
+        if (call == nullptr) continue;
+        entry.record = to_json(record_of(*call, entry.snapshot, instance_));
+        send(call_id, entry);
+    }
     std::vector<std::string> gone(deleted_.begin(), deleted_.end());
     for (const auto& call_id : gone) send_delete(call_id);
     if (!records_.empty() || !gone.empty()) {
@@ -85,7 +143,9 @@ void Replicator::rewrite_all() {
 void Replicator::refresh() {
     if (!link_.ready()) return;
     if (dirty_) return rewrite_all();
-    for (const auto& [call_id, record] : records_) link_.command({"EXPIRE", key(call_id), std::to_string(ttl_s_)});
+    for (const auto& [call_id, entry] : records_) {
+        if (entry.written) link_.command({"EXPIRE", key(call_id), std::to_string(ttl_s_)});
+    }
 }
 
 ReplicationCounters Replicator::counters() const {
@@ -142,8 +202,16 @@ std::vector<CallRecord> Replicator::load(int timeout_ms) {
             keys.emplace_back(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
         }
     } while (cursor != "0");
+    // All the GETs in one pipeline: one round trip, not one per call.
     for (const auto& key_name : keys) {
-        Reply r = run({"GET", key_name});
+        const char* argv[] = {"GET", key_name.data()};
+        const size_t lengths[] = {3, key_name.size()};
+        if (redisAppendCommandArgv(c.get(), 2, argv, lengths) != REDIS_OK) return failed(c->errstr);
+    }
+    for (const auto& key_name : keys) {
+        void* raw = nullptr;
+        if (redisGetReply(c.get(), &raw) != REDIS_OK) return failed(c->errstr);
+        Reply r(static_cast<redisReply*>(raw), freeReplyObject);
         if (auto why = error(r); !why.empty()) return failed(why);
         if (r->type != REDIS_REPLY_STRING) continue;  // expired meanwhile
         try {

@@ -1,12 +1,15 @@
 // Replicator: the call observer that keeps every call's record in Redis: written when a call is
 // created, signalled or learns a source, deleted when it ends (a SIGTERM deletes nothing), its
-// expiry pushed back while the call lives. Redis down or slow never holds a call up: the
-// records are kept here and all written again once Redis is back. Also reads this instance's
-// records back at start-up. Control thread only.
+// expiry pushed back while the call lives. Changes are gathered for kFlushMs and go out in one
+// pipeline, a call's latest record once: a burst of commands costs Redis, and the control
+// loop's wake-ups for its answers, one round trip. Redis down or slow never holds a call up:
+// the records are kept here and all written again once Redis is back. Also reads this
+// instance's records back at start-up. Control thread only.
 #pragma once
 
 #include <uv.h>
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -34,7 +37,10 @@ class Replicator final : public CallObserver {
 public:
     // Records are "latch:<instance>:call:<call-id>"; they expire `ttl_s` after the last write
     // or refresh (the idle timeout and some).
-    Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s);
+    // `find` gives the call layer's call of a call-id (nullptr: gone), for the records written
+    // at a flush: a record is built once per flush, from the call as it is then.
+    using FindCall = std::function<const Call*(const std::string& call_id)>;
+    Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s, FindCall find);
     void start();
     void stop();
 
@@ -54,22 +60,35 @@ public:
     std::string key(const std::string& call_id) const { return prefix_ + call_id; }
     const std::string& instance() const { return instance_; }
 
+    static constexpr uint64_t kFlushMs = 5;
+
 private:
+    struct Entry {
+        SessionSnapshot snapshot;  // the session as last reported
+        std::string record;        // as last sent
+        bool written = false;      // Redis may hold a version of it
+        bool pending = false;      // changed since the last flush
+    };
     void write(const Call& call, const SessionSnapshot& snapshot);
-    void send(const std::string& call_id, const std::string& record);
+    void schedule_flush();
+    void flush();
+    void send(const std::string& call_id, Entry& entry);
     void send_delete(const std::string& call_id);
     void rewrite_all();
     void refresh();
 
     uv_loop_t* loop_;
+    FindCall find_;
     std::string instance_;
     std::string prefix_;
     uint64_t ttl_s_;
     RedisLink link_;
-    std::unordered_map<std::string, std::string> records_;  // call-id -> record, as last written
-    std::unordered_set<std::string> deleted_;  // ended while Redis was down: deleted when back
+    std::unordered_map<std::string, Entry> records_;  // by call-id: the live calls
+    std::vector<std::string> pending_;                 // call-ids changed since the last flush
+    std::unordered_set<std::string> deleted_;  // ended, and Redis may still hold their record
     bool dirty_ = false;  // a write was lost: everything is written again when Redis is back
     UvPtr<uv_timer_t> refresh_timer_;
+    UvPtr<uv_timer_t> flush_timer_;
     ReplicationCounters counters_;
 };
 
