@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
+
+#include "endpoint.hpp"
 
 namespace latch {
 
@@ -32,6 +35,15 @@ struct RelayConfig {
     PacketIo packet_io = PacketIo::automatic;
     // On io_uring: give each flow that carries media a connected socket toward its endpoint.
     bool connected_sockets = true;
+    // Addresses that move between hosts (keepalived): media sockets on them are bound even
+    // while this host does not hold them.
+    std::vector<Endpoint> floating;
+    bool is_floating(const Endpoint& local) const {
+        for (const auto& f : floating) {
+            if (f.same_address(local)) return true;
+        }
+        return false;
+    }
 };
 
 }  // namespace latch

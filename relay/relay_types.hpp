@@ -81,6 +81,9 @@ struct MediaSpec {
 
 struct SessionSpec {
     std::vector<MediaSpec> media;
+    // A standby's copy of a call another instance serves: its sockets wait on the floating
+    // address for it to arrive, and it never times out here (its record says when it ends).
+    bool standby = false;
 };
 
 struct FlowSnapshot {
@@ -132,6 +135,7 @@ enum class Op : uint8_t {
     stats,
     shutdown,  // ends every session and the worker's loop; no reply
     learned,   // unsolicited: a flow of the session learned or re-latched its source
+    standby,   // sets the session's standby flag (spec.standby) and nothing else: no new window
 };
 
 struct WorkerCommand {

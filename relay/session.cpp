@@ -14,7 +14,7 @@ namespace {
 constexpr int kMaxBindAttempts = 32;
 
 int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
-    int rc = flow.socket.open(*env.sockets, local, &flow);
+    int rc = flow.socket.open(*env.sockets, local, &flow, env.config->is_floating(local));
     if (rc == 0) flow.local = local;
     return rc;
 }
@@ -123,6 +123,7 @@ WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
 
 WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms) {
     learned_log_ = env.learned;
+    standby_ = spec.standby;
     std::size_t before = media_.size();
     for (std::size_t i = before; i < spec.media.size(); ++i) {
         if (auto error = open_media(spec.media[i], env)) {

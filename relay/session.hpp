@@ -62,6 +62,12 @@ class Session {
 
     SessionSnapshot snapshot(unsigned worker) const;
     uint64_t last_activity_ms() const;
+    // A standby's copy never times out; a session taken over counts its idle time from then.
+    bool standby() const { return standby_; }
+    void set_standby(bool standby, uint64_t now_ms) {
+        standby_ = standby;
+        last_signal_ms_ = now_ms;
+    }
     SessionId id() const { return id_; }
     std::size_t media_count() const { return media_.size(); }
     void add_totals(FlowCounters& into) const;
@@ -105,6 +111,7 @@ class Session {
     uint64_t last_signal_ms_;
     std::vector<std::unique_ptr<Media>> media_;  // stable addresses: handles point at flows
     std::vector<SessionId>* learned_log_ = nullptr;
+    bool standby_ = false;
 };
 
 }  // namespace latch

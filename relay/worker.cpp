@@ -183,6 +183,11 @@ void Worker::execute(WorkerCommand& command) {
         case Op::stats:
             reply.stats = stats();
             break;
+        case Op::standby:
+            if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
+            it->second->set_standby(command.spec.standby, now);
+            reply.snapshot = it->second->snapshot(index_);
+            break;
         case Op::shutdown:
         case Op::learned:
             break;
@@ -212,7 +217,7 @@ void Worker::sweep() {
     uint64_t now = uv_now(&loop_);
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {
-        if (now - session->last_activity_ms() >= config_.idle_timeout_ms) idle.push_back(id);
+        if (!session->standby() && now - session->last_activity_ms() >= config_.idle_timeout_ms) idle.push_back(id);
         // Learned while the log was full: reported now.
         if (session->learned_unreported && learned_.size() < learned_.capacity())
             learned_.push_back(id);

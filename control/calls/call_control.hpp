@@ -76,6 +76,12 @@ class CallControl {
     // worker that owns its ports, on those very ports, with the sources it had learned. The
     // observers hear of it as created. A call of that call-id already here is left alone.
     void restore(const CallRecord& record, CallDone done);
+    // A standby's copy of a call the active instance serves (record.spec.standby is set):
+    // restored if new, brought up to date if known. Its sockets wait on the floating address.
+    void mirror(const CallRecord& record, CallDone done);
+    // Every call becomes a standby's copy (this instance lost the floating address), or every
+    // copy becomes a call it serves (it took the address over): no new learning window either way.
+    void set_standby(bool standby);
     std::vector<std::string> list(std::size_t limit) const;
     // Asks every worker for its counters; `done` runs with the replies.
     void collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done);
@@ -116,6 +122,9 @@ class CallControl {
     void release(const std::string& call_id);
     void erase(const std::string& call_id);
     void describe_leg(Call& call, int leg, const Signal& s);
+    // The call's session spec as a record has it, on this instance's interfaces. False if an
+    // interface of the record is not configured here.
+    bool adopt(Call& call, const CallRecord& record);
     // Tells every observer; one that throws is logged and counted, the others still hear.
     template <typename Event>
     void notify(const char* what, Event&& event);

@@ -20,14 +20,14 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
           [this](NgRequest& request, NgServer::Respond respond) {
               ng_commands_.dispatch(request, respond);
           },
-          config.control_allow) {
+          config.control_allow, config.relay.is_floating(config.listen_ng)) {
     if (config.listen_rtpp || !config.listen_rtpp_unix.empty()) {
         rtpp_.emplace(
             loop, config.listen_rtpp, config.listen_rtpp_unix,
             [this](std::string_view command, RtppServer::Reply reply) {
                 rtpp_commands_.execute(command, reply);
             },
-            config.control_allow);
+            config.control_allow, config.listen_rtpp && config.relay.is_floating(*config.listen_rtpp));
     }
     if (config.metrics) metrics_ = std::make_unique<MetricsExporter>(*config.metrics);
     if (config.redis) {
@@ -37,6 +37,11 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
         replicator_ = std::make_unique<Replicator>(loop, *config.redis, config.instance_id, ttl_s,
                                                    [this](const std::string& id) { return calls_.find(id); });
         calls_.add_observer(*replicator_);
+        if (!config.relay.floating.empty()) {
+            floating_ = std::make_unique<FloatingWatch>(loop, config.relay.floating,
+                                                        [this](bool held) { set_active(held); });
+            follow();
+        }
     }
     calls_.set_limits(config.max_sessions, config.max_packet_rate);
     calls_.add_observer(call_log_);
@@ -52,8 +57,15 @@ void ControlPlane::start() {
     relay_.start([this](WorkerReply& reply) { calls_.on_worker_reply(reply); });
     started_ = true;
     if (replicator_) {
+        active_ = !floating_ || floating_->held();
+        replicator_->set_active(active_);
         replicator_->start();
-        restore_calls();
+        if (floating_) {
+            floating_->start();
+            log(LogLevel::info, "{} for the calls of '{}' (the floating address is {})", active_ ? "active" : "standby",
+                replicator_->instance(), active_ ? "here" : "elsewhere");
+        }
+        if (active_) restore_calls();  // a standby's copies come as it follows the records
     }
     refresh();
     refresh_timer_ = make_uv_handle<uv_timer_t>();
@@ -76,6 +88,7 @@ void ControlPlane::stop() {
     if (rtpp_) rtpp_->close();
     relay_.stop();
     calls_.close();
+    if (floating_) floating_->stop();
     if (replicator_) replicator_->stop();
     restore_timer_.reset();
 }
@@ -96,6 +109,8 @@ ControlReport ControlPlane::report() const {
     if (replicator_) {
         ReplicationCounters c = replicator_->counters();
         r.replication = {{"connected", c.connected ? 1 : 0},
+                         {"active", c.active ? 1 : 0},
+                         {"followed", c.followed},
                          {"records", c.records},
                          {"writes", c.writes},
                          {"deletes", c.deletes},
@@ -109,6 +124,42 @@ ControlReport ControlPlane::report() const {
                          {"refused", c.redis.refused}};
     }
     return r;
+}
+
+void ControlPlane::set_active(bool active) {
+    if (active == active_ || stopped_) return;
+    active_ = active;
+    calls_.set_standby(!active);
+    replicator_->set_active(active);
+    log(LogLevel::warning, "{}: {} calls of '{}' {}", active ? "the floating address is here" : "the floating address is gone",
+        calls_.calls(), replicator_->instance(), active ? "served here from now on" : "kept as copies; the active instance serves them");
+}
+
+void ControlPlane::follow() {
+    FollowHooks hooks;
+    hooks.record = [this](CallRecord record) {
+        if (active_) return;
+        record.spec.standby = true;
+        std::string call_id = record.call_id;
+        calls_.mirror(record, [this, call_id](const CallResult& r) {
+            replicator_->restored(r.error == CallError::none);
+            if (r.error != CallError::none) log(LogLevel::warning, "call {} not copied: {}", call_id, r.message);
+        });
+    };
+    hooks.gone = [this](const std::string& call_id) {
+        const Call* call = calls_.find(call_id);
+        if (active_ || call == nullptr || !call->spec.standby) return;
+        calls_.remove(call_id, 0, [](const CallResult&) {});
+    };
+    hooks.synced = [this](const std::unordered_set<std::string>& ids) {
+        if (active_) return;
+        // Copies whose record is gone (deleted while the subscription was down, or expired).
+        for (const auto& call_id : calls_.list(calls_.calls())) {
+            const Call* call = calls_.find(call_id);
+            if (ids.count(call_id) == 0 && call != nullptr && call->spec.standby) calls_.remove(call_id, 0, [](const CallResult&) {});
+        }
+    };
+    replicator_->follow(std::move(hooks));
 }
 
 void ControlPlane::restore_calls() {

@@ -17,6 +17,7 @@
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
 #include "relay.hpp"
+#include "floating_watch.hpp"
 #include "replicator.hpp"
 #include "rtpp_commands.hpp"
 #include "rtpp_server.hpp"
@@ -54,12 +55,18 @@ class ControlPlane {
     Relay& relay() { return relay_; }
     // Every listener's counters and the control plane's own, as statistics and metrics show them.
     ControlReport report() const;
+    // Whether this instance serves its calls (it holds the floating address, or has none).
+    bool active() const { return active_; }
 
   private:
     void refresh();
     // The calls this instance's records in Redis hold, rebuilt on their ports.
     void restore_calls();
     void restore(std::shared_ptr<CallRecord> record, int attempt);
+    // This instance took the floating address (active) or lost it (standby).
+    void set_active(bool active);
+    // A standby's copies, as the active instance's records change.
+    void follow();
 
     uv_loop_t* loop_;
     Relay relay_;
@@ -71,6 +78,8 @@ class ControlPlane {
     std::optional<RtppServer> rtpp_;
     std::unique_ptr<MetricsExporter> metrics_;
     std::unique_ptr<Replicator> replicator_;  // with --redis
+    std::unique_ptr<FloatingWatch> floating_;  // with --floating-address: who is active
+    bool active_ = true;
     // Restores whose ports were still held (by the process before, as it died), tried again.
     std::vector<std::pair<std::shared_ptr<CallRecord>, int>> restore_later_;
     UvPtr<uv_timer_t> restore_timer_;

@@ -66,6 +66,10 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             default: off), so that a restart or a standby takes the calls over
   --instance-id NAME        this instance's name in Redis: a restart restores the calls of its
                             own name (default: the host name)
+  --floating-address ADDR   an address keepalived moves between this instance and its
+                            standby (repeat for more): the instance that holds it serves the
+                            calls of --instance-id and writes their records; the other keeps
+                            copies with their sockets bound on it, ready. Needs --redis
   --log-level LEVEL         error, warning, info or debug (default info)
   --help                    this text
   --version                 the version
@@ -225,6 +229,10 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             } catch (const std::invalid_argument& e) {
                 throw std::invalid_argument(std::string("--redis: ") + e.what());
             }
+        } else if (option == "--floating-address") {
+            auto ep = Endpoint::parse(take(), 0);
+            if (!ep) throw std::invalid_argument("--floating-address: '" + value + "' is not an IP address");
+            c.relay.floating.push_back(*ep);
         } else if (option == "--instance-id") {
             c.instance_id = take();
             if (c.instance_id.empty() || c.instance_id.find_first_of(" :\t\n") != std::string::npos) {
@@ -241,6 +249,9 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         }
     }
     if (c.interfaces.empty()) c.interfaces.push_back(parse_interface("default=127.0.0.1"));
+    if (!c.relay.floating.empty() && !c.redis) {
+        throw std::invalid_argument("--floating-address needs --redis: the standby follows the calls there");
+    }
     if (c.instance_id.empty()) {
         char host[256] = {};
         c.instance_id = ::gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "latch";

@@ -27,8 +27,9 @@ class NgServer {
     using Dispatch = std::function<void(NgRequest& request, Respond respond)>;
 
     // Binds the socket; throws std::runtime_error with the address and reason on failure.
+    // `freebind`: `listen` is a floating address, bound before this host holds it.
     NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch,
-             AllowList allow = AllowList::loopback());
+             AllowList allow = AllowList::loopback(), bool freebind = false);
     NgServer(const NgServer&) = delete;
     NgServer& operator=(const NgServer&) = delete;
     ~NgServer();

@@ -150,6 +150,11 @@ void RedisLink::on_connect(const redisAsyncContext* context, int status) {
             });
         }
         if (self->target_.db != 0) self->command({"SELECT", std::to_string(self->target_.db)});
+        if (!self->channel_.empty()) {
+            const char* argv[] = {"SUBSCRIBE", self->channel_.c_str()};
+            const size_t lengths[] = {9, self->channel_.size()};
+            redisAsyncCommandArgv(self->context_, &RedisLink::on_message, self, 2, argv, lengths);
+        }
         self->backoff_ms_ = 250;
         if (self->in_outage_) {
             ++self->counters_.reconnects;
@@ -230,6 +235,20 @@ bool RedisLink::command(const std::vector<std::string>& argv, Done done) {
     if (waiting_++ == 0) last_answer_ms_ = uv_now(loop_);
     ++counters_.commands;
     return true;
+}
+
+void RedisLink::subscribe(std::string channel, std::function<void(std::string_view)> on_message) {
+    channel_ = std::move(channel);
+    on_message_ = std::move(on_message);
+}
+
+void RedisLink::on_message(redisAsyncContext*, void* reply, void* privdata) {
+    auto* self = static_cast<RedisLink*>(privdata);
+    auto* r = static_cast<const redisReply*>(reply);
+    // ["message", channel, payload]; the subscription's own confirmation is ["subscribe", ...].
+    if (self == nullptr || r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+    if (std::string_view(r->element[0]->str, r->element[0]->len) != "message" || !self->on_message_) return;
+    guarded("redis message", [&] { self->on_message_(std::string_view(r->element[2]->str, r->element[2]->len)); });
 }
 
 void RedisLink::on_reply(redisAsyncContext* context, void* reply, void* privdata) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "uv_handle.hpp"
@@ -56,6 +57,10 @@ public:
     // Sends one command; false (counted, nothing sent) when the link is not ready or too many
     // commands wait for their answers (Redis is slow: its outage is near).
     bool command(const std::vector<std::string>& argv, Done done = {});
+    // Makes this a subscriber's link (a link of its own: Redis takes no other command on it):
+    // `on_message` gets every message published on `channel`, from the next connection on,
+    // which subscribes again after every reconnect (on_ready runs once it has).
+    void subscribe(std::string channel, std::function<void(std::string_view message)> on_message);
     const RedisCounters& counters() const { return counters_; }
     std::size_t waiting() const { return waiting_; }
     const RedisTarget& target() const { return target_; }
@@ -67,6 +72,7 @@ private:
     static void on_connect(const redisAsyncContext* context, int status);
     static void on_disconnect(const redisAsyncContext* context, int status);
     static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
+    static void on_message(redisAsyncContext* context, void* reply, void* privdata);
     void connect();
     void lost(const char* why);
     void schedule_reconnect();
@@ -76,6 +82,8 @@ private:
     RedisTarget target_;
     std::string address_;  // the resolved host
     std::function<void()> on_ready_;
+    std::string channel_;  // subscriber's link: its channel
+    std::function<void(std::string_view)> on_message_;
     redisAsyncContext* context_ = nullptr;
     bool ready_ = false;
     bool closing_ = false;

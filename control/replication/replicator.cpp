@@ -16,10 +16,17 @@ Replicator::Replicator(uv_loop_t* loop, RedisTarget target, std::string instance
       instance_(std::move(instance)),
       prefix_("latch:" + instance_ + ":call:"),
       ttl_s_(ttl_s),
-      link_(loop, std::move(target), [this] { rewrite_all(); }) {}
+      link_(loop, target, [this] {
+          if (active_) rewrite_all();
+      }),
+      sub_(loop, target, [this] { resync(); }),
+      channel_("latch:" + instance_ + ":events") {
+    sub_.subscribe(channel_, [this](std::string_view message) { on_event(message); });
+}
 
 void Replicator::start() {
     link_.start();
+    if (!active_) sub_.start();
     // Expiry is pushed back at a third of the records' life: a live call's record never
     // expires, a dead instance's records go after the calls would have timed out.
     uint64_t every = std::max<uint64_t>(1, ttl_s_ / 3) * 1000;
@@ -37,6 +44,7 @@ void Replicator::start() {
 void Replicator::stop() {
     refresh_timer_.reset();
     flush_timer_.reset();
+    sub_.close();
     link_.close();  // a stop deletes nothing: the records are what the next start restores
 }
 
@@ -55,7 +63,9 @@ void Replicator::call_ended(const Call& call, const SessionSnapshot&, CallEnd) {
     if (it == records_.end()) return;
     bool written = it->second.written;
     records_.erase(it);  // a pending write of it is dropped at the flush
-    if (!written) return;  // created and ended between two flushes: Redis never had it
+    // Created and ended between two flushes: Redis never had it. A standby's copy ends when
+    // its record is gone: nothing to delete.
+    if (!written || !active_) return;
     deleted_.insert(call.call_id);
     schedule_flush();
 }
@@ -75,7 +85,23 @@ void Replicator::schedule_flush() {
         kFlushMs, 0);
 }
 
+void Replicator::set_active(bool active) {
+    if (active == active_) return;
+    active_ = active;
+    if (active) {
+        sub_.close();
+        // What it followed is its own now: written under its name again (and the expiry
+        // pushed back), so that the calls outlive the instance that is gone.
+        if (link_.ready()) rewrite_all();
+    } else {
+        pending_.clear();  // the active instance writes from now on
+        for (auto& [id, entry] : records_) entry.pending = false;
+        sub_.start();
+    }
+}
+
 void Replicator::flush() {
+    if (!active_) return;
     std::vector<std::string> changed;
     changed.swap(pending_);
     if (!link_.ready()) {  // written with everything else when Redis is back
@@ -101,6 +127,10 @@ void Replicator::flush() {
     for (const auto& call_id : gone) send_delete(call_id);
 }
 
+void Replicator::publish(const std::string& what, const std::string& call_id) {
+    link_.command({"PUBLISH", channel_, what + " " + call_id});
+}
+
 void Replicator::send(const std::string& call_id, Entry& entry) {
     entry.written = true;
     bool sent = link_.command({"SET", key(call_id), entry.record, "EX", std::to_string(ttl_s_)},
@@ -111,15 +141,20 @@ void Replicator::send(const std::string& call_id, Entry& entry) {
                                       ++counters_.writes;
                                   }
                               });
-    if (!sent) dirty_ = true;
+    if (!sent) {
+        dirty_ = true;
+        return;
+    }
+    publish("set", call_id);
 }
 
 void Replicator::send_delete(const std::string& call_id) {
-    link_.command({"DEL", key(call_id)}, [this, call_id](const redisReply* r) {
+    bool sent = link_.command({"DEL", key(call_id)}, [this, call_id](const redisReply* r) {
         if (r == nullptr || r->type == REDIS_REPLY_ERROR) return;  // tried again at the next flush
         ++counters_.deletes;
         deleted_.erase(call_id);
     });
+    if (sent) publish("del", call_id);
 }
 
 void Replicator::rewrite_all() {
@@ -142,10 +177,67 @@ void Replicator::rewrite_all() {
 
 void Replicator::refresh() {
     if (!link_.ready()) return;
+    if (!active_) return resync();
     if (dirty_) return rewrite_all();
     for (const auto& [call_id, entry] : records_) {
         if (entry.written) link_.command({"EXPIRE", key(call_id), std::to_string(ttl_s_)});
     }
+}
+
+void Replicator::on_event(std::string_view message) {
+    auto space = message.find(' ');
+    if (space == std::string_view::npos || active_) return;
+    std::string call_id(message.substr(space + 1));
+    if (message.substr(0, space) == "del") {
+        if (hooks_.gone) hooks_.gone(call_id);
+    } else {
+        fetch(call_id);
+    }
+}
+
+void Replicator::fetch(const std::string& call_id, std::function<void()> then) {
+    link_.command({"GET", key(call_id)}, [this, call_id, then](const redisReply* r) {
+        if (r != nullptr && r->type == REDIS_REPLY_STRING && !active_) {
+            try {
+                CallRecord record = parse_call_record(std::string_view(r->str, r->len));
+                if (record.call_id != call_id) throw RecordError("it names another call than its key");
+                ++counters_.followed;
+                if (hooks_.record) hooks_.record(std::move(record));
+            } catch (const RecordError& e) {
+                ++counters_.skipped;
+                log(LogLevel::warning, "Redis record {} skipped: {}", key(call_id), e.what());
+            }
+        }
+        if (then) then();
+    });
+}
+
+void Replicator::resync() {
+    if (active_ || !link_.ready()) return;
+    scan_page(std::make_shared<Resync>(Resync{++resyncs_, {}}), "0");
+}
+
+void Replicator::scan_page(std::shared_ptr<Resync> sync, const std::string& cursor) {
+    // SCAN page by page, then every record fetched; the set is told once all have answered.
+    link_.command({"SCAN", cursor, "MATCH", prefix_ + "*", "COUNT", "1000"}, [this, sync](const redisReply* r) {
+        if (sync->generation != resyncs_ || active_) return;  // a newer one runs, or moot
+        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return;
+        for (std::size_t i = 0; i < r->element[1]->elements; ++i) {
+            std::string k(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+            sync->ids.insert(k.substr(prefix_.size()));
+        }
+        std::string next(r->element[0]->str, r->element[0]->len);
+        if (next != "0") return scan_page(sync, next);
+        auto left = std::make_shared<std::size_t>(sync->ids.size());
+        auto done = [this, sync, left] {
+            if (--*left == 0 && sync->generation == resyncs_ && !active_ && hooks_.synced) hooks_.synced(sync->ids);
+        };
+        if (sync->ids.empty()) {
+            if (hooks_.synced) hooks_.synced(sync->ids);
+            return;
+        }
+        for (const auto& call_id : sync->ids) fetch(call_id, done);
+    });
 }
 
 ReplicationCounters Replicator::counters() const {
@@ -153,6 +245,7 @@ ReplicationCounters Replicator::counters() const {
     c.records = records_.size();
     c.redis = link_.counters();
     c.connected = link_.ready();
+    c.active = active_;
     return c;
 }
 

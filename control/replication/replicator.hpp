@@ -10,8 +10,10 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -29,8 +31,17 @@ struct ReplicationCounters {
     uint64_t restored = 0;         // calls restored at start-up
     uint64_t restore_failures = 0; // records read that could not become calls again
     uint64_t skipped = 0;          // records that do not parse (foreign, corrupt, newer)
+    uint64_t followed = 0;         // records a standby read as they changed
+    bool active = true;            // this instance writes (it holds the floating address)
     RedisCounters redis;
     bool connected = false;
+};
+
+// What a standby does with the records it follows (see Replicator::follow).
+struct FollowHooks {
+    std::function<void(CallRecord)> record;                          // written (new or changed)
+    std::function<void(const std::string& call_id)> gone;            // deleted
+    std::function<void(const std::unordered_set<std::string>&)> synced;  // every call-id there is
 };
 
 class Replicator final : public CallObserver {
@@ -43,6 +54,13 @@ public:
     Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s, FindCall find);
     void start();
     void stop();
+
+    // The active instance writes the records; a standby (this host does not hold the floating
+    // address) writes nothing and follows them instead: every record written or deleted is
+    // told to `hooks`, and every 10 s, and whenever its subscription (re)starts, the whole set.
+    void set_active(bool active);
+    bool active() const { return active_; }
+    void follow(FollowHooks hooks) { hooks_ = std::move(hooks); }
 
     // This instance's records, read at start-up before anything is served; those that do not
     // parse are skipped, logged and counted. Waits for Redis at most `timeout_ms`; Redis down
@@ -76,6 +94,16 @@ private:
     void send_delete(const std::string& call_id);
     void rewrite_all();
     void refresh();
+    void publish(const std::string& what, const std::string& call_id);
+    void on_event(std::string_view message);
+    void fetch(const std::string& call_id, std::function<void()> then = {});
+    // Reads every record there is, tells `hooks_.record` of each and `hooks_.synced` of all.
+    void resync();
+    struct Resync {
+        uint64_t generation;
+        std::unordered_set<std::string> ids;
+    };
+    void scan_page(std::shared_ptr<Resync> sync, const std::string& cursor);
 
     uv_loop_t* loop_;
     FindCall find_;
@@ -83,6 +111,11 @@ private:
     std::string prefix_;
     uint64_t ttl_s_;
     RedisLink link_;
+    RedisLink sub_;  // a standby's subscription to the records' events
+    std::string channel_;
+    bool active_ = true;
+    FollowHooks hooks_;
+    uint64_t resyncs_ = 0;  // a resync's generation: a newer one makes an older one moot
     std::unordered_map<std::string, Entry> records_;  // by call-id: the live calls
     std::vector<std::string> pending_;                 // call-ids changed since the last flush
     std::unordered_set<std::string> deleted_;  // ended, and Redis may still hold their record

@@ -32,7 +32,7 @@ class RtppServer {
     // Binds what is given (UDP address, unix socket path; either may be absent). Throws
     // std::runtime_error naming the address and the reason.
     RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp, const std::string& unix_path,
-               Execute execute, AllowList allow = AllowList::loopback());
+               Execute execute, AllowList allow = AllowList::loopback(), bool freebind = false);
     ~RtppServer();
     RtppServer(const RtppServer&) = delete;
     RtppServer& operator=(const RtppServer&) = delete;

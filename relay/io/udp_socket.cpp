@@ -9,10 +9,26 @@
 
 namespace latch {
 
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78  // Linux 4.15; older glibc headers lack it
+#endif
+
+int set_freebind(int fd, int family) {
+    int one = 1;
+    int rc = family == AF_INET6 ? ::setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one)
+                                : ::setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+    return rc == 0 ? 0 : -errno;
+}
+
 int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, void* data,
-             uv_alloc_cb alloc, uv_udp_recv_cb recv) {
+             uv_alloc_cb alloc, uv_udp_recv_cb recv, bool freebind) {
     socket = make_uv_handle<uv_udp_t>();
     int rc = uv_udp_init_ex(loop, socket.get(), static_cast<unsigned>(local.family()));
+    if (rc == 0 && freebind) {
+        uv_os_fd_t fd;
+        rc = uv_fileno(reinterpret_cast<const uv_handle_t*>(socket.get()), &fd);
+        if (rc == 0) rc = set_freebind(fd, local.family());
+    }
     if (rc == 0) {
         socket->data = data;
         unsigned flags = local.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
@@ -73,11 +89,12 @@ int PolledUdp::adopt(SocketWatch& watch, int fd, int rc, void* data) {
     return 0;
 }
 
-int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data) {
+int PolledUdp::open(SocketWatch& watch, const Endpoint& local, void* data, bool freebind) {
     reset();
     int fd = new_udp_socket(local);
     if (fd < 0) return fd;
-    int rc = ::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) == 0 ? 0 : -errno;
+    int rc = freebind ? set_freebind(fd, local.family()) : 0;
+    if (rc == 0) rc = ::bind(fd, local.sockaddr_ptr(), local.sockaddr_len()) == 0 ? 0 : -errno;
     return adopt(watch, fd, rc, data);
 }
 

@@ -12,8 +12,13 @@ namespace latch {
 
 // Initialises, binds (IPv6 sockets IPv6-only) and starts receiving; handle->data is set to
 // `data`. Returns 0, or the libuv error with the socket closed and reset.
+// `freebind`: the address may be one this host does not hold yet (a floating address that
+// keepalived moves here when this instance takes over): bound all the same, it receives once the
+// address arrives.
 int open_udp(uv_loop_t* loop, UvPtr<uv_udp_t>& socket, const Endpoint& local, void* data,
-             uv_alloc_cb alloc, uv_udp_recv_cb recv);
+             uv_alloc_cb alloc, uv_udp_recv_cb recv, bool freebind = false);
+// Lets the socket bind an address this host does not hold (yet). 0 or a negative errno.
+int set_freebind(int fd, int family);
 
 // The address and port the socket is bound to (the port the kernel chose for port 0); unset
 // when the socket cannot say.
@@ -75,7 +80,7 @@ class PolledUdp {
 
     // Binds (IPv6 sockets IPv6-only) and adds the socket to `watch`, known there by `data`.
     // Returns 0 or a negative errno (equal to libuv's codes: UV_EADDRINUSE...).
-    int open(SocketWatch& watch, const Endpoint& local, void* data);
+    int open(SocketWatch& watch, const Endpoint& local, void* data, bool freebind = false);
     // Opens a second socket on the port `listener` is bound to (`local`), connected to
     // `remote`, and adds it to `watch`. The kernel then hands it the datagrams from `remote`
     // (a connected socket is the better match), and sends from it skip the route lookup that
