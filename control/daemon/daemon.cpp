@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <csignal>
 #include <stdexcept>
 
 #include "control_plane.hpp"
@@ -49,6 +50,9 @@ void report_capacity(const RelayConfig& relay, uint64_t descriptors) {
 
 void run_daemon(const DaemonConfig& config) {
     set_log_level(config.log_level);
+    // A peer that closed its end (Redis restarted, a notify socket gone) makes a write fail
+    // with EPIPE, which every caller handles; the signal would end the process instead.
+    ::signal(SIGPIPE, SIG_IGN);
     uint64_t descriptors = raise_descriptor_limit();
 
     uv_loop_t loop;

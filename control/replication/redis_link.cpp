@@ -99,7 +99,7 @@ void RedisLink::start() {
         [](uv_timer_t* t) noexcept {
             if (auto* self = static_cast<RedisLink*>(t->data)) guarded("redis watchdog", [self] { self->watch(); });
         },
-        1000, 1000);
+        250, 250);
     connect();
 }
 
@@ -128,6 +128,7 @@ void RedisLink::connect() {
         return lost("cannot watch the socket");
     }
     c->data = this;
+    connect_started_ms_ = uv_now(loop_);
     redisAsyncSetConnectCallback(c, &RedisLink::on_connect);
     redisAsyncSetDisconnectCallback(c, &RedisLink::on_disconnect);
     context_ = c;
@@ -201,17 +202,31 @@ void RedisLink::schedule_reconnect() {
             if (auto* self = static_cast<RedisLink*>(t->data)) guarded("redis reconnect", [self] { self->connect(); });
         },
         backoff_ms_, 0);
-    backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, 5000);
+    backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, kMaxBackoffMs);
 }
 
 void RedisLink::watch() {
-    // Answers owed for too long: Redis hangs (or the network drops everything). Drop the
-    // connection; what was not answered is written again once it is back.
-    if (context_ == nullptr || waiting_ == 0 || uv_now(loop_) - last_answer_ms_ < kStallMs) return;
+    if (context_ == nullptr) return;
+    uint64_t now = uv_now(loop_);
+    const char* why = nullptr;
+    if (!ready_ && now - connect_started_ms_ >= kConnectTimeoutMs) {
+        // A connect that neither succeeds nor fails (hiredis's libuv adapter drops the error
+        // a refused connect is reported with): given up, tried again.
+        why = "no connection within a second";
+    } else if (ready_ && waiting_ > 0 && now - last_answer_ms_ >= kStallMs) {
+        // Answers owed for too long: Redis hangs, or the network drops everything. What was
+        // not answered is written again once it is back.
+        why = "no answer for 3 s";
+    } else if (ready_ && waiting_ == 0 && now - last_answer_ms_ >= 1000) {
+        command({"PING"});  // an idle link is tried, so that a dead peer shows within seconds
+        return;
+    } else {
+        return;
+    }
     redisAsyncContext* c = context_;
     context_ = nullptr;
     redisAsyncFree(c);
-    lost("no answer for 3 s");
+    lost(why);
 }
 
 bool RedisLink::command(const std::vector<std::string>& argv, Done done) {

@@ -67,6 +67,10 @@ public:
 
     static constexpr std::size_t kMaxWaiting = 100000;
     static constexpr uint64_t kStallMs = 3000;  // no answer for this long: the link is dropped
+    static constexpr uint64_t kConnectTimeoutMs = 1000;  // no connection this long: tried again
+    // Reconnects are tried after 250 ms, then twice as long each time up to this: a connect is
+    // cheap, and every second more is a second of changes not yet written.
+    static constexpr uint64_t kMaxBackoffMs = 1000;
 
 private:
     static void on_connect(const redisAsyncContext* context, int status);
@@ -90,6 +94,7 @@ private:
     bool in_outage_ = false;
     std::size_t waiting_ = 0;
     uint64_t last_answer_ms_ = 0;
+    uint64_t connect_started_ms_ = 0;
     uint64_t backoff_ms_ = 250;
     UvPtr<uv_timer_t> reconnect_timer_;
     UvPtr<uv_timer_t> watchdog_;

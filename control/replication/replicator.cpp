@@ -17,7 +17,11 @@ Replicator::Replicator(uv_loop_t* loop, RedisTarget target, std::string instance
       prefix_("latch:" + instance_ + ":call:"),
       ttl_s_(ttl_s),
       link_(loop, target, [this] {
-          if (active_) rewrite_all();
+          if (active_) {
+              rewrite_all();
+          } else {
+              resync();  // the subscription may have been ready first
+          }
       }),
       sub_(loop, target, [this] { resync(); }),
       channel_("latch:" + instance_ + ":events") {

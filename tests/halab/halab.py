@@ -29,6 +29,36 @@ NG_PORT = 2223
 REDIS = "198.18.0.30"
 
 
+KEEPALIVED_CONF = """global_defs {{
+    router_id {router}
+    script_user root
+    enable_script_security
+    vrrp_version 3
+}}
+vrrp_script latchd_alive {{
+    script "/bin/sh -c 'kill -0 $(cat {pidfile})'"
+    interval 1
+    fall 1
+    rise 1
+}}
+vrrp_instance latch {{
+    state BACKUP
+    nopreempt
+    interface {dev}
+    virtual_router_id 51
+    priority {prio}
+    advert_int 0.1
+    virtual_ipaddress {{
+        {vip}/24 dev {dev}
+    }}
+    track_script {{
+        latchd_alive
+    }}
+}}
+"""
+HOLDER_IP = {"r1": "198.18.0.11", "r2": "198.18.0.12"}
+
+
 def run(*cmd, ns=None, check=True):
     if ns:
         cmd = ("ip", "netns", "exec", f"{PREFIX}-{ns}") + cmd
@@ -88,6 +118,7 @@ def phones(args):
         streams.append([a, (VIP, pa), 0xA000 + i, []])
         streams.append([b, (VIP, pb), 0xB000 + i, []])
     print("READY", flush=True)
+    interval = args.interval
     by_fd = {}
     for st in streams:
         by_fd[st[0].fileno()] = st
@@ -110,7 +141,7 @@ def phones(args):
                     pass
             sent += 1
             seq += 1
-            next_send += 0.02
+            next_send += interval
         for fd, _ in poller.poll(max(0, min(0.005, next_send - time.monotonic()))):
             st = by_fd[fd]
             while True:
@@ -119,13 +150,17 @@ def phones(args):
                 except BlockingIOError:
                     break
                 st[3].append(time.monotonic() - start)
-    # Each stream's largest gap between arrivals, and its packets.
-    gaps, counts = [], []
+    # Each stream's largest gap between arrivals (the silence at the end counts: a stream that
+    # never came back has the gap from its last packet to the end), and whether it was alive
+    # at the end (a packet in the last half second).
+    gaps, counts, alive = [], [], []
     for st in streams:
         t = st[3]
         counts.append(len(t))
-        gaps.append(max((b - a for a, b in zip(t, t[1:])), default=args.seconds))
-    result = {"sent": sent, "received": counts, "gaps_ms": [round(g * 1000, 1) for g in gaps]}
+        edges = [0.0] + t + [args.seconds]
+        gaps.append(max(b - a for a, b in zip(edges[1:], edges[2:])) if t else args.seconds)
+        alive.append(bool(t) and t[-1] > args.seconds - 0.5)
+    result = {"sent": sent, "received": counts, "alive": alive, "gaps_ms": [round(g * 1000, 1) for g in gaps]}
     # After it all: the survivor answers for every call (query), then ends them (delete).
     if args.finish:
         answered = sum(1 for i in range(args.calls)
@@ -143,6 +178,7 @@ class Lab:
     def __init__(self, latchd, latchctl):
         self.latchd, self.latchctl = latchd, latchctl
         self.namespaces, self.links, self.procs = [], 0, {}
+        self.log1, self.log2 = f"/tmp/{PREFIX}-r1.log", f"/tmp/{PREFIX}-r2.log"
 
     def ns(self, name):
         run("ip", "netns", "add", f"{PREFIX}-{name}")
@@ -177,6 +213,9 @@ class Lab:
                 p.wait()
         for name in reversed(self.namespaces):
             run("ip", "netns", "del", f"{PREFIX}-{name}", check=False)
+        for f in os.listdir("/tmp"):
+            if f.startswith(PREFIX + "-") and not f.endswith(".log"):
+                os.remove(os.path.join("/tmp", f))
 
     # processes ------------------------------------------------------------------------------
     def start(self, key, ns, *cmd, **kw):
@@ -197,7 +236,7 @@ class Lab:
         self.start("redis", "rd", "redis-server", "--bind", REDIS, "--port", "6379", "--save", "", "--appendonly", "no",
                    "--logfile", "/dev/null", "--protected-mode", "no")
         for _ in range(100):
-            if run("redis-cli", "-h", REDIS, "ping", ns="ph", check=False).stdout.strip() == "PONG":
+            if self.redis_cli("ping") == "PONG":
                 return
             time.sleep(0.05)
         raise RuntimeError("redis did not start")
@@ -205,12 +244,16 @@ class Lab:
     def redis_cli(self, *args):
         return run("redis-cli", "-h", REDIS, *args, ns="ph", check=False).stdout.strip()
 
-    def relay(self, name, log):
-        self.start(name, name, self.latchd, "--listen-ng", f"{VIP}:{NG_PORT}", "--interface", f"default={VIP}",
-                   "--floating-address", VIP, "--redis", f"redis://{REDIS}:6379", "--instance-id", "vip1",
-                   "--control-allow", "198.18.0.0/24", "--workers", "2", "--port-min", "40000", "--port-max", "49999",
-                   "--log-level", "info", stderr=open(log, "a"))
-        time.sleep(0.3)
+    def relay(self, name, wait=True):
+        log = self.log1 if name == "r1" else self.log2
+        p = self.start(name, name, self.latchd, "--listen-ng", f"{VIP}:{NG_PORT}", "--interface", f"default={VIP}",
+                       "--floating-address", VIP, "--redis", f"redis://{REDIS}:6379", "--instance-id", "vip1",
+                       "--control-allow", "198.18.0.0/24", "--workers", "2", "--port-min", "40000", "--port-max", "49999",
+                       "--log-level", "info", stderr=open(log, "a"))
+        with open(f"/tmp/{PREFIX}-{name}.pid", "w") as f:  # keepalived's check reads it
+            f.write(str(p.pid))
+        if wait:
+            time.sleep(0.3)
 
     def vip(self, holder):
         for name in ("r1", "r2"):
@@ -220,9 +263,42 @@ class Lab:
             # gratuitous ARP, as keepalived sends, so the phones' neighbour entry moves at once
             run("arping", "-c", "1", "-U", "-I", self.dev[holder], VIP, ns=holder, check=False)
 
+    def holder(self):
+        for name in ("r1", "r2"):
+            if VIP + "/" in run("ip", "-4", "addr", "show", "dev", self.dev[name], ns=name).stdout:
+                return name
+        return None
+
+    def wait_active(self, name, timeout=5):
+        """Until the relay says it serves (it saw the address arrive)."""
+        log = self.log1 if name == "r1" else self.log2
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = open(log).read()
+            here = max(text.rfind("floating address is here"), text.rfind("active for the calls"))
+            gone = max(text.rfind("floating address is gone"), text.rfind("standby for the calls"))
+            if here > gone:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def keepalived(self):
+        """keepalived in both relays: VRRP v3 with 100 ms adverts, each relay's latchd checked every
+        second (its PID); the holder whose latchd dies goes to FAULT and the other takes over."""
+        for name, prio in (("r1", 100), ("r2", 90)):
+            conf = f"/tmp/{PREFIX}-{name}-keepalived.conf"
+            with open(conf, "w") as f:
+                f.write(KEEPALIVED_CONF.format(router=name, dev=self.dev[name], prio=prio, vip=VIP,
+                                               pidfile=f"/tmp/{PREFIX}-{name}.pid"))
+            self.start(f"keepalived-{name}", name, "keepalived", "-n", "-l", "-D", "-f", conf,
+                       "-p", f"/tmp/{PREFIX}-{name}-k.pid", "-r", f"/tmp/{PREFIX}-{name}-v.pid",
+                       "-c", f"/tmp/{PREFIX}-{name}-c.pid", stdout=open(f"/tmp/{PREFIX}-{name}-keepalived.log", "a"),
+                       stderr=subprocess.STDOUT)
+
     def phones(self, tag, calls, seconds, finish=True):
+        interval = 0.02 if calls <= 200 else 0.05  # Python paces 20 ms for a few hundred streams
         p = spawn("ph", sys.executable, os.path.abspath(__file__), "phones", "--tag", tag, "--calls", str(calls),
-                  "--seconds", str(seconds), *(["--finish"] if finish else []),
+                  "--seconds", str(seconds), "--interval", str(interval), *(["--finish"] if finish else []),
                   stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         line = p.stdout.readline().strip()
         if line != "READY":
@@ -237,60 +313,196 @@ class Lab:
         return json.loads(out[-1]) if out else {"error": "no output"}
 
 
-def summarize(name, calls, r, expect_packets):
+class Monitor:
+    """Every write to the records, with who made it (Redis's MONITOR: client address per command)."""
+    def __init__(self):
+        self.p = spawn("ph", "redis-cli", "-h", REDIS, "monitor", stdout=subprocess.PIPE, text=True)
+        self.p.stdout.readline()  # OK
+
+    def stop(self):
+        self.p.terminate()
+        out = self.p.communicate()[0]
+        writes = []
+        for line in out.splitlines():
+            m = re.match(r'([0-9.]+) \[\d+ ([0-9.]+):\d+\] "(SET|DEL|EXPIRE|PUBLISH)" "latch:vip1', line)
+            if m:
+                writes.append((float(m.group(1)), m.group(2), m.group(3)))
+        return writes
+
+
+def summarize(name, calls, r, expect_lost=0, extra=None):
+    """One row of the table; 'pass' when no call beyond `expect_lost` lost its media (a call is
+    lost when either way was silent in the run's last half second)."""
     if "error" in r:
         return {"scenario": name, "calls": calls, "verdict": f"FAIL: {r['error']}"}
-    gaps = r["gaps_ms"]
-    lost_calls = sum(1 for i in range(0, len(gaps), 2)
-                     if r["received"][i] < expect_packets or r["received"][i + 1] < expect_packets)
-    return {"scenario": name, "calls": calls, "gap_median_ms": statistics.median(gaps), "gap_max_ms": max(gaps),
-            "lost_calls": lost_calls, "queried": r.get("queried"), "deleted": r.get("deleted")}
+    lost_calls = sum(1 for i in range(0, len(r["alive"]), 2) if not (r["alive"][i] and r["alive"][i + 1]))
+    # The gaps of the calls that go on (a lost call's is the rest of the run).
+    gaps = [g for i, g in enumerate(r["gaps_ms"]) if r["alive"][i - i % 2] and r["alive"][i - i % 2 + 1]] or r["gaps_ms"]
+    row = {"scenario": name, "calls": calls, "gap_median_ms": statistics.median(gaps), "gap_max_ms": max(gaps),
+           "lost_calls": lost_calls, "queried": r.get("queried"), "deleted": r.get("deleted")}
+    problems = []
+    if lost_calls != expect_lost:
+        problems.append(f"{lost_calls} calls lost, {expect_lost} expected")
+    if r.get("queried") is not None and r["queried"] < calls - expect_lost:
+        problems.append(f"{r['queried']} calls answered a query")
+    for what, ok in (extra or {}).items():
+        if not ok:
+            problems.append(what)
+    row["verdict"] = "pass" if not problems else "FAIL: " + "; ".join(problems)
+    return row
 
 
-def scenario_move_back_and_forth(lab, calls, moves=6):
+def scenario_moves(lab, calls, moves):
     lab.vip("r1")
+    lab.wait_active("r1")
+    mon = Monitor()
     p = lab.phones("s4", calls, seconds=2 + moves * 1.0)
     time.sleep(1.0)
-    writers = set()
+    changes = [(time.time(), "r1")]
     for i in range(moves):
         holder = "r2" if i % 2 == 0 else "r1"
         lab.vip(holder)
+        changes.append((time.time(), holder))
         time.sleep(1.0)
     r = lab.result(p)
-    return summarize("4 address moved back and forth, both alive", calls, r, expect_packets=10)
+    # Every write came from the holder of the address at that moment (one already under way
+    # when it moved is let through for 100 ms).
+    wrong = 0
+    writes = mon.stop()
+    for t, ip, _ in writes:
+        holder = [h for (at, h) in changes if at <= t]
+        if holder and ip != HOLDER_IP[holder[-1]] and not any(abs(t - at) < 0.1 for at, _ in changes):
+            wrong += 1
+    row = summarize(f"4 address moved {moves} times, both relays alive", calls, r,
+                    extra={f"{wrong} record writes by the instance without the address": wrong == 0})
+    row["record_writes"] = len(writes)
+    return row
 
 
-def scenario_kill(lab, calls):
+def scenario_corrupt(lab):
+    lab.redis_cli("set", "latch:vip1:call:corrupt", "{this is not a record")
+    lab.redis_cli("publish", "latch:vip1:events", "set corrupt")
+    time.sleep(0.5)
+    alive = lab.procs["r2"].poll() is None
+    logged = "latch:vip1:call:corrupt skipped" in open(lab.log2).read()
+    lab.redis_cli("del", "latch:vip1:call:corrupt")
+    return {"scenario": "6 a corrupt record in Redis", "calls": 0,
+            "verdict": "pass" if alive and logged else f"FAIL: standby alive {alive}, skip logged {logged}"}
+
+
+def scenario_port_taken(lab, calls):
     lab.vip("r1")
-    p = lab.phones("s1", calls, seconds=4)
-    time.sleep(1.5)
+    lab.wait_active("r1")
+    lab.stop("r2")
+    p = lab.phones("s5", calls, seconds=4)
+    time.sleep(0.3)
+    record = json.loads(lab.redis_cli("get", "latch:vip1:call:s5-0"))
+    port = record["media"][0]["legs"][0]["port"]
+    squatter = spawn("r2", sys.executable, "-c",
+                     f"import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); "
+                     f"s.bind(('0.0.0.0',{port})); print('held',flush=True); time.sleep(30)",
+                     stdout=subprocess.PIPE, text=True)
+    squatter.stdout.readline()
+    lab.relay("r2")
+    time.sleep(1.0)  # the standby copies the calls (one of them it cannot)
     lab.stop("r1", signal.SIGKILL)
     lab.vip("r2")
     r = lab.result(p)
-    lab.relay("r1", lab.log1)  # back as the standby
-    return summarize("1 kill -9 of the active relay, the address moved", calls, r, expect_packets=10)
+    squatter.kill()
+    squatter.wait()
+    reported = "call s5-0 not copied" in open(lab.log2).read()
+    lab.relay("r1")
+    return summarize("5 a port the standby needs held by another program", calls, r, expect_lost=1,
+                     extra={"the standby did not report the call it could not copy": reported})
+
+
+def scenario_redis_away(lab, calls):
+    lab.vip("r2")
+    lab.wait_active("r2")
+    p = lab.phones("s3", calls, seconds=14)
+    time.sleep(1.0)
+    lab.stop("redis", signal.SIGKILL)
+    time.sleep(10.0)
+    lab.redis()  # back, empty
+    keys, deadline = 0, time.time() + 3.0
+    while keys < calls and time.time() < deadline:
+        time.sleep(0.1)
+        keys = len([k for k in lab.redis_cli("--scan", "--pattern", "latch:vip1:call:s3-*").split() if k])
+    r = lab.result(p)
+    return summarize("3 Redis stopped for 10 s during the calls, then back empty", calls, r,
+                     extra={f"{keys} of {calls} records written again": keys == calls})
+
+
+def scenario_restart(lab, calls):
+    lab.vip("r2")
+    lab.wait_active("r2")
+    lab.stop("r1")
+    p = lab.phones("s2", calls, seconds=4)
+    time.sleep(1.5)
+    lab.stop("r2", signal.SIGKILL)
+    lab.relay("r2", wait=False)
+    r = lab.result(p)
+    lab.relay("r1")
+    return summarize("2 kill -9 and restart of the only relay (Redis keeps the calls)", calls, r)
+
+
+def scenario_keepalived_kill(lab, calls):
+    holder = lab.holder()
+    other = "r2" if holder == "r1" else "r1"
+    p = lab.phones("s1", calls, seconds=5)
+    time.sleep(1.5)
+    killed = time.time()
+    lab.stop(holder, signal.SIGKILL)
+    moved = None
+    while time.time() - killed < 5:
+        if lab.holder() == other:
+            moved = time.time() - killed
+            break
+        time.sleep(0.01)
+    r = lab.result(p)
+    lab.relay(holder)  # back, as the standby
+    row = summarize("1 kill -9 of the active relay; keepalived moves the address", calls, r,
+                    extra={"keepalived did not move the address": moved is not None})
+    row["address_moved_after_ms"] = round(moved * 1000) if moved else None
+    return row
+
+
+def write_report(rows, path):
+    lines = ["| scenario | calls | gap median ms | gap max ms | lost calls | verdict |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r['scenario']} | {r.get('calls', '')} | {r.get('gap_median_ms', '-')} | "
+                     f"{r.get('gap_max_ms', '-')} | {r.get('lost_calls', '-')} | {r['verdict']} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if path:
+        with open(path, "w") as f:
+            f.write(text)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="mode")
-    ph = sub.add_parser("phones")
-    ph.add_argument("--tag", required=True)
-    ph.add_argument("--calls", type=int, default=10)
-    ph.add_argument("--seconds", type=float, default=5)
-    ph.add_argument("--finish", action="store_true")
     if len(sys.argv) > 1 and sys.argv[1] == "phones":
-        return phones(ap.parse_args())
-    ap2 = argparse.ArgumentParser()
-    ap2.add_argument("latchd")
-    ap2.add_argument("latchctl")
-    ap2.add_argument("--calls", type=int, default=50)
-    ap2.add_argument("--report")
-    o = ap2.parse_args()
+        ph = argparse.ArgumentParser()
+        ph.add_argument("mode")
+        ph.add_argument("--tag", required=True)
+        ph.add_argument("--calls", type=int, default=10)
+        ph.add_argument("--seconds", type=float, default=5)
+        ph.add_argument("--finish", action="store_true")
+        ph.add_argument("--interval", type=float, default=0.02)
+        return phones(ph.parse_args())
+    ap = argparse.ArgumentParser()
+    ap.add_argument("latchd")
+    ap.add_argument("latchctl")
+    ap.add_argument("--calls", type=int, default=50)
+    ap.add_argument("--moves", type=int, default=6)
+    ap.add_argument("--failovers", type=int, default=2)
+    ap.add_argument("--only-failovers", action="store_true")
+    ap.add_argument("--report")
+    o = ap.parse_args()
     if os.geteuid() != 0:
         print("SKIP: the HA lab builds network namespaces, which needs root")
         return 77
-    for tool in ("ip", "redis-server", "redis-cli"):
+    for tool in ("ip", "redis-server", "redis-cli", "keepalived", "arping"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
             print(f"SKIP: {tool} is missing")
             return 77
@@ -299,17 +511,36 @@ def main():
     try:
         lab.build()
         lab.redis()
-        lab.log1, lab.log2 = f"/tmp/{PREFIX}-r1.log", f"/tmp/{PREFIX}-r2.log"
         lab.vip("r1")
-        lab.relay("r1", lab.log1)
-        lab.relay("r2", lab.log2)
-        rows.append(scenario_move_back_and_forth(lab, o.calls))
-        rows.append(scenario_kill(lab, o.calls))
+        lab.relay("r1")
+        lab.relay("r2")
+        steps = [] if o.only_failovers else [
+            lambda: scenario_moves(lab, o.calls, o.moves),
+            lambda: scenario_corrupt(lab),
+            lambda: scenario_port_taken(lab, o.calls),
+            lambda: scenario_redis_away(lab, o.calls),
+            lambda: scenario_restart(lab, o.calls),
+        ]
+        for step in steps:
+            rows.append(step())
+            print(json.dumps(rows[-1]), flush=True)
+        # keepalived from here on: it decides who holds the address.
+        lab.vip(None)
+        lab.keepalived()
+        deadline = time.time() + 10
+        while lab.holder() is None and time.time() < deadline:
+            time.sleep(0.05)
+        for _ in range(o.failovers):
+            time.sleep(1.0)  # the new standby copies the calls
+            rows.append(scenario_keepalived_kill(lab, o.calls))
+            print(json.dumps(rows[-1]), flush=True)
     finally:
         lab.teardown()
-    for row in rows:
-        print(json.dumps(row))
-    return 0
+    write_report(rows, o.report)
+    failed = [r for r in rows if r.get("verdict") != "pass"]
+    for r in failed:
+        print(f"FAIL: {r['scenario']}: {r['verdict']}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
