@@ -14,8 +14,9 @@ pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometh
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
-# NAT lab builds its networks from namespaces and nftables.
-test="$package kamailio sip-tester baresip-core redis-server python3 iproute2 nftables conntrack util-linux"
+# NAT lab builds its networks from namespaces and nftables; the Redis tests and the HA lab run
+# redis-server, and the HA lab keepalived (with arping for its manual address moves).
+test="$package kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux"
 # bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
 bench="rtpengine-daemon gnuplot-nox python3"
 case "${1:-}" in

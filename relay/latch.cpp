@@ -36,7 +36,8 @@ void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t 
 }
 
 void Latch::restore(const Endpoint& source, LatchState state) noexcept {
-    if (!source.is_set() || state == LatchState::unlearned || policy_.asymmetric || policy_.learning == LearningMode::off) {
+    if (!source.is_set() || state == LatchState::unlearned || policy_.asymmetric ||
+        policy_.learning == LearningMode::off) {
         return;
     }
     learned_ = source;

@@ -144,7 +144,7 @@ class Latch {
     uint64_t window_end_ms_ = 0;
     Endpoint expected_;
     uint64_t proof_span_ms_ = kProofSpanMs;  // how long a stranger's stream must last (see above)
-    Endpoint sip_source_;  // port 0; unset when unknown
+    Endpoint sip_source_;                    // port 0; unset when unknown
     std::array<Probation, kProbationSlots> probation_{};
 };
 

@@ -21,7 +21,7 @@ struct PortRange {
 std::vector<PortRange> split_port_range(uint16_t min, uint16_t max, unsigned slices);
 
 class PortPool {
-public:
+  public:
     explicit PortPool(PortRange range);
 
     // The RTP (even) port of a free pair, least recently released first, so that a port
@@ -38,7 +38,7 @@ public:
     std::size_t available() const { return free_count_; }
     PortRange range() const { return range_; }
 
-private:
+  private:
     std::size_t index_of(uint16_t port) const { return (port - range_.first) / 2; }
 
     PortRange range_;

@@ -65,7 +65,8 @@ WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
         if (spec.ports[leg] != 0) {
             // A restored call: these ports or none (another program may hold them now).
             uint16_t port = spec.ports[leg];
-            int rc = env.pool->claim(port) ? open_flow(flows[0], local.with_port(port), env) : UV_EADDRINUSE;
+            int rc = env.pool->claim(port) ? open_flow(flows[0], local.with_port(port), env)
+                                           : UV_EADDRINUSE;
             if (rc == 0 && rtcp_socket) {
                 rc = open_flow(flows[1], local.with_port(static_cast<uint16_t>(port + 1)), env);
                 if (rc != 0) flows[0].socket.reset();
@@ -73,7 +74,8 @@ WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
             if (rc != 0) {
                 if (env.pool->owns(port) && !flows[0].socket) env.pool->release(port);
                 close_media(*media, *env.pool);
-                return {WorkerError::port_unavailable, fmt::format("{}: {}", local.with_port(port).to_string(), uv_strerror(rc))};
+                return {WorkerError::port_unavailable,
+                        fmt::format("{}: {}", local.with_port(port).to_string(), uv_strerror(rc))};
             }
             media->ports[leg] = port;
         }

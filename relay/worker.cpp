@@ -217,7 +217,8 @@ void Worker::sweep() {
     uint64_t now = uv_now(&loop_);
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {
-        if (!session->standby() && now - session->last_activity_ms() >= config_.idle_timeout_ms) idle.push_back(id);
+        if (!session->standby() && now - session->last_activity_ms() >= config_.idle_timeout_ms)
+            idle.push_back(id);
         // Learned while the log was full: reported now.
         if (session->learned_unreported && learned_.size() < learned_.capacity())
             learned_.push_back(id);

@@ -287,7 +287,8 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
 bool CallControl::adopt(Call& call, const CallRecord& record) {
     for (int leg = 0; leg < kLegs; ++leg) {
         call.interfaces[leg] = find_interface(interfaces_, record.interfaces[leg]);
-        if (call.interfaces[leg] == nullptr || call.interfaces[leg]->name != record.interfaces[leg]) return false;
+        if (call.interfaces[leg] == nullptr || call.interfaces[leg]->name != record.interfaces[leg])
+            return false;
     }
     call.tags = record.tags;
     call.spec = record.spec;
@@ -306,32 +307,37 @@ void CallControl::mirror(const CallRecord& record, CallDone done) {
     auto found = calls_.find(record.call_id);
     if (found == calls_.end()) return restore(record, std::move(done));
     Call& call = *found->second;
-    if (!call.spec.standby) return deliver(done, failure(CallError::relay, "call is served here, not a copy"));
+    if (!call.spec.standby)
+        return deliver(done, failure(CallError::relay, "call is served here, not a copy"));
     if (wait_if_busy(call, [this, record, done]() { mirror(record, done); })) return;
     if (!adopt(call, record)) {
         release(record.call_id);
-        return deliver(done, failure(CallError::unknown_interface, "Unknown interface in the record"));
+        return deliver(done,
+                       failure(CallError::unknown_interface, "Unknown interface in the record"));
     }
-    send(call, call.on_worker ? Op::update : Op::create, [this, call_id = record.call_id, done](WorkerReply& r) {
-        auto it = calls_.find(call_id);
-        if (it == calls_.end()) return deliver(done, failure(CallError::relay, "call ended meanwhile"));
-        if (r.status != ReplyStatus::ok) {
-            deliver(done, relay_failure(r.failure));
-            return release(call_id);
-        }
-        Call& copy = *it->second;
-        bool created = !copy.on_worker;
-        copy.on_worker = true;
-        // The copy's sources are the record's: observers (a standby's own replication, kept
-        // for the day it takes over) hear of them as learned.
-        if (created) notify("call created", [&](CallObserver& o) { o.call_created(copy, r.snapshot); });
-        notify("call learned", [&](CallObserver& o) { o.call_learned(copy, r.snapshot); });
-        CallResult result;
-        result.call = &copy;
-        result.snapshot = std::move(r.snapshot);
-        deliver(done, result);
-        release(call_id);
-    });
+    send(call, call.on_worker ? Op::update : Op::create,
+         [this, call_id = record.call_id, done](WorkerReply& r) {
+             auto it = calls_.find(call_id);
+             if (it == calls_.end())
+                 return deliver(done, failure(CallError::relay, "call ended meanwhile"));
+             if (r.status != ReplyStatus::ok) {
+                 deliver(done, relay_failure(r.failure));
+                 return release(call_id);
+             }
+             Call& copy = *it->second;
+             bool created = !copy.on_worker;
+             copy.on_worker = true;
+             // The copy's sources are the record's: observers (a standby's own replication, kept
+             // for the day it takes over) hear of them as learned.
+             if (created)
+                 notify("call created", [&](CallObserver& o) { o.call_created(copy, r.snapshot); });
+             notify("call learned", [&](CallObserver& o) { o.call_learned(copy, r.snapshot); });
+             CallResult result;
+             result.call = &copy;
+             result.snapshot = std::move(r.snapshot);
+             deliver(done, result);
+             release(call_id);
+         });
 }
 
 void CallControl::set_standby(bool standby) {
@@ -349,12 +355,14 @@ void CallControl::set_standby(bool standby) {
 
 void CallControl::restore(const CallRecord& record, CallDone done) {
     if (calls_.count(record.call_id) != 0) {
-        return deliver(done, failure(CallError::relay, "call '" + record.call_id + "' is here already"));
+        return deliver(done,
+                       failure(CallError::relay, "call '" + record.call_id + "' is here already"));
     }
     auto call = std::make_unique<Call>();
     call->call_id = record.call_id;
     if (!adopt(*call, record)) {
-        return deliver(done, failure(CallError::unknown_interface, "Unknown interface in the record"));
+        return deliver(done,
+                       failure(CallError::unknown_interface, "Unknown interface in the record"));
     }
     // The worker whose slice holds the call's ports.
     call->worker = relay_.worker_for_port(record.spec.media.at(0).ports[0]);
@@ -370,7 +378,8 @@ void CallControl::restore(const CallRecord& record, CallDone done) {
     calls_.emplace(c.call_id, std::move(call));
     send(c, Op::create, [this, call_id = record.call_id, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
-        if (it == calls_.end()) return deliver(done, failure(CallError::relay, "call ended meanwhile"));
+        if (it == calls_.end())
+            return deliver(done, failure(CallError::relay, "call ended meanwhile"));
         if (r.status != ReplyStatus::ok) {
             deliver(done, relay_failure(r.failure));
             return erase(call_id);

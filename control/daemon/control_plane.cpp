@@ -27,15 +27,17 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
             [this](std::string_view command, RtppServer::Reply reply) {
                 rtpp_commands_.execute(command, reply);
             },
-            config.control_allow, config.listen_rtpp && config.relay.is_floating(*config.listen_rtpp));
+            config.control_allow,
+            config.listen_rtpp && config.relay.is_floating(*config.listen_rtpp));
     }
     if (config.metrics) metrics_ = std::make_unique<MetricsExporter>(*config.metrics);
     if (config.redis) {
         // A record outlives its call's idle timeout a little: a dead instance's calls are gone
         // from Redis soon after they would have timed out.
         uint64_t ttl_s = config.relay.idle_timeout_ms / 1000 + 30;
-        replicator_ = std::make_unique<Replicator>(loop, *config.redis, config.instance_id, ttl_s,
-                                                   [this](const std::string& id) { return calls_.find(id); });
+        replicator_ =
+            std::make_unique<Replicator>(loop, *config.redis, config.instance_id, ttl_s,
+                                         [this](const std::string& id) { return calls_.find(id); });
         calls_.add_observer(*replicator_);
         if (!config.relay.floating.empty()) {
             floating_ = std::make_unique<FloatingWatch>(loop, config.relay.floating,
@@ -62,8 +64,9 @@ void ControlPlane::start() {
         replicator_->start();
         if (floating_) {
             floating_->start();
-            log(LogLevel::info, "{} for the calls of '{}' (the floating address is {})", active_ ? "active" : "standby",
-                replicator_->instance(), active_ ? "here" : "elsewhere");
+            log(LogLevel::info, "{} for the calls of '{}' (the floating address is {})",
+                active_ ? "active" : "standby", replicator_->instance(),
+                active_ ? "here" : "elsewhere");
         }
         if (active_) restore_calls();  // a standby's copies come as it follows the records
     }
@@ -131,8 +134,10 @@ void ControlPlane::set_active(bool active) {
     active_ = active;
     calls_.set_standby(!active);
     replicator_->set_active(active);
-    log(LogLevel::warning, "{}: {} calls of '{}' {}", active ? "the floating address is here" : "the floating address is gone",
-        calls_.calls(), replicator_->instance(), active ? "served here from now on" : "kept as copies; the active instance serves them");
+    log(LogLevel::warning, "{}: {} calls of '{}' {}",
+        active ? "the floating address is here" : "the floating address is gone", calls_.calls(),
+        replicator_->instance(),
+        active ? "served here from now on" : "kept as copies; the active instance serves them");
 }
 
 void ControlPlane::follow() {
@@ -143,7 +148,8 @@ void ControlPlane::follow() {
         std::string call_id = record.call_id;
         calls_.mirror(record, [this, call_id](const CallResult& r) {
             replicator_->restored(r.error == CallError::none);
-            if (r.error != CallError::none) log(LogLevel::warning, "call {} not copied: {}", call_id, r.message);
+            if (r.error != CallError::none)
+                log(LogLevel::warning, "call {} not copied: {}", call_id, r.message);
         });
     };
     hooks.gone = [this](const std::string& call_id) {
@@ -156,7 +162,8 @@ void ControlPlane::follow() {
         // Copies whose record is gone (deleted while the subscription was down, or expired).
         for (const auto& call_id : calls_.list(calls_.calls())) {
             const Call* call = calls_.find(call_id);
-            if (ids.count(call_id) == 0 && call != nullptr && call->spec.standby) calls_.remove(call_id, 0, [](const CallResult&) {});
+            if (ids.count(call_id) == 0 && call != nullptr && call->spec.standby)
+                calls_.remove(call_id, 0, [](const CallResult&) {});
         }
     };
     replicator_->follow(std::move(hooks));
@@ -167,7 +174,8 @@ void ControlPlane::restore_calls() {
     auto records = replicator_->load(1000);
     restoring_ = records.size();
     restore_began_ns_ = began;
-    log(LogLevel::debug, "Redis: {} records read in {:.1f} ms", records.size(), (uv_hrtime() - began) / 1e6);
+    log(LogLevel::debug, "Redis: {} records read in {:.1f} ms", records.size(),
+        (uv_hrtime() - began) / 1e6);
     for (CallRecord& record : records) restore(std::make_shared<CallRecord>(std::move(record)), 0);
 }
 
@@ -176,7 +184,8 @@ void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
         // The process before may have just died: the kernel lets go of its sockets a little
         // later (an io_uring is torn down after its process). Tried again for a short while
         // before the port counts as taken.
-        if (r.relay_error == WorkerError::port_unavailable && attempt < kRestoreAttempts && !stopped_) {
+        if (r.relay_error == WorkerError::port_unavailable && attempt < kRestoreAttempts &&
+            !stopped_) {
             restore_later_.emplace_back(record, attempt + 1);
             if (!restore_timer_) {
                 restore_timer_ = make_uv_handle<uv_timer_t>();
@@ -200,11 +209,12 @@ void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
             return;
         }
         replicator_->restored(r.error == CallError::none);
-        if (r.error != CallError::none) log(LogLevel::warning, "call {} not restored: {}", record->call_id, r.message);
+        if (r.error != CallError::none)
+            log(LogLevel::warning, "call {} not restored: {}", record->call_id, r.message);
         if (restoring_ > 0 && --restoring_ == 0) {
             ReplicationCounters c = replicator_->counters();
-            log(LogLevel::info, "Redis: {} calls restored, {} not, in {:.1f} ms", c.restored, c.restore_failures,
-                (uv_hrtime() - restore_began_ns_) / 1e6);
+            log(LogLevel::info, "Redis: {} calls restored, {} not, in {:.1f} ms", c.restored,
+                c.restore_failures, (uv_hrtime() - restore_began_ns_) / 1e6);
         }
     });
 }

@@ -13,11 +13,11 @@
 #include "call_log.hpp"
 #include "control_counters.hpp"
 #include "daemon_config.hpp"
+#include "floating_watch.hpp"
 #include "metrics.hpp"
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
 #include "relay.hpp"
-#include "floating_watch.hpp"
 #include "replicator.hpp"
 #include "rtpp_commands.hpp"
 #include "rtpp_server.hpp"
@@ -77,7 +77,7 @@ class ControlPlane {
     NgServer ng_;
     std::optional<RtppServer> rtpp_;
     std::unique_ptr<MetricsExporter> metrics_;
-    std::unique_ptr<Replicator> replicator_;  // with --redis
+    std::unique_ptr<Replicator> replicator_;   // with --redis
     std::unique_ptr<FloatingWatch> floating_;  // with --floating-address: who is active
     bool active_ = true;
     // Restores whose ports were still held (by the process before, as it died), tried again.

@@ -231,12 +231,16 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             }
         } else if (option == "--floating-address") {
             auto ep = Endpoint::parse(take(), 0);
-            if (!ep) throw std::invalid_argument("--floating-address: '" + value + "' is not an IP address");
+            if (!ep)
+                throw std::invalid_argument("--floating-address: '" + value +
+                                            "' is not an IP address");
             c.relay.floating.push_back(*ep);
         } else if (option == "--instance-id") {
             c.instance_id = take();
-            if (c.instance_id.empty() || c.instance_id.find_first_of(" :\t\n") != std::string::npos) {
-                throw std::invalid_argument("--instance-id: '" + c.instance_id + "' must be a word without ':'");
+            if (c.instance_id.empty() ||
+                c.instance_id.find_first_of(" :\t\n") != std::string::npos) {
+                throw std::invalid_argument("--instance-id: '" + c.instance_id +
+                                            "' must be a word without ':'");
             }
         } else if (option == "--log-level") {
             auto level = parse_log_level(take());
@@ -250,7 +254,8 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
     }
     if (c.interfaces.empty()) c.interfaces.push_back(parse_interface("default=127.0.0.1"));
     if (!c.relay.floating.empty() && !c.redis) {
-        throw std::invalid_argument("--floating-address needs --redis: the standby follows the calls there");
+        throw std::invalid_argument(
+            "--floating-address needs --redis: the standby follows the calls there");
     }
     if (c.instance_id.empty()) {
         char host[256] = {};

@@ -112,8 +112,8 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
         bool gauge = name == "connected" || name == "records" || name == "waiting";
         std::string metric = "latch_replication_" + name;
         std::replace(metric.begin(), metric.end(), ' ', '_');
-        single(gauge ? metric : metric + "_total", "Call state in Redis: " + name, gauge ? MetricType::Gauge : MetricType::Counter,
-               static_cast<double>(value));
+        single(gauge ? metric : metric + "_total", "Call state in Redis: " + name,
+               gauge ? MetricType::Gauge : MetricType::Counter, static_cast<double>(value));
     }
     single("latch_call_observer_failures_total",
            "Call observers (logging, notifications...) that failed", MetricType::Counter,

@@ -36,11 +36,13 @@ struct NgServer::Pending {
     }
 };
 
-NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, AllowList allow, bool freebind)
+NgServer::NgServer(uv_loop_t* loop, const Endpoint& listen, Dispatch dispatch, AllowList allow,
+                   bool freebind)
     : dispatch_(std::move(dispatch)),
       allow_(std::move(allow)),
       buffer_(std::make_unique<char[]>(kMaxMessage)) {
-    if (int rc = open_udp(loop, socket_, listen, this, &NgServer::on_alloc, &NgServer::on_recv, freebind);
+    if (int rc = open_udp(loop, socket_, listen, this, &NgServer::on_alloc, &NgServer::on_recv,
+                          freebind);
         rc != 0) {
         throw std::runtime_error("cannot listen on " + listen.to_string() + ": " + uv_strerror(rc));
     }

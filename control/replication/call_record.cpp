@@ -8,27 +8,37 @@ namespace {
 
 using nlohmann::json;
 
-std::string endpoint_text(const Endpoint& e) { return e.is_set() ? e.to_string() : std::string(); }
+std::string endpoint_text(const Endpoint& e) {
+    return e.is_set() ? e.to_string() : std::string();
+}
 
 const char* state_text(LatchState s) {
     switch (s) {
-        case LatchState::unlearned: return "unlearned";
-        case LatchState::learning: return "learning";
-        case LatchState::confirmed: return "confirmed";
+        case LatchState::unlearned:
+            return "unlearned";
+        case LatchState::learning:
+            return "learning";
+        case LatchState::confirmed:
+            return "confirmed";
     }
     return "unlearned";
 }
 
 const char* learning_text(LearningMode m) {
     switch (m) {
-        case LearningMode::heuristic: return "heuristic";
-        case LearningMode::immediate: return "immediate";
-        case LearningMode::off: return "off";
+        case LearningMode::heuristic:
+            return "heuristic";
+        case LearningMode::immediate:
+            return "immediate";
+        case LearningMode::off:
+            return "off";
     }
     return "heuristic";
 }
 
-[[noreturn]] void bad(const std::string& what) { throw RecordError(what); }
+[[noreturn]] void bad(const std::string& what) {
+    throw RecordError(what);
+}
 
 // The record's readers: each checks the type and says which key is wrong.
 const json& at(const json& j, const char* key) {
@@ -85,7 +95,8 @@ CallRecord record_of(const Call& call, const SessionSnapshot& snap, const std::s
     r.call_id = call.call_id;
     r.instance = instance;
     r.tags = call.tags;
-    for (int leg = 0; leg < kLegs; ++leg) r.interfaces[leg] = call.interfaces[leg] ? call.interfaces[leg]->name : "";
+    for (int leg = 0; leg < kLegs; ++leg)
+        r.interfaces[leg] = call.interfaces[leg] ? call.interfaces[leg]->name : "";
     r.created_us = call.created_us;
     r.last_signal_us = call.last_signal_us;
     r.notify_socket = call.notify_socket;
@@ -101,7 +112,8 @@ CallRecord record_of(const Call& call, const SessionSnapshot& snap, const std::s
             if (i >= snap.media.size()) continue;
             const auto& flows = snap.media[i].flows[leg];
             m.ports[leg] = flows[0].local.port();
-            for (int c = 0; c < kComponents; ++c) m.legs[leg].learned[c] = {flows[c].learned, flows[c].state};
+            for (int c = 0; c < kComponents; ++c)
+                m.legs[leg].learned[c] = {flows[c].learned, flows[c].state};
         }
     }
     return r;
@@ -116,18 +128,21 @@ std::string to_json(const CallRecord& r) {
         for (int leg = 0; leg < kLegs; ++leg) {
             const LegSpec& l = m.legs[leg];
             json learned = json::array();
-            for (const auto& one : l.learned) learned.push_back({{"source", endpoint_text(one.source)}, {"state", state_text(one.state)}});
-            legs.push_back({{"port", m.ports[leg]},
-                            {"expected rtp", endpoint_text(l.expected_rtp)},
-                            {"expected rtcp", endpoint_text(l.expected_rtcp)},
-                            {"sip source", l.sip_source.is_set() ? l.sip_source.address_string() : ""},
-                            {"learning", learning_text(l.policy.learning)},
-                            {"asymmetric", l.policy.asymmetric},
-                            {"strict source", l.policy.strict_source},
-                            {"media handover", l.policy.media_handover},
-                            {"signalled", info.signalled[leg]},
-                            {"rtcp-mux offered", info.rtcp_mux[leg]},
-                            {"learned", std::move(learned)}});
+            for (const auto& one : l.learned)
+                learned.push_back(
+                    {{"source", endpoint_text(one.source)}, {"state", state_text(one.state)}});
+            legs.push_back(
+                {{"port", m.ports[leg]},
+                 {"expected rtp", endpoint_text(l.expected_rtp)},
+                 {"expected rtcp", endpoint_text(l.expected_rtcp)},
+                 {"sip source", l.sip_source.is_set() ? l.sip_source.address_string() : ""},
+                 {"learning", learning_text(l.policy.learning)},
+                 {"asymmetric", l.policy.asymmetric},
+                 {"strict source", l.policy.strict_source},
+                 {"media handover", l.policy.media_handover},
+                 {"signalled", info.signalled[leg]},
+                 {"rtcp-mux offered", info.rtcp_mux[leg]},
+                 {"learned", std::move(learned)}});
         }
         media.push_back({{"type", info.type},
                          {"protocol", info.proto},
@@ -157,7 +172,9 @@ CallRecord parse_call_record(std::string_view text_form) {
     }
     if (!j.is_object()) bad("not a JSON object");
     int64_t version = integer(j, "version");
-    if (version != kCallRecordVersion) bad("format version " + std::to_string(version) + ", this latchd reads " + std::to_string(kCallRecordVersion));
+    if (version != kCallRecordVersion)
+        bad("format version " + std::to_string(version) + ", this latchd reads " +
+            std::to_string(kCallRecordVersion));
     CallRecord r;
     r.instance = text(j, "instance");
     r.call_id = text(j, "call-id");
@@ -199,8 +216,8 @@ CallRecord parse_call_record(std::string_view text_form) {
             ls.expected_rtp = endpoint(l, "expected rtp");
             ls.expected_rtcp = endpoint(l, "expected rtcp");
             ls.sip_source = endpoint(l, "sip source", false);
-            ls.policy = LatchPolicy{learning_of(text(l, "learning")), flag(l, "asymmetric"), flag(l, "strict source"),
-                                    flag(l, "media handover")};
+            ls.policy = LatchPolicy{learning_of(text(l, "learning")), flag(l, "asymmetric"),
+                                    flag(l, "strict source"), flag(l, "media handover")};
             info.signalled[leg] = flag(l, "signalled");
             info.rtcp_mux[leg] = flag(l, "rtcp-mux offered");
             const json& learned = pair(l, "learned");

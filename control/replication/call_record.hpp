@@ -19,7 +19,7 @@ inline constexpr int kCallRecordVersion = 1;
 
 // A record that cannot be restored: foreign, corrupt, or of a newer format.
 class RecordError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -38,7 +38,8 @@ struct CallRecord {
 };
 
 // The record of `call` as its session is now.
-CallRecord record_of(const Call& call, const SessionSnapshot& snapshot, const std::string& instance);
+CallRecord record_of(const Call& call, const SessionSnapshot& snapshot,
+                     const std::string& instance);
 std::string to_json(const CallRecord& record);
 // Throws RecordError saying what is wrong.
 CallRecord parse_call_record(std::string_view text);

@@ -29,10 +29,16 @@ bool holds_addresses(const std::vector<Endpoint>& addresses) {
     return found == addresses.size();
 }
 
-FloatingWatch::FloatingWatch(uv_loop_t* loop, std::vector<Endpoint> addresses, std::function<void(bool)> changed)
-    : loop_(loop), addresses_(std::move(addresses)), changed_(std::move(changed)), held_(holds_addresses(addresses_)) {}
+FloatingWatch::FloatingWatch(uv_loop_t* loop, std::vector<Endpoint> addresses,
+                             std::function<void(bool)> changed)
+    : loop_(loop),
+      addresses_(std::move(addresses)),
+      changed_(std::move(changed)),
+      held_(holds_addresses(addresses_)) {}
 
-FloatingWatch::~FloatingWatch() { stop(); }
+FloatingWatch::~FloatingWatch() {
+    stop();
+}
 
 void FloatingWatch::start() {
     // Address events wake the check at once; without them (no netlink here), the timer does.
@@ -60,7 +66,8 @@ void FloatingWatch::start() {
     uv_timer_start(
         timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<FloatingWatch*>(t->data)) guarded("floating address", [self] { self->check(); });
+            if (auto* self = static_cast<FloatingWatch*>(t->data))
+                guarded("floating address", [self] { self->check(); });
         },
         1000, 1000);
 }

@@ -19,9 +19,10 @@ namespace latch {
 bool holds_addresses(const std::vector<Endpoint>& addresses);
 
 class FloatingWatch {
-public:
+  public:
     // `changed(held)` runs when the answer changes (not at start: ask held()).
-    FloatingWatch(uv_loop_t* loop, std::vector<Endpoint> addresses, std::function<void(bool held)> changed);
+    FloatingWatch(uv_loop_t* loop, std::vector<Endpoint> addresses,
+                  std::function<void(bool held)> changed);
     FloatingWatch(const FloatingWatch&) = delete;
     FloatingWatch& operator=(const FloatingWatch&) = delete;
     ~FloatingWatch();
@@ -31,7 +32,7 @@ public:
     bool held() const { return held_; }
     void check();
 
-private:
+  private:
     uv_loop_t* loop_;
     std::vector<Endpoint> addresses_;
     std::function<void(bool)> changed_;

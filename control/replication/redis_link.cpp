@@ -23,7 +23,8 @@ std::string RedisTarget::to_string() const {
 
 RedisTarget parse_redis_url(const std::string& url) {
     const std::string scheme = "redis://";
-    if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("'" + url + "' does not start with redis://");
+    if (url.rfind(scheme, 0) != 0)
+        throw std::invalid_argument("'" + url + "' does not start with redis://");
     std::string rest = url.substr(scheme.size());
     RedisTarget t;
     if (auto at = rest.rfind('@'); at != std::string::npos) {
@@ -45,7 +46,8 @@ RedisTarget parse_redis_url(const std::string& url) {
     std::string port;
     if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
         auto close = rest.find(']');
-        if (close == std::string::npos) throw std::invalid_argument("unterminated [address] in '" + url + "'");
+        if (close == std::string::npos)
+            throw std::invalid_argument("unterminated [address] in '" + url + "'");
         t.host = rest.substr(1, close - 1);
         if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
     } else if (auto colon = rest.rfind(':'); colon != std::string::npos) {
@@ -85,9 +87,14 @@ std::string resolve(const std::string& host) {
 }  // namespace
 
 RedisLink::RedisLink(uv_loop_t* loop, RedisTarget target, std::function<void()> on_ready)
-    : loop_(loop), target_(std::move(target)), address_(resolve(target_.host)), on_ready_(std::move(on_ready)) {}
+    : loop_(loop),
+      target_(std::move(target)),
+      address_(resolve(target_.host)),
+      on_ready_(std::move(on_ready)) {}
 
-RedisLink::~RedisLink() { close(); }
+RedisLink::~RedisLink() {
+    close();
+}
 
 void RedisLink::start() {
     closing_ = false;
@@ -97,7 +104,8 @@ void RedisLink::start() {
     uv_timer_start(
         watchdog_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<RedisLink*>(t->data)) guarded("redis watchdog", [self] { self->watch(); });
+            if (auto* self = static_cast<RedisLink*>(t->data))
+                guarded("redis watchdog", [self] { self->watch(); });
         },
         250, 250);
     connect();
@@ -146,7 +154,8 @@ void RedisLink::on_connect(const redisAsyncContext* context, int status) {
         if (!self->target_.password.empty()) {
             self->command({"AUTH", self->target_.password}, [self](const redisReply* r) {
                 if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
-                    log(LogLevel::error, "Redis {} refused the password: {}", self->target_.to_string(), r->str);
+                    log(LogLevel::error, "Redis {} refused the password: {}",
+                        self->target_.to_string(), r->str);
                 }
             });
         }
@@ -183,7 +192,8 @@ void RedisLink::lost(const char* why) {
     if (!in_outage_) {  // logged once per outage, counted once
         in_outage_ = true;
         ++counters_.outages;
-        log(LogLevel::warning, "Redis {} unreachable ({}): calls go on, their records are written when it is back",
+        log(LogLevel::warning,
+            "Redis {} unreachable ({}): calls go on, their records are written when it is back",
             target_.to_string(), why);
     }
     schedule_reconnect();
@@ -199,7 +209,8 @@ void RedisLink::schedule_reconnect() {
     uv_timer_start(
         reconnect_timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<RedisLink*>(t->data)) guarded("redis reconnect", [self] { self->connect(); });
+            if (auto* self = static_cast<RedisLink*>(t->data))
+                guarded("redis reconnect", [self] { self->connect(); });
         },
         backoff_ms_, 0);
     backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, kMaxBackoffMs);
@@ -241,7 +252,8 @@ bool RedisLink::command(const std::vector<std::string>& argv, Done done) {
         lengths.push_back(a.size());
     }
     auto owned = std::make_unique<Done>(std::move(done));
-    if (redisAsyncCommandArgv(context_, &RedisLink::on_reply, owned.get(), static_cast<int>(args.size()), args.data(),
+    if (redisAsyncCommandArgv(context_, &RedisLink::on_reply, owned.get(),
+                              static_cast<int>(args.size()), args.data(),
                               lengths.data()) != REDIS_OK) {
         ++counters_.refused;
         return false;
@@ -262,8 +274,10 @@ void RedisLink::on_message(redisAsyncContext*, void* reply, void* privdata) {
     auto* r = static_cast<const redisReply*>(reply);
     // ["message", channel, payload]; the subscription's own confirmation is ["subscribe", ...].
     if (self == nullptr || r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
-    if (std::string_view(r->element[0]->str, r->element[0]->len) != "message" || !self->on_message_) return;
-    guarded("redis message", [&] { self->on_message_(std::string_view(r->element[2]->str, r->element[2]->len)); });
+    if (std::string_view(r->element[0]->str, r->element[0]->len) != "message" || !self->on_message_)
+        return;
+    guarded("redis message",
+            [&] { self->on_message_(std::string_view(r->element[2]->str, r->element[2]->len)); });
 }
 
 void RedisLink::on_reply(redisAsyncContext* context, void* reply, void* privdata) {

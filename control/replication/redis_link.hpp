@@ -33,15 +33,15 @@ struct RedisTarget {
 RedisTarget parse_redis_url(const std::string& url);
 
 struct RedisCounters {
-    uint64_t commands = 0;   // sent
-    uint64_t errors = 0;     // answered with an error, or lost with the connection
-    uint64_t refused = 0;    // not sent: not connected, or too many waiting for their answer
-    uint64_t outages = 0;    // times the connection was lost, or could not be made
-    uint64_t reconnects = 0; // times it was made again after an outage
+    uint64_t commands = 0;    // sent
+    uint64_t errors = 0;      // answered with an error, or lost with the connection
+    uint64_t refused = 0;     // not sent: not connected, or too many waiting for their answer
+    uint64_t outages = 0;     // times the connection was lost, or could not be made
+    uint64_t reconnects = 0;  // times it was made again after an outage
 };
 
 class RedisLink {
-public:
+  public:
     // An answer (nullptr when the command was lost with the connection).
     using Done = std::function<void(const redisReply* reply)>;
 
@@ -72,7 +72,7 @@ public:
     // cheap, and every second more is a second of changes not yet written.
     static constexpr uint64_t kMaxBackoffMs = 1000;
 
-private:
+  private:
     static void on_connect(const redisAsyncContext* context, int status);
     static void on_disconnect(const redisAsyncContext* context, int status);
     static void on_reply(redisAsyncContext* context, void* reply, void* privdata);

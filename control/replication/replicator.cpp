@@ -10,19 +10,21 @@
 
 namespace latch {
 
-Replicator::Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s, FindCall find)
+Replicator::Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s,
+                       FindCall find)
     : loop_(loop),
       find_(std::move(find)),
       instance_(std::move(instance)),
       prefix_("latch:" + instance_ + ":call:"),
       ttl_s_(ttl_s),
-      link_(loop, target, [this] {
-          if (active_) {
-              rewrite_all();
-          } else {
-              resync();  // the subscription may have been ready first
-          }
-      }),
+      link_(loop, target,
+            [this] {
+                if (active_) {
+                    rewrite_all();
+                } else {
+                    resync();  // the subscription may have been ready first
+                }
+            }),
       sub_(loop, target, [this] { resync(); }),
       channel_("latch:" + instance_ + ":events") {
     sub_.subscribe(channel_, [this](std::string_view message) { on_event(message); });
@@ -40,7 +42,8 @@ void Replicator::start() {
     uv_timer_start(
         refresh_timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Replicator*>(t->data)) guarded("record refresh", [self] { self->refresh(); });
+            if (auto* self = static_cast<Replicator*>(t->data))
+                guarded("record refresh", [self] { self->refresh(); });
         },
         every, every);
 }
@@ -84,7 +87,8 @@ void Replicator::schedule_flush() {
     uv_timer_start(
         flush_timer_.get(),
         [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Replicator*>(t->data)) guarded("record flush", [self] { self->flush(); });
+            if (auto* self = static_cast<Replicator*>(t->data))
+                guarded("record flush", [self] { self->flush(); });
         },
         kFlushMs, 0);
 }
@@ -175,7 +179,8 @@ void Replicator::rewrite_all() {
     for (const auto& call_id : gone) send_delete(call_id);
     if (!records_.empty() || !gone.empty()) {
         ++counters_.rewrites;
-        log(LogLevel::info, "Redis: wrote the records of {} calls again, deleted {}", records_.size(), gone.size());
+        log(LogLevel::info, "Redis: wrote the records of {} calls again, deleted {}",
+            records_.size(), gone.size());
     }
 }
 
@@ -204,7 +209,8 @@ void Replicator::fetch(const std::string& call_id, std::function<void()> then) {
         if (r != nullptr && r->type == REDIS_REPLY_STRING && !active_) {
             try {
                 CallRecord record = parse_call_record(std::string_view(r->str, r->len));
-                if (record.call_id != call_id) throw RecordError("it names another call than its key");
+                if (record.call_id != call_id)
+                    throw RecordError("it names another call than its key");
                 ++counters_.followed;
                 if (hooks_.record) hooks_.record(std::move(record));
             } catch (const RecordError& e) {
@@ -223,25 +229,28 @@ void Replicator::resync() {
 
 void Replicator::scan_page(std::shared_ptr<Resync> sync, const std::string& cursor) {
     // SCAN page by page, then every record fetched; the set is told once all have answered.
-    link_.command({"SCAN", cursor, "MATCH", prefix_ + "*", "COUNT", "1000"}, [this, sync](const redisReply* r) {
-        if (sync->generation != resyncs_ || active_) return;  // a newer one runs, or moot
-        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return;
-        for (std::size_t i = 0; i < r->element[1]->elements; ++i) {
-            std::string k(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
-            sync->ids.insert(k.substr(prefix_.size()));
-        }
-        std::string next(r->element[0]->str, r->element[0]->len);
-        if (next != "0") return scan_page(sync, next);
-        auto left = std::make_shared<std::size_t>(sync->ids.size());
-        auto done = [this, sync, left] {
-            if (--*left == 0 && sync->generation == resyncs_ && !active_ && hooks_.synced) hooks_.synced(sync->ids);
-        };
-        if (sync->ids.empty()) {
-            if (hooks_.synced) hooks_.synced(sync->ids);
-            return;
-        }
-        for (const auto& call_id : sync->ids) fetch(call_id, done);
-    });
+    link_.command(
+        {"SCAN", cursor, "MATCH", prefix_ + "*", "COUNT", "1000"},
+        [this, sync](const redisReply* r) {
+            if (sync->generation != resyncs_ || active_) return;  // a newer one runs, or moot
+            if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return;
+            for (std::size_t i = 0; i < r->element[1]->elements; ++i) {
+                std::string k(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+                sync->ids.insert(k.substr(prefix_.size()));
+            }
+            std::string next(r->element[0]->str, r->element[0]->len);
+            if (next != "0") return scan_page(sync, next);
+            auto left = std::make_shared<std::size_t>(sync->ids.size());
+            auto done = [this, sync, left] {
+                if (--*left == 0 && sync->generation == resyncs_ && !active_ && hooks_.synced)
+                    hooks_.synced(sync->ids);
+            };
+            if (sync->ids.empty()) {
+                if (hooks_.synced) hooks_.synced(sync->ids);
+                return;
+            }
+            for (const auto& call_id : sync->ids) fetch(call_id, done);
+        });
 }
 
 ReplicationCounters Replicator::counters() const {
@@ -257,8 +266,8 @@ std::vector<CallRecord> Replicator::load(int timeout_ms) {
     std::vector<CallRecord> found;
     const RedisTarget& t = link_.target();
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    std::unique_ptr<redisContext, void (*)(redisContext*)> c(redisConnectWithTimeout(t.host.c_str(), t.port, tv),
-                                                             redisFree);
+    std::unique_ptr<redisContext, void (*)(redisContext*)> c(
+        redisConnectWithTimeout(t.host.c_str(), t.port, tv), redisFree);
     auto failed = [&](const std::string& why) {
         log(LogLevel::warning, "Redis {}: no calls restored ({})", t.to_string(), why);
         return std::vector<CallRecord>{};
@@ -273,8 +282,8 @@ std::vector<CallRecord> Replicator::load(int timeout_ms) {
             args.push_back(a.data());
             lengths.push_back(a.size());
         }
-        return Reply(static_cast<redisReply*>(redisCommandArgv(c.get(), static_cast<int>(args.size()), args.data(),
-                                                              lengths.data())),
+        return Reply(static_cast<redisReply*>(redisCommandArgv(
+                         c.get(), static_cast<int>(args.size()), args.data(), lengths.data())),
                      freeReplyObject);
     };
     auto error = [&](const Reply& r) -> std::string {
@@ -286,7 +295,8 @@ std::vector<CallRecord> Replicator::load(int timeout_ms) {
         if (auto why = error(run({"AUTH", t.password})); !why.empty()) return failed(why);
     }
     if (t.db != 0) {
-        if (auto why = error(run({"SELECT", std::to_string(t.db)})); !why.empty()) return failed(why);
+        if (auto why = error(run({"SELECT", std::to_string(t.db)})); !why.empty())
+            return failed(why);
     }
     std::vector<std::string> keys;
     std::string cursor = "0";
@@ -322,7 +332,8 @@ std::vector<CallRecord> Replicator::load(int timeout_ms) {
             log(LogLevel::warning, "Redis record {} skipped: {}", key_name, e.what());
         }
     }
-    log(LogLevel::info, "Redis {}: {} calls of instance {} to restore", t.to_string(), found.size(), instance_);
+    log(LogLevel::info, "Redis {}: {} calls of instance {} to restore", t.to_string(), found.size(),
+        instance_);
     return found;
 }
 

@@ -12,8 +12,8 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -24,34 +24,35 @@
 namespace latch {
 
 struct ReplicationCounters {
-    uint64_t records = 0;          // calls whose record is kept now
-    uint64_t writes = 0;           // records written
-    uint64_t deletes = 0;          // records deleted
-    uint64_t rewrites = 0;         // times every record was written again (Redis back)
-    uint64_t restored = 0;         // calls restored at start-up
-    uint64_t restore_failures = 0; // records read that could not become calls again
-    uint64_t skipped = 0;          // records that do not parse (foreign, corrupt, newer)
-    uint64_t followed = 0;         // records a standby read as they changed
-    bool active = true;            // this instance writes (it holds the floating address)
+    uint64_t records = 0;           // calls whose record is kept now
+    uint64_t writes = 0;            // records written
+    uint64_t deletes = 0;           // records deleted
+    uint64_t rewrites = 0;          // times every record was written again (Redis back)
+    uint64_t restored = 0;          // calls restored at start-up
+    uint64_t restore_failures = 0;  // records read that could not become calls again
+    uint64_t skipped = 0;           // records that do not parse (foreign, corrupt, newer)
+    uint64_t followed = 0;          // records a standby read as they changed
+    bool active = true;             // this instance writes (it holds the floating address)
     RedisCounters redis;
     bool connected = false;
 };
 
 // What a standby does with the records it follows (see Replicator::follow).
 struct FollowHooks {
-    std::function<void(CallRecord)> record;                          // written (new or changed)
-    std::function<void(const std::string& call_id)> gone;            // deleted
+    std::function<void(CallRecord)> record;                              // written (new or changed)
+    std::function<void(const std::string& call_id)> gone;                // deleted
     std::function<void(const std::unordered_set<std::string>&)> synced;  // every call-id there is
 };
 
 class Replicator final : public CallObserver {
-public:
+  public:
     // Records are "latch:<instance>:call:<call-id>"; they expire `ttl_s` after the last write
     // or refresh (the idle timeout and some).
     // `find` gives the call layer's call of a call-id (nullptr: gone), for the records written
     // at a flush: a record is built once per flush, from the call as it is then.
     using FindCall = std::function<const Call*(const std::string& call_id)>;
-    Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s, FindCall find);
+    Replicator(uv_loop_t* loop, RedisTarget target, std::string instance, uint64_t ttl_s,
+               FindCall find);
     void start();
     void stop();
 
@@ -69,9 +70,15 @@ public:
     // What became of a restored call (counted).
     void restored(bool ok) { ++(ok ? counters_.restored : counters_.restore_failures); }
 
-    void call_created(const Call& call, const SessionSnapshot& snapshot) override { write(call, snapshot); }
-    void call_signalled(const Call& call, int, const SessionSnapshot& snapshot) override { write(call, snapshot); }
-    void call_learned(const Call& call, const SessionSnapshot& snapshot) override { write(call, snapshot); }
+    void call_created(const Call& call, const SessionSnapshot& snapshot) override {
+        write(call, snapshot);
+    }
+    void call_signalled(const Call& call, int, const SessionSnapshot& snapshot) override {
+        write(call, snapshot);
+    }
+    void call_learned(const Call& call, const SessionSnapshot& snapshot) override {
+        write(call, snapshot);
+    }
     void call_ended(const Call& call, const SessionSnapshot&, CallEnd) override;
 
     ReplicationCounters counters() const;
@@ -80,7 +87,7 @@ public:
 
     static constexpr uint64_t kFlushMs = 5;
 
-private:
+  private:
     struct Entry {
         SessionSnapshot snapshot;  // the session as last reported
         std::string record;        // as last sent
@@ -117,7 +124,7 @@ private:
     FollowHooks hooks_;
     uint64_t resyncs_ = 0;  // a resync's generation: a newer one makes an older one moot
     std::unordered_map<std::string, Entry> records_;  // by call-id: the live calls
-    std::vector<std::string> pending_;                 // call-ids changed since the last flush
+    std::vector<std::string> pending_;                // call-ids changed since the last flush
     std::unordered_set<std::string> deleted_;  // ended, and Redis may still hold their record
     bool dirty_ = false;  // a write was lost: everything is written again when Redis is back
     UvPtr<uv_timer_t> refresh_timer_;

@@ -49,14 +49,16 @@ struct RtppServer::Pending {
 };
 
 RtppServer::RtppServer(uv_loop_t* loop, const std::optional<Endpoint>& udp,
-                       const std::string& unix_path, Execute execute, AllowList allow, bool freebind)
+                       const std::string& unix_path, Execute execute, AllowList allow,
+                       bool freebind)
     : loop_(loop),
       execute_(std::move(execute)),
       allow_(std::move(allow)),
       buffer_(std::make_unique<char[]>(kBufferSize)),
       alive_(std::make_shared<RtppServer*>(this)) {
     if (udp) {
-        if (int rc = open_udp(loop, udp_, *udp, this, &RtppServer::on_alloc, &RtppServer::on_udp, freebind);
+        if (int rc = open_udp(loop, udp_, *udp, this, &RtppServer::on_alloc, &RtppServer::on_udp,
+                              freebind);
             rc != 0) {
             throw std::runtime_error("cannot listen for rtpproxy commands on " + udp->to_string() +
                                      ": " + uv_strerror(rc));

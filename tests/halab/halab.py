@@ -20,6 +20,7 @@ Scenarios, each with RTP both ways on every call, 20 ms apart, and every stream'
      only the holder writes records
   5  a port the standby needs is held by another program: that call is reported, others go on
   6  a corrupt record in Redis: skipped and logged
+  7  a burst of new calls, the address moved a second after the last: the standby had them all
 """
 import argparse, json, os, re, select, signal, socket, statistics, struct, subprocess, sys, time
 
@@ -379,12 +380,29 @@ def scenario_moves(lab, calls, moves):
     return row
 
 
+def scenario_burst(lab, calls):
+    """A burst of new calls on the active relay, and the address moved a second after the last
+    was set up: the standby must have copied every one of them by then."""
+    holder = lab.holder() or "r1"
+    lab.vip(holder)
+    lab.wait_active(holder)
+    started = time.time()
+    p = lab.phones("s7", calls, seconds=4)
+    set_up = time.time() - started
+    time.sleep(1.0)
+    lab.vip("r2" if holder == "r1" else "r1")
+    r = lab.result(p)
+    row = summarize(f"7 {calls} new calls in {set_up:.1f} s, the address moved 1 s after the last", calls, r)
+    return row
+
+
 def scenario_corrupt(lab):
+    standby = "r2" if lab.holder() == "r1" else "r1"
     lab.redis_cli("set", "latch:vip1:call:corrupt", "{this is not a record")
     lab.redis_cli("publish", "latch:vip1:events", "set corrupt")
     time.sleep(0.5)
-    alive = lab.procs["r2"].poll() is None
-    logged = "latch:vip1:call:corrupt skipped" in open(lab.log2).read()
+    alive = lab.procs[standby].poll() is None
+    logged = "latch:vip1:call:corrupt skipped" in open(lab.log1 if standby == "r1" else lab.log2).read()
     lab.redis_cli("del", "latch:vip1:call:corrupt")
     return {"scenario": "6 a corrupt record in Redis", "calls": 0,
             "verdict": "pass" if alive and logged else f"FAIL: standby alive {alive}, skip logged {logged}"}
@@ -516,6 +534,7 @@ def main():
         lab.relay("r2")
         steps = [] if o.only_failovers else [
             lambda: scenario_moves(lab, o.calls, o.moves),
+            lambda: scenario_burst(lab, o.calls),
             lambda: scenario_corrupt(lab),
             lambda: scenario_port_taken(lab, o.calls),
             lambda: scenario_redis_away(lab, o.calls),

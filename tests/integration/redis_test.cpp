@@ -1,8 +1,8 @@
 // Calls that outlive the process: the real latchd with --redis against a redis-server of the
 // test's own. Restarts (kill -9 and SIGTERM), Redis going away and coming back, records that do
 // not parse, and a port another program took meanwhile.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <regex>
 #include <thread>
@@ -21,14 +21,19 @@ using nlohmann::json;
 namespace {
 
 // The ng port is fixed, so that a restarted latchd answers where the last one did.
-std::vector<std::string> args(const RedisServer& redis, const char* port_min, const char* port_max) {
-    return {"--workers",     "2",      "--port-min", port_min, "--port-max", port_max, "--redis", redis.url(),
-            "--instance-id", "test-a", "--listen-ng", fmt::format("127.0.0.1:{}", redis.port() + 1000)};
+std::vector<std::string> args(const RedisServer& redis, const char* port_min,
+                              const char* port_max) {
+    return {"--workers", "2",           "--port-min",
+            port_min,    "--port-max",  port_max,
+            "--redis",   redis.url(),   "--instance-id",
+            "test-a",    "--listen-ng", fmt::format("127.0.0.1:{}", redis.port() + 1000)};
 }
 
 std::string sdp(uint16_t port) {
-    return fmt::format("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n",
-                       port);
+    return fmt::format(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
+        "RTP/AVP 0\r\n",
+        port);
 }
 
 Endpoint relay_port(const std::string& body) {
@@ -45,13 +50,19 @@ struct MediaCall {
     uint16_t seq = 1;
 
     MediaCall(NgClient& client, std::string call_id) : id(std::move(call_id)) {
-        auto offer = client.request({{"command", "offer"}, {"call-id", id}, {"from-tag", "A"}, {"sdp", sdp(a.local().port())}},
+        auto offer = client.request({{"command", "offer"},
+                                     {"call-id", id},
+                                     {"from-tag", "A"},
+                                     {"sdp", sdp(a.local().port())}},
                                     NgEncoding::bencode, 3s);
         REQUIRE(offer);
         REQUIRE((*offer)["result"] == "ok");
-        auto answer = client.request(
-            {{"command", "answer"}, {"call-id", id}, {"from-tag", "A"}, {"to-tag", "B"}, {"sdp", sdp(b.local().port())}},
-            NgEncoding::bencode, 3s);
+        auto answer = client.request({{"command", "answer"},
+                                      {"call-id", id},
+                                      {"from-tag", "A"},
+                                      {"to-tag", "B"},
+                                      {"sdp", sdp(b.local().port())}},
+                                     NgEncoding::bencode, 3s);
         REQUIRE(answer);
         REQUIRE((*answer)["result"] == "ok");
         a_sends_to = relay_port((*answer)["sdp"]);
@@ -66,7 +77,8 @@ struct MediaCall {
         }
         while (b.try_receive()) {
         }
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
     }
     // `n` packets each way; how many arrived, in both directions together.
     int talk(int n, std::chrono::milliseconds wait = 500ms) {
@@ -100,7 +112,8 @@ bool eventually(Done done, std::chrono::milliseconds timeout = 5s) {
 
 }  // namespace
 
-TEST_CASE("calls outlive a kill -9: restored on their ports with their learned sources", "[redis][restart]") {
+TEST_CASE("calls outlive a kill -9: restored on their ports with their learned sources",
+          "[redis][restart]") {
     if (!RedisServer::available()) {
         WARN("redis-server is not installed: skipped");
         return;
@@ -128,7 +141,8 @@ TEST_CASE("calls outlive a kill -9: restored on their ports with their learned s
     // The learned sources came back locked: a stranger is refused at once, in what would be
     // a new learning window had the call been set up again.
     UdpPeer stranger("127.0.0.9");
-    for (uint16_t seq = 1; seq <= 60; ++seq) stranger.send_to(calls[0]->a_sends_to, make_rtp(0x5, seq, 0xBAD));
+    for (uint16_t seq = 1; seq <= 60; ++seq)
+        stranger.send_to(calls[0]->a_sends_to, make_rtp(0x5, seq, 0xBAD));
     CHECK_FALSE(calls[0]->b.receive(300ms));
     json repl = statistics(client);
     CHECK(repl["restored"] == 5);
@@ -137,16 +151,20 @@ TEST_CASE("calls outlive a kill -9: restored on their ports with their learned s
 
     // Commands work on restored calls: a re-offer keeps the port, a query counts, a delete
     // removes the record.
-    auto reoffer = client.request({{"command", "offer"}, {"call-id", "kept-1"}, {"from-tag", "A"},
+    auto reoffer = client.request({{"command", "offer"},
+                                   {"call-id", "kept-1"},
+                                   {"from-tag", "A"},
                                    {"sdp", sdp(calls[1]->a.local().port())}},
                                   NgEncoding::json, 3s);
     REQUIRE(reoffer);
     CHECK(relay_port((*reoffer)["sdp"]) == calls[1]->b_sends_to);
     CHECK(calls[1]->talk(2) == 4);
-    auto query = client.request({{"command", "query"}, {"call-id", "kept-2"}}, NgEncoding::json, 3s);
+    auto query =
+        client.request({{"command", "query"}, {"call-id", "kept-2"}}, NgEncoding::json, 3s);
     REQUIRE(query);
     CHECK((*query)["totals"]["RTP"]["packets"].get<int>() >= 6);  // counted since the restart
-    auto deleted = client.request({{"command", "delete"}, {"call-id", "kept-2"}}, NgEncoding::bencode, 3s);
+    auto deleted =
+        client.request({{"command", "delete"}, {"call-id", "kept-2"}}, NgEncoding::bencode, 3s);
     REQUIRE(deleted);
     CHECK((*deleted)["result"] == "ok");
     CHECK(eventually([&] { return redis.keys("latch:test-a:call:*").size() == 4; }));
@@ -183,7 +201,8 @@ TEST_CASE("Redis away for a while: calls go on, and the records are written agai
     MediaCall third(client, "ended-during");
     CHECK(second.talk(3) == 6);
     CHECK(first.talk(3) == 6);
-    auto gone = client.request({{"command", "delete"}, {"call-id", "ended-during"}}, NgEncoding::json, 3s);
+    auto gone =
+        client.request({{"command", "delete"}, {"call-id", "ended-during"}}, NgEncoding::json, 3s);
     REQUIRE(gone);
     CHECK((*gone)["result"] == "ok");
     CHECK(eventually([&] { return statistics(client)["outages"] == 1; }));
@@ -216,7 +235,8 @@ TEST_CASE("records that do not parse are skipped and counted; a taken port costs
     latchd->stop();
     std::string record = *redis.command({"GET", "latch:test-a:call:good"});
     redis.command({"SET", "latch:test-a:call:garbage", "{not json"});
-    redis.command({"SET", "latch:test-a:call:newer", std::regex_replace(record, std::regex("\"version\":1"), "\"version\":99")});
+    redis.command({"SET", "latch:test-a:call:newer",
+                   std::regex_replace(record, std::regex("\"version\":1"), "\"version\":99")});
     redis.command({"SET", "latch:test-a:call:other-id", record});  // names the call 'good'
     redis.command({"SET", "latch:test-b:call:foreign", record});   // another instance's: not ours
     // Another program holds the first call's relay port now.
@@ -230,7 +250,8 @@ TEST_CASE("records that do not parse are skipped and counted; a taken port costs
         return repl["restored"] == 1 && repl["restore failures"] == 1;
     }));
     CHECK(repl["skipped records"] == 3);
-    CHECK_THAT(latchd->log(), Catch::Contains("record latch:test-a:call:garbage skipped: not JSON"));
+    CHECK_THAT(latchd->log(),
+               Catch::Contains("record latch:test-a:call:garbage skipped: not JSON"));
     CHECK_THAT(latchd->log(), Catch::Contains("format version 99"));
     CHECK_THAT(latchd->log(), Catch::Contains("call squatted not restored"));
     CHECK(latchd->stop() == 0);

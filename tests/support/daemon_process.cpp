@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <regex>
 #include <stdexcept>
 #include <thread>
@@ -84,7 +84,8 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, const std::string& program) {
     // The test's own --listen-ng (last) wins over this default.
-    std::vector<std::string> defaults = {"--listen-ng", "127.0.0.1:0", "--listen-rtpp", "127.0.0.1:0"};
+    std::vector<std::string> defaults = {"--listen-ng", "127.0.0.1:0", "--listen-rtpp",
+                                         "127.0.0.1:0"};
     auto at = args.begin();
     if (program != LATCHD_PATH) {  // a wrapper: latchd's options follow its path
         at = std::find(args.begin(), args.end(), std::string(LATCHD_PATH));
@@ -119,12 +120,13 @@ const std::string& DaemonProcess::log() {
 }
 
 std::optional<std::string> DaemonProcess::wait_for_log(const std::string& pattern,
-                                                      std::chrono::milliseconds timeout) {
+                                                       std::chrono::milliseconds timeout) {
     std::regex re(pattern);
     std::smatch m;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!std::regex_search(log_, m, re)) {
-        if (std::chrono::steady_clock::now() > deadline || log_fd_ < 0 || !read_pipe(log_fd_, log_, 100)) {
+        if (std::chrono::steady_clock::now() > deadline || log_fd_ < 0 ||
+            !read_pipe(log_fd_, log_, 100)) {
             return std::nullopt;
         }
     }
@@ -156,7 +158,8 @@ ProgramResult run_program(const std::string& path, const std::vector<std::string
     // Read until the program closes its end (it exited) or the deadline passes.
     while (std::chrono::steady_clock::now() < deadline && read_pipe(s.out_fd, result.output, 50)) {
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     result.exit_code = wait_exit(s.pid, std::max(left, std::chrono::milliseconds(100)));
     drain_pipe(s.out_fd, result.output);
     ::close(s.out_fd);

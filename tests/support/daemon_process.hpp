@@ -14,7 +14,7 @@
 namespace latch::test {
 
 class DaemonProcess {
-public:
+  public:
     // Starts latchd with `args` plus --listen-ng 127.0.0.1:0 and waits (up to 5 s) for it to
     // log its control address. Throws if it exits or stays silent.
     // `program` runs instead of latchd when given (a wrapper such as prlimit that execs it).
@@ -33,10 +33,10 @@ public:
     // Everything latchd logged so far (reads what is pending without waiting).
     const std::string& log();
     // Waits (up to `timeout`) for a log line matching `pattern`; its first capture group.
-    std::optional<std::string> wait_for_log(const std::string& pattern,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    std::optional<std::string> wait_for_log(
+        const std::string& pattern, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-private:
+  private:
     pid_t pid_ = -1;
     int log_fd_ = -1;
     std::string log_;

@@ -11,7 +11,7 @@
 namespace latch::test {
 
 class RedisServer {
-public:
+  public:
     // Whether redis-server is installed (the tests that need it are skipped otherwise).
     static bool available();
     // Starts it on `port` and waits (up to 5 s) until it answers. Throws when it does not.
@@ -30,7 +30,7 @@ public:
     std::optional<std::string> command(const std::vector<std::string>& argv) const;
     std::vector<std::string> keys(const std::string& pattern = "*") const;
 
-private:
+  private:
     uint16_t port_;
     pid_t pid_ = -1;
 };

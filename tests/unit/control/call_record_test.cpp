@@ -11,7 +11,9 @@ using nlohmann::json;
 
 namespace {
 
-Interface iface(const char* name, const char* address) { return parse_interface(std::string(name) + "=" + address); }
+Interface iface(const char* name, const char* address) {
+    return parse_interface(std::string(name) + "=" + address);
+}
 
 // A call as the call layer holds it, and its session as the worker last reported it.
 struct Sample {
@@ -107,9 +109,12 @@ TEST_CASE("a record that cannot be restored says why", "[record]") {
         {with([](json& j) { j["media"] = json::array(); }), "'media' is not a list"},
         {with([](json& j) { j["media"][0]["legs"][0]["port"] = 70000; }), "'port' is not a port"},
         {with([](json& j) { j["media"][0]["legs"][1]["port"] = 0; }), "without its relay ports"},
-        {with([](json& j) { j["media"][0]["legs"][0]["expected rtp"] = "nowhere"; }), "'expected rtp' is not an address"},
-        {with([](json& j) { j["media"][0]["legs"][0]["learning"] = "psychic"; }), "unknown learning mode"},
-        {with([](json& j) { j["media"][0]["legs"][0]["learned"][0]["state"] = "sure"; }), "unknown latch state"},
+        {with([](json& j) { j["media"][0]["legs"][0]["expected rtp"] = "nowhere"; }),
+         "'expected rtp' is not an address"},
+        {with([](json& j) { j["media"][0]["legs"][0]["learning"] = "psychic"; }),
+         "unknown learning mode"},
+        {with([](json& j) { j["media"][0]["legs"][0]["learned"][0]["state"] = "sure"; }),
+         "unknown latch state"},
         {with([](json& j) { j["media"][0]["tos"] = 300; }), "'tos' is not a byte"},
     };
     for (const auto& c : cases) {
@@ -133,7 +138,8 @@ TEST_CASE("Redis URLs", "[redis]") {
     CHECK(t.host == "::1");
     CHECK(t.port == 7000);
     CHECK(t.password == "pw");
-    for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h:1/x", "redis://[::1"}) {
+    for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:99999",
+                            "redis://h:1/x", "redis://[::1"}) {
         INFO(bad);
         CHECK_THROWS_AS(parse_redis_url(bad), std::invalid_argument);
     }
