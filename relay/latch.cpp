@@ -5,6 +5,33 @@
 
 namespace latch {
 
+namespace {
+constexpr std::string_view kModes[] = {"heuristic", "immediate", "off"};
+constexpr std::string_view kStates[] = {"unlearned", "learning", "confirmed"};
+}  // namespace
+
+const char* learning_mode_name(LearningMode mode) {
+    return kModes[static_cast<int>(mode)].data();
+}
+
+std::optional<LearningMode> parse_learning_mode(std::string_view name) {
+    for (int i = 0; i < 3; ++i) {
+        if (kModes[i] == name) return static_cast<LearningMode>(i);
+    }
+    return std::nullopt;
+}
+
+const char* latch_state_name(LatchState state) {
+    return kStates[static_cast<int>(state)].data();
+}
+
+std::optional<LatchState> parse_latch_state(std::string_view name) {
+    for (int i = 0; i < 3; ++i) {
+        if (kStates[i] == name) return static_cast<LatchState>(i);
+    }
+    return std::nullopt;
+}
+
 void Latch::reset(const Endpoint& expected, const LatchPolicy& policy, uint64_t now_ms,
                   uint64_t window_ms, const Endpoint& sip_source) {
     bool same_expectation = expected == expected_;

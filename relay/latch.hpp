@@ -7,6 +7,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "endpoint.hpp"
 
@@ -42,6 +44,13 @@ enum class Verdict : uint8_t {
     not_learnable,  // from an unknown source and not fit to teach (SSRC 0, non-RTP, port 0): drop
     unproven,       // from a source that may yet be learned once it has proven itself: drop
 };
+
+// The names the control protocols, the config and the records use: "heuristic", "immediate",
+// "off"; "unlearned", "learning", "confirmed". Parsing an unknown name gives nothing.
+const char* learning_mode_name(LearningMode mode);
+std::optional<LearningMode> parse_learning_mode(std::string_view name);
+const char* latch_state_name(LatchState state);
+std::optional<LatchState> parse_latch_state(std::string_view name);
 
 // What the packet path knows of a packet when it asks the latch.
 struct PacketFacts {

@@ -23,7 +23,7 @@ Worker::~Worker() {
     stop();
     if (loop_initialised_ && !thread_.joinable() && !closed_cleanly_) {
         // start() failed half-way: close what it opened on this thread.
-        sweep_timer_.reset();
+        sweep_timer_.stop();
         path_.reset();
         inbox_.close();
         uv_run(&loop_, UV_RUN_DEFAULT);
@@ -40,17 +40,8 @@ void Worker::start() {
     loop_.data = this;
     inbox_.open(&loop_, [this](std::vector<WorkerCommand>& batch) { handle_commands(batch); });
 
-    sweep_timer_ = make_uv_handle<uv_timer_t>();
-    uv_timer_init(&loop_, sweep_timer_.get());
-    sweep_timer_->data = this;
     uint64_t interval = config_.sweep_interval_ms ? config_.sweep_interval_ms : 1000;
-    uv_timer_start(
-        sweep_timer_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Worker*>(t->data))
-                guarded("idle sweep", [self] { self->sweep(); });
-        },
-        interval, interval);
+    sweep_timer_.start(&loop_, interval, interval, "idle sweep", [this] { sweep(); });
     // The packet path's set is opened on the worker's own thread: an io_uring serves only the
     // thread that set it up. start() returns once it is open, or throws why it is not.
     std::promise<std::string> opened;
@@ -235,7 +226,7 @@ void Worker::shut_down() {
     for (auto& [id, session] : sessions_) session->close(pool_);
     sessions_.clear();
     path_->close();
-    sweep_timer_.reset();
+    sweep_timer_.stop();
     // The inbox closes after the current batch (handle_commands); then the loop runs dry.
 }
 

@@ -22,6 +22,7 @@
 #include "relay_config.hpp"
 #include "relay_types.hpp"
 #include "session.hpp"
+#include "timer.hpp"
 
 namespace latch {
 
@@ -76,7 +77,7 @@ class Worker final : private PacketHost {
     Mailbox<WorkerCommand> inbox_;
 
     uv_loop_t loop_{};
-    UvPtr<uv_timer_t> sweep_timer_;
+    Timer sweep_timer_;
     std::unique_ptr<PacketPath> path_;
     static constexpr int kShedBatch = 16;  // connected sockets closed to make room for a call
     static constexpr std::size_t kLearnedLog =

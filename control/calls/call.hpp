@@ -12,7 +12,7 @@
 
 #include "interfaces.hpp"
 #include "relay_types.hpp"
-#include "uv_handle.hpp"
+#include "timer.hpp"
 
 namespace latch {
 
@@ -53,8 +53,7 @@ struct Call {
     std::deque<std::function<void()>> waiting;
     // rtpproxy U: where and what to send when the call ends by idle timeout (empty: nothing).
     std::string notify_socket, notify_tag;
-    UvPtr<uv_timer_t> delete_timer;  // a delete with delete-delay pending
-    std::function<void()> on_delete_timer;
+    Timer delete_timer;  // a delete with delete-delay pending
 
     // Which leg a tag belongs to, or -1.
     int leg_of(const std::string& tag) const {

@@ -15,19 +15,6 @@ int64_t wall_now_us() {
         .count();
 }
 
-CallResult failure(CallError error, std::string message) {
-    CallResult r;
-    r.error = error;
-    r.message = std::move(message);
-    return r;
-}
-
-CallResult relay_failure(const WorkerFailure& why) {
-    CallResult r = failure(CallError::relay, why.text());
-    r.relay_error = why.code;
-    return r;
-}
-
 }  // namespace
 
 CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interface>& interfaces,
@@ -36,8 +23,20 @@ CallControl::CallControl(uv_loop_t* loop, Relay& relay, const std::vector<Interf
 
 CallControl::~CallControl() = default;
 
-template <typename Event>
-void CallControl::notify(const char* what, Event&& event) {
+CallResult CallResult::failed(CallError error, std::string message) {
+    CallResult r;
+    r.error = error;
+    r.message = std::move(message);
+    return r;
+}
+
+CallResult CallResult::relay_failed(const WorkerFailure& why) {
+    CallResult r = failed(CallError::relay, why.text());
+    r.relay_error = why.code;
+    return r;
+}
+
+void CallControl::notify(const char* what, const std::function<void(CallObserver&)>& event) {
     for (CallObserver* observer : observers_) {
         try {
             event(*observer);
@@ -196,24 +195,27 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
     Call* call = nullptr;
     int leg = 0;
     if (fresh) {
-        if (!is_offer) return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+        if (!is_offer)
+            return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
         if (max_calls_ != 0 && calls_.size() >= max_calls_) {
-            return deliver(
-                done, failure(CallError::load_limit,
-                              "load limit: " + std::to_string(calls_.size()) +
-                                  " calls active, the limit is " + std::to_string(max_calls_)));
+            return deliver(done, CallResult::failed(CallError::load_limit,
+                                                    "load limit: " + std::to_string(calls_.size()) +
+                                                        " calls active, the limit is " +
+                                                        std::to_string(max_calls_)));
         }
         if (max_packet_rate_ != 0 && packet_rate_ > static_cast<double>(max_packet_rate_)) {
             return deliver(
-                done, failure(CallError::load_limit,
-                              "load limit: " + std::to_string(static_cast<uint64_t>(packet_rate_)) +
-                                  " packets/s relayed, the limit is " +
-                                  std::to_string(max_packet_rate_)));
+                done,
+                CallResult::failed(
+                    CallError::load_limit,
+                    "load limit: " + std::to_string(static_cast<uint64_t>(packet_rate_)) +
+                        " packets/s relayed, the limit is " + std::to_string(max_packet_rate_)));
         }
         const Interface* from = find_interface(interfaces_, s.from_interface, s.offer_family);
         const Interface* to = find_interface(interfaces_, s.to_interface, s.answer_family);
         if (!from || !to) {
-            return deliver(done, failure(CallError::unknown_interface,
+            return deliver(
+                done, CallResult::failed(CallError::unknown_interface,
                                          "Unknown interface '" +
                                              (from ? s.to_interface : s.from_interface) + "'"));
         }
@@ -234,15 +236,15 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
         int from_leg = call->leg_of(s.from_tag);
         if (from_leg < 0) {
             release(s.call_id);
-            return deliver(
-                done, failure(CallError::unknown_tag,
-                              is_offer ? "from-tag '" + s.from_tag + "' is not a party of call '" +
-                                             s.call_id + "'"
-                                       : "Unknown from-tag '" + s.from_tag + "'"));
+            return deliver(done, CallResult::failed(
+                                     CallError::unknown_tag,
+                                     is_offer ? "from-tag '" + s.from_tag +
+                                                    "' is not a party of call '" + s.call_id + "'"
+                                              : "Unknown from-tag '" + s.from_tag + "'"));
         }
         if (is_offer) {
             leg = from_leg;
-            call->delete_timer.reset();  // a re-offer revives a call whose delete was delayed
+            call->delete_timer.stop();  // a re-offer revives a call whose delete was delayed
         } else {
             leg = 1 - from_leg;
             call->tags[leg] = s.to_tag;  // a later answer from another fork takes over the leg
@@ -255,8 +257,8 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
              auto it = calls_.find(call_id);
              if (r.status != ReplyStatus::ok || it == calls_.end()) {
                  deliver(done, r.status == ReplyStatus::ok
-                                   ? failure(CallError::relay, "call ended meanwhile")
-                                   : relay_failure(r.failure));
+                                   ? CallResult::failed(CallError::relay, "call ended meanwhile")
+                                   : CallResult::relay_failed(r.failure));
                  if (it == calls_.end()) return;
                  if (!it->second->on_worker) {
                      erase(call_id);  // never created: nobody heard of it
@@ -284,130 +286,10 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
          });
 }
 
-bool CallControl::adopt(Call& call, const CallRecord& record) {
-    for (int leg = 0; leg < kLegs; ++leg) {
-        call.interfaces[leg] = find_interface(interfaces_, record.interfaces[leg]);
-        if (call.interfaces[leg] == nullptr || call.interfaces[leg]->name != record.interfaces[leg])
-            return false;
-    }
-    call.tags = record.tags;
-    call.spec = record.spec;
-    for (MediaSpec& m : call.spec.media) {
-        for (int leg = 0; leg < kLegs; ++leg) m.legs[leg].local = call.interfaces[leg]->bind;
-    }
-    call.media = record.media;
-    call.created_us = record.created_us;
-    call.last_signal_us = record.last_signal_us;
-    call.notify_socket = record.notify_socket;
-    call.notify_tag = record.notify_tag;
-    return true;
-}
-
-void CallControl::mirror(const CallRecord& record, CallDone done) {
-    auto found = calls_.find(record.call_id);
-    if (found == calls_.end()) return restore(record, std::move(done));
-    Call& call = *found->second;
-    if (!call.spec.standby)
-        return deliver(done, failure(CallError::relay, "call is served here, not a copy"));
-    if (wait_if_busy(call, [this, record, done]() { mirror(record, done); })) return;
-    if (!adopt(call, record)) {
-        release(record.call_id);
-        return deliver(done,
-                       failure(CallError::unknown_interface, "Unknown interface in the record"));
-    }
-    send(call, call.on_worker ? Op::update : Op::create,
-         [this, call_id = record.call_id, done](WorkerReply& r) {
-             auto it = calls_.find(call_id);
-             if (it == calls_.end())
-                 return deliver(done, failure(CallError::relay, "call ended meanwhile"));
-             if (r.status != ReplyStatus::ok) {
-                 deliver(done, relay_failure(r.failure));
-                 return release(call_id);
-             }
-             Call& copy = *it->second;
-             bool created = !copy.on_worker;
-             copy.on_worker = true;
-             // The copy's sources are the record's: observers (a standby's own replication, kept
-             // for the day it takes over) hear of them as learned.
-             if (created)
-                 notify("call created", [&](CallObserver& o) { o.call_created(copy, r.snapshot); });
-             notify("call learned", [&](CallObserver& o) { o.call_learned(copy, r.snapshot); });
-             CallResult result;
-             result.call = &copy;
-             result.snapshot = std::move(r.snapshot);
-             deliver(done, result);
-             release(call_id);
-         });
-}
-
-void CallControl::set_standby(bool standby) {
-    for (auto& [id, call] : calls_) {
-        call->spec.standby = standby;
-        if (!standby) {  // served from now on: later signalling learns as any does
-            for (MediaSpec& m : call->spec.media) {
-                m.ports = {};
-                for (auto& leg : m.legs) leg.learned = {};
-            }
-        }
-        if (call->on_worker) send(*call, Op::standby, [](WorkerReply&) {});
-    }
-}
-
-void CallControl::restore(const CallRecord& record, CallDone done) {
-    if (calls_.count(record.call_id) != 0) {
-        return deliver(done,
-                       failure(CallError::relay, "call '" + record.call_id + "' is here already"));
-    }
-    auto call = std::make_unique<Call>();
-    call->call_id = record.call_id;
-    if (!adopt(*call, record)) {
-        return deliver(done,
-                       failure(CallError::unknown_interface, "Unknown interface in the record"));
-    }
-    // The worker whose slice holds the call's ports.
-    call->worker = relay_.worker_for_port(record.spec.media.at(0).ports[0]);
-    if (call->worker >= relay_.worker_count()) {
-        CallResult r = failure(CallError::relay, "the call's ports are outside this relay's range");
-        r.relay_error = WorkerError::port_unavailable;
-        return deliver(done, r);
-    }
-    call->session = next_session_++;
-    call->busy = true;
-    Call& c = *call;
-    call_of_session_[c.session] = c.call_id;
-    calls_.emplace(c.call_id, std::move(call));
-    send(c, Op::create, [this, call_id = record.call_id, done](WorkerReply& r) {
-        auto it = calls_.find(call_id);
-        if (it == calls_.end())
-            return deliver(done, failure(CallError::relay, "call ended meanwhile"));
-        if (r.status != ReplyStatus::ok) {
-            deliver(done, relay_failure(r.failure));
-            return erase(call_id);
-        }
-        Call& restored = *it->second;
-        restored.on_worker = true;
-        // Ports and sources were for this one creation: later signalling opens learning as
-        // any offer or answer does, and new media take free ports. (A standby's copy keeps
-        // them: each update from the record restores them again.)
-        if (!restored.spec.standby) {
-            for (MediaSpec& m : restored.spec.media) {
-                m.ports = {};
-                for (auto& leg : m.legs) leg.learned = {};
-            }
-        }
-        notify("call created", [&](CallObserver& o) { o.call_created(restored, r.snapshot); });
-        CallResult result;
-        result.call = &restored;
-        result.snapshot = std::move(r.snapshot);
-        deliver(done, result);
-        release(call_id);
-    });
-}
-
 void CallControl::remove(const std::string& call_id, int64_t delay, CallDone done) {
     auto found = calls_.find(call_id);
     if (found == calls_.end())
-        return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+        return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second,
                      [this, call_id, delay, done]() { remove(call_id, delay, done); }))
         return;
@@ -415,10 +297,11 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
          [this, call_id, delay, done](WorkerReply& r) {
              auto it = calls_.find(call_id);
              if (it == calls_.end())
-                 return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+                 return deliver(done,
+                                CallResult::failed(CallError::unknown_call, "Unknown call-id"));
              Call& c = *it->second;
              if (r.status != ReplyStatus::ok) {
-                 deliver(done, relay_failure(r.failure));
+                 deliver(done, CallResult::relay_failed(r.failure));
                  return end(call_id, r.snapshot, CallEnd::failed);
              }
              CallResult result;
@@ -436,25 +319,15 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
              deliver(done, result);
              // Keep the call for the delay (late media, a retransmitted BYE), then delete it
              // through the ordinary path, which queues behind any command then under way.
-             c.on_delete_timer = [this, call_id]() {
-                 if (auto again = calls_.find(call_id); again != calls_.end())
-                     again->second->delete_timer.reset();
-                 remove(call_id, 0, [call_id](const CallResult&) {
-                     log(LogLevel::debug, "call {} deleted after its delete-delay", call_id);
-                 });
-             };
-             c.delete_timer = make_uv_handle<uv_timer_t>();
-             uv_timer_init(loop_, c.delete_timer.get());
-             c.delete_timer->data = &c.on_delete_timer;
-             uv_timer_start(
-                 c.delete_timer.get(),
-                 [](uv_timer_t* t) noexcept {
-                     if (auto* fire = static_cast<std::function<void()>*>(t->data)) {
-                         auto run_it = *fire;  // the call (and *fire) may be gone when it returns
-                         guarded("delete-delay timer", run_it);
-                     }
-                 },
-                 static_cast<uint64_t>(delay) * 1000, 0);
+             c.delete_timer.start(loop_, static_cast<uint64_t>(delay) * 1000, 0,
+                                  "delete-delay timer", [this, call_id]() {
+                                      if (auto again = calls_.find(call_id); again != calls_.end())
+                                          again->second->delete_timer.stop();
+                                      remove(call_id, 0, [call_id](const CallResult&) {
+                                          log(LogLevel::debug,
+                                              "call {} deleted after its delete-delay", call_id);
+                                      });
+                                  });
              release(call_id);
          });
 }
@@ -462,14 +335,14 @@ void CallControl::remove(const std::string& call_id, int64_t delay, CallDone don
 void CallControl::query(const std::string& call_id, CallDone done) {
     auto found = calls_.find(call_id);
     if (found == calls_.end())
-        return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+        return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second, [this, call_id, done]() { query(call_id, done); })) return;
     send(*found->second, Op::query, [this, call_id, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
         if (it == calls_.end())
-            return deliver(done, failure(CallError::unknown_call, "Unknown call-id"));
+            return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
         if (r.status != ReplyStatus::ok) {
-            deliver(done, relay_failure(r.failure));
+            deliver(done, CallResult::relay_failed(r.failure));
         } else {
             CallResult result;
             result.call = it->second.get();
@@ -481,7 +354,7 @@ void CallControl::query(const std::string& call_id, CallDone done) {
 }
 
 void CallControl::close() {
-    for (auto& [id, call] : calls_) call->delete_timer.reset();
+    for (auto& [id, call] : calls_) call->delete_timer.stop();
 }
 
 void CallControl::collect_worker_stats(std::function<void(std::vector<WorkerStats>&)> done) {

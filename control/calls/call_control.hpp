@@ -57,6 +57,9 @@ struct CallResult {
     const Call* call = nullptr;                   // valid during the callback only
     int recipient = 0;         // offer/answer: the leg whose relay ports go into the reply
     SessionSnapshot snapshot;  // offer, answer, query, delete
+
+    static CallResult failed(CallError error, std::string message);
+    static CallResult relay_failed(const WorkerFailure& why);  // CallError::relay, with the code
 };
 using CallDone = std::function<void(const CallResult&)>;
 
@@ -126,8 +129,7 @@ class CallControl {
     // interface of the record is not configured here.
     bool adopt(Call& call, const CallRecord& record);
     // Tells every observer; one that throws is logged and counted, the others still hear.
-    template <typename Event>
-    void notify(const char* what, Event&& event);
+    void notify(const char* what, const std::function<void(CallObserver&)>& event);
     // Ends the call for good: observers hear why, then it is forgotten.
     void end(const std::string& call_id, const SessionSnapshot& final, CallEnd why);
 

@@ -71,29 +71,20 @@ void ControlPlane::start() {
         if (active_) restore_calls();  // a standby's copies come as it follows the records
     }
     refresh();
-    refresh_timer_ = make_uv_handle<uv_timer_t>();
-    uv_timer_init(loop_, refresh_timer_.get());
-    refresh_timer_->data = this;
-    uv_timer_start(
-        refresh_timer_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<ControlPlane*>(t->data))
-                guarded("statistics refresh", [self] { self->refresh(); });
-        },
-        1000, 1000);
+    refresh_timer_.start(loop_, 1000, 1000, "statistics refresh", [this] { refresh(); });
 }
 
 void ControlPlane::stop() {
     if (stopped_) return;
     stopped_ = true;
-    refresh_timer_.reset();
+    refresh_timer_.stop();
     ng_.close();
     if (rtpp_) rtpp_->close();
     relay_.stop();
     calls_.close();
     if (floating_) floating_->stop();
     if (replicator_) replicator_->stop();
-    restore_timer_.reset();
+    restore_timer_.stop();
 }
 
 std::optional<uint16_t> ControlPlane::metrics_port() const {
@@ -187,24 +178,12 @@ void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
         if (r.relay_error == WorkerError::port_unavailable && attempt < kRestoreAttempts &&
             !stopped_) {
             restore_later_.emplace_back(record, attempt + 1);
-            if (!restore_timer_) {
-                restore_timer_ = make_uv_handle<uv_timer_t>();
-                uv_timer_init(loop_, restore_timer_.get());
-                restore_timer_->data = this;
-            }
-            if (!uv_is_active(reinterpret_cast<uv_handle_t*>(restore_timer_.get()))) {
-                uv_timer_start(
-                    restore_timer_.get(),
-                    [](uv_timer_t* t) noexcept {
-                        auto* self = static_cast<ControlPlane*>(t->data);
-                        if (self == nullptr) return;
-                        guarded("restore retry", [self] {
-                            auto again = std::move(self->restore_later_);
-                            self->restore_later_.clear();
-                            for (auto& [rec, n] : again) self->restore(rec, n);
-                        });
-                    },
-                    kRestoreRetryMs, 0);
+            if (!restore_timer_.active()) {
+                restore_timer_.start(loop_, kRestoreRetryMs, 0, "restore retry", [this] {
+                    auto again = std::move(restore_later_);
+                    restore_later_.clear();
+                    for (auto& [rec, n] : again) restore(rec, n);
+                });
             }
             return;
         }

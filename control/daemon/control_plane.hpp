@@ -21,6 +21,7 @@
 #include "replicator.hpp"
 #include "rtpp_commands.hpp"
 #include "rtpp_server.hpp"
+#include "timer.hpp"
 
 namespace latch {
 
@@ -82,12 +83,12 @@ class ControlPlane {
     bool active_ = true;
     // Restores whose ports were still held (by the process before, as it died), tried again.
     std::vector<std::pair<std::shared_ptr<CallRecord>, int>> restore_later_;
-    UvPtr<uv_timer_t> restore_timer_;
+    Timer restore_timer_;
     std::size_t restoring_ = 0;  // restores not yet finished
     uint64_t restore_began_ns_ = 0;
     static constexpr int kRestoreAttempts = 200;
     static constexpr uint64_t kRestoreRetryMs = 5;
-    UvPtr<uv_timer_t> refresh_timer_;
+    Timer refresh_timer_;
     uint64_t last_relayed_ = 0, last_sample_ms_ = 0;
     bool started_ = false, stopped_ = false;
 };

@@ -211,16 +211,12 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
         } else if (option == "--idle-timeout") {
             c.relay.idle_timeout_ms = number<uint32_t>(option, take(), 1, 86400) * 1000;
         } else if (option == "--learning") {
-            take();
-            if (value == "heuristic")
-                c.learning = LearningMode::heuristic;
-            else if (value == "immediate")
-                c.learning = LearningMode::immediate;
-            else if (value == "off")
-                c.learning = LearningMode::off;
-            else
+            auto mode = parse_learning_mode(take());
+            if (!mode) {
                 throw std::invalid_argument("--learning: '" + value +
                                             "' is not heuristic, immediate or off");
+            }
+            c.learning = *mode;
         } else if (option == "--learning-window") {
             c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
         } else if (option == "--redis") {

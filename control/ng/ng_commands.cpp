@@ -69,14 +69,8 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
     s.strict_source = p.flag("strict-source");
     s.media_handover = p.flag("media-handover");
     if (!p.learning.empty()) {
-        if (p.learning == "heuristic")
-            s.learning = LearningMode::heuristic;
-        else if (p.learning == "immediate")
-            s.learning = LearningMode::immediate;
-        else if (p.learning == "off")
-            s.learning = LearningMode::off;
-        else
-            throw NgParamError("'learning' must be heuristic, immediate or off");
+        s.learning = parse_learning_mode(p.learning);
+        if (!s.learning) throw NgParamError("'learning' must be heuristic, immediate or off");
     }
     if (p.tos) s.tos = static_cast<uint8_t>(*p.tos);
     s.from_interface = p.from_interface;

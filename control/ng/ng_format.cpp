@@ -19,18 +19,6 @@ nlohmann::json counters_json(const FlowCounters& c) {
     return {{"packets", c.packets_in}, {"bytes", c.bytes_in}, {"errors", c.total_drops()}};
 }
 
-const char* state_name(LatchState s) {
-    switch (s) {
-        case LatchState::unlearned:
-            return "unlearned";
-        case LatchState::learning:
-            return "learning";
-        case LatchState::confirmed:
-            return "confirmed";
-    }
-    return "?";
-}
-
 }  // namespace
 
 nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const Clocks& clocks) {
@@ -54,7 +42,7 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
                     {"advertised endpoint", endpoint_json(f.expected)},
                     {"last packet", clocks.wall_seconds(f.counters.last_packet_ms)},
                     {"flags", nlohmann::json::array({c == 0 ? "RTP" : "RTCP"})},
-                    {"latch", state_name(f.state)},
+                    {"latch", latch_state_name(f.state)},
                     {"stats", counters_json(f.counters)},
                     {"sent",
                      {{"packets", f.counters.packets_out}, {"bytes", f.counters.bytes_out}}},

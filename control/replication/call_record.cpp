@@ -12,30 +12,6 @@ std::string endpoint_text(const Endpoint& e) {
     return e.is_set() ? e.to_string() : std::string();
 }
 
-const char* state_text(LatchState s) {
-    switch (s) {
-        case LatchState::unlearned:
-            return "unlearned";
-        case LatchState::learning:
-            return "learning";
-        case LatchState::confirmed:
-            return "confirmed";
-    }
-    return "unlearned";
-}
-
-const char* learning_text(LearningMode m) {
-    switch (m) {
-        case LearningMode::heuristic:
-            return "heuristic";
-        case LearningMode::immediate:
-            return "immediate";
-        case LearningMode::off:
-            return "off";
-    }
-    return "heuristic";
-}
-
 [[noreturn]] void bad(const std::string& what) {
     throw RecordError(what);
 }
@@ -75,16 +51,12 @@ Endpoint endpoint(const json& j, const char* key, bool with_port = true) {
 }
 
 LatchState state_of(const std::string& s) {
-    if (s == "unlearned") return LatchState::unlearned;
-    if (s == "learning") return LatchState::learning;
-    if (s == "confirmed") return LatchState::confirmed;
+    if (auto state = parse_latch_state(s)) return *state;
     bad("unknown latch state '" + s + "'");
 }
 
 LearningMode learning_of(const std::string& s) {
-    if (s == "heuristic") return LearningMode::heuristic;
-    if (s == "immediate") return LearningMode::immediate;
-    if (s == "off") return LearningMode::off;
+    if (auto mode = parse_learning_mode(s)) return *mode;
     bad("unknown learning mode '" + s + "'");
 }
 
@@ -129,14 +101,14 @@ std::string to_json(const CallRecord& r) {
             const LegSpec& l = m.legs[leg];
             json learned = json::array();
             for (const auto& one : l.learned)
-                learned.push_back(
-                    {{"source", endpoint_text(one.source)}, {"state", state_text(one.state)}});
+                learned.push_back({{"source", endpoint_text(one.source)},
+                                   {"state", latch_state_name(one.state)}});
             legs.push_back(
                 {{"port", m.ports[leg]},
                  {"expected rtp", endpoint_text(l.expected_rtp)},
                  {"expected rtcp", endpoint_text(l.expected_rtcp)},
                  {"sip source", l.sip_source.is_set() ? l.sip_source.address_string() : ""},
-                 {"learning", learning_text(l.policy.learning)},
+                 {"learning", learning_mode_name(l.policy.learning)},
                  {"asymmetric", l.policy.asymmetric},
                  {"strict source", l.policy.strict_source},
                  {"media handover", l.policy.media_handover},

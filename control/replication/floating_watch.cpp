@@ -60,21 +60,12 @@ void FloatingWatch::start() {
             netlink_ = -1;
         }
     }
-    timer_ = make_uv_handle<uv_timer_t>();
-    uv_timer_init(loop_, timer_.get());
-    timer_->data = this;
-    uv_timer_start(
-        timer_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<FloatingWatch*>(t->data))
-                guarded("floating address", [self] { self->check(); });
-        },
-        1000, 1000);
+    timer_.start(loop_, 1000, 1000, "floating address", [this] { check(); });
 }
 
 void FloatingWatch::stop() {
     poll_.reset();
-    timer_.reset();
+    timer_.stop();
     if (netlink_ >= 0) ::close(netlink_);
     netlink_ = -1;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "endpoint.hpp"
+#include "timer.hpp"
 #include "uv_handle.hpp"
 
 namespace latch {
@@ -39,7 +40,7 @@ class FloatingWatch {
     bool held_ = false;
     int netlink_ = -1;
     UvPtr<uv_poll_t> poll_;
-    UvPtr<uv_timer_t> timer_;
+    Timer timer_;
 };
 
 }  // namespace latch

@@ -98,23 +98,14 @@ RedisLink::~RedisLink() {
 
 void RedisLink::start() {
     closing_ = false;
-    watchdog_ = make_uv_handle<uv_timer_t>();
-    uv_timer_init(loop_, watchdog_.get());
-    watchdog_->data = this;
-    uv_timer_start(
-        watchdog_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<RedisLink*>(t->data))
-                guarded("redis watchdog", [self] { self->watch(); });
-        },
-        250, 250);
+    watchdog_.start(loop_, 250, 250, "redis watchdog", [this] { watch(); });
     connect();
 }
 
 void RedisLink::close() {
     closing_ = true;
-    reconnect_timer_.reset();
-    watchdog_.reset();
+    reconnect_timer_.stop();
+    watchdog_.stop();
     ready_ = false;
     if (redisAsyncContext* c = context_) {
         context_ = nullptr;
@@ -201,18 +192,7 @@ void RedisLink::lost(const char* why) {
 
 void RedisLink::schedule_reconnect() {
     if (closing_) return;
-    if (!reconnect_timer_) {
-        reconnect_timer_ = make_uv_handle<uv_timer_t>();
-        uv_timer_init(loop_, reconnect_timer_.get());
-        reconnect_timer_->data = this;
-    }
-    uv_timer_start(
-        reconnect_timer_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<RedisLink*>(t->data))
-                guarded("redis reconnect", [self] { self->connect(); });
-        },
-        backoff_ms_, 0);
+    reconnect_timer_.start(loop_, backoff_ms_, 0, "redis reconnect", [this] { connect(); });
     backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, kMaxBackoffMs);
 }
 

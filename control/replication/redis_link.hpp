@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "uv_handle.hpp"
+#include "timer.hpp"
 
 struct redisAsyncContext;
 struct redisReply;
@@ -96,8 +96,8 @@ class RedisLink {
     uint64_t last_answer_ms_ = 0;
     uint64_t connect_started_ms_ = 0;
     uint64_t backoff_ms_ = 250;
-    UvPtr<uv_timer_t> reconnect_timer_;
-    UvPtr<uv_timer_t> watchdog_;
+    Timer reconnect_timer_;
+    Timer watchdog_;
     RedisCounters counters_;
 };
 

@@ -36,21 +36,12 @@ void Replicator::start() {
     // Expiry is pushed back at a third of the records' life: a live call's record never
     // expires, a dead instance's records go after the calls would have timed out.
     uint64_t every = std::max<uint64_t>(1, ttl_s_ / 3) * 1000;
-    refresh_timer_ = make_uv_handle<uv_timer_t>();
-    uv_timer_init(loop_, refresh_timer_.get());
-    refresh_timer_->data = this;
-    uv_timer_start(
-        refresh_timer_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Replicator*>(t->data))
-                guarded("record refresh", [self] { self->refresh(); });
-        },
-        every, every);
+    refresh_timer_.start(loop_, every, every, "record refresh", [this] { refresh(); });
 }
 
 void Replicator::stop() {
-    refresh_timer_.reset();
-    flush_timer_.reset();
+    refresh_timer_.stop();
+    flush_timer_.stop();
     sub_.close();
     link_.close();  // a stop deletes nothing: the records are what the next start restores
 }
@@ -78,19 +69,8 @@ void Replicator::call_ended(const Call& call, const SessionSnapshot&, CallEnd) {
 }
 
 void Replicator::schedule_flush() {
-    if (!flush_timer_) {
-        flush_timer_ = make_uv_handle<uv_timer_t>();
-        uv_timer_init(loop_, flush_timer_.get());
-        flush_timer_->data = this;
-    }
-    if (uv_is_active(reinterpret_cast<uv_handle_t*>(flush_timer_.get()))) return;
-    uv_timer_start(
-        flush_timer_.get(),
-        [](uv_timer_t* t) noexcept {
-            if (auto* self = static_cast<Replicator*>(t->data))
-                guarded("record flush", [self] { self->flush(); });
-        },
-        kFlushMs, 0);
+    if (!flush_timer_.active())
+        flush_timer_.start(loop_, kFlushMs, 0, "record flush", [this] { flush(); });
 }
 
 void Replicator::set_active(bool active) {

@@ -20,6 +20,7 @@
 #include "call_events.hpp"
 #include "call_record.hpp"
 #include "redis_link.hpp"
+#include "timer.hpp"
 
 namespace latch {
 
@@ -127,8 +128,8 @@ class Replicator final : public CallObserver {
     std::vector<std::string> pending_;                // call-ids changed since the last flush
     std::unordered_set<std::string> deleted_;  // ended, and Redis may still hold their record
     bool dirty_ = false;  // a write was lost: everything is written again when Redis is back
-    UvPtr<uv_timer_t> refresh_timer_;
-    UvPtr<uv_timer_t> flush_timer_;
+    Timer refresh_timer_;
+    Timer flush_timer_;
     ReplicationCounters counters_;
 };
 

@@ -17,6 +17,7 @@
 
 #include "daemon_process.hpp"
 #include "ng_client.hpp"
+#include "phone_sdp.hpp"
 #include "rtp_builder.hpp"
 #include "udp_peer.hpp"
 
@@ -45,14 +46,6 @@ void write_table(const char* path) {
         out << "| " << r.protocol << " | " << r.form << " | " << r.state << " | " << r.command
             << " | " << r.result << " | " << (r.pass ? "yes" : "NO") << " |\n";
     }
-}
-
-std::string phone_sdp(uint16_t port) {
-    return fmt::format(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
-        "RTP/AVP 0\r\n"
-        "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
-        port);
 }
 
 Endpoint relay_target(const std::string& sdp) {
@@ -134,7 +127,7 @@ json offer(const std::string& call_id, uint16_t port) {
     return {{"command", "offer"},
             {"call-id", call_id},
             {"from-tag", "caller"},
-            {"sdp", phone_sdp(port)},
+            {"sdp", audio_sdp(port)},
             {"supports", {"load limit"}},
             {"replace", {"origin", "session-connection"}},
             {"ICE", "remove"},

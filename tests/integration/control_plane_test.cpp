@@ -7,6 +7,7 @@
 
 #include "in_process_daemon.hpp"
 #include "ng_client.hpp"
+#include "phone_sdp.hpp"
 #include "rtp_builder.hpp"
 #include "udp_peer.hpp"
 
@@ -20,13 +21,6 @@ namespace {
 std::vector<std::string> small(const char* port_min, const char* port_max) {
     return {"--workers",  "1",      "--port-min",  port_min,
             "--port-max", port_max, "--log-level", "error"};
-}
-
-std::string sdp(uint16_t port) {
-    return fmt::format(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
-        "RTP/AVP 0\r\n",
-        port);
 }
 
 // The relay port a rewritten SDP names.
@@ -115,7 +109,7 @@ TEST_CASE("a command that throws is answered with an error, in both encodings, a
     json offer = *client.request({{"command", "offer"},
                                   {"call-id", "after"},
                                   {"from-tag", "x"},
-                                  {"sdp", sdp(a.local().port())}},
+                                  {"sdp", audio_sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
     CHECK(offer["result"] == "ok");
     json stats = *client.request({{"command", "statistics"}}, NgEncoding::bencode, 3s);
@@ -141,7 +135,7 @@ TEST_CASE("an observer that throws costs neither the call nor the other observer
     json offer = *client.request({{"command", "offer"},
                                   {"call-id", "obs"},
                                   {"from-tag", "x"},
-                                  {"sdp", sdp(a.local().port())}},
+                                  {"sdp", audio_sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
     CHECK(offer["result"] == "ok");
     CHECK(recorder.seen() == std::vector<std::string>{"created obs", "signalled obs leg 0"});
@@ -161,13 +155,13 @@ TEST_CASE("observers hear a call created, signalled, learned and ended with its 
     json offer = *client.request({{"command", "offer"},
                                   {"call-id", "c1"},
                                   {"from-tag", "x"},
-                                  {"sdp", sdp(a.local().port())}},
+                                  {"sdp", audio_sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
     json answer = *client.request({{"command", "answer"},
                                    {"call-id", "c1"},
                                    {"from-tag", "x"},
                                    {"to-tag", "y"},
-                                   {"sdp", sdp(b.local().port())}},
+                                   {"sdp", audio_sdp(b.local().port())}},
                                   NgEncoding::bencode, 3s);
     Endpoint to_b_side = *Endpoint::parse("127.0.0.1", sdp_port(offer["sdp"]));
     Endpoint to_a_side = *Endpoint::parse("127.0.0.1", sdp_port(answer["sdp"]));

@@ -8,6 +8,7 @@
 
 #include "daemon_process.hpp"
 #include "ng_client.hpp"
+#include "phone_sdp.hpp"
 #include "rtp_builder.hpp"
 #include "udp_peer.hpp"
 
@@ -19,13 +20,6 @@ using nlohmann::json;
 namespace {
 
 constexpr uint32_t kAttackerTag = 0xBADBAD;
-
-std::string phone_sdp(uint16_t port) {
-    return fmt::format(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
-        "RTP/AVP 0\r\n",
-        port);
-}
 
 uint16_t sdp_port(const std::string& sdp) {
     std::smatch m;
@@ -64,14 +58,14 @@ TEST_CASE(
         auto offer = client.request({{"command", "offer"},
                                      {"call-id", id},
                                      {"from-tag", "a"},
-                                     {"sdp", phone_sdp(a.local().port())}},
+                                     {"sdp", audio_sdp(a.local().port())}},
                                     encoding, 3s);
         REQUIRE(offer);
         auto answer = client.request({{"command", "answer"},
                                       {"call-id", id},
                                       {"from-tag", "a"},
                                       {"to-tag", "b"},
-                                      {"sdp", phone_sdp(b.local().port())}},
+                                      {"sdp", audio_sdp(b.local().port())}},
                                      encoding, 3s);
         REQUIRE(answer);
         Endpoint a_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*answer)["sdp"]));

@@ -8,6 +8,7 @@
 
 #include "daemon_process.hpp"
 #include "ng_client.hpp"
+#include "phone_sdp.hpp"
 #include "rtp_builder.hpp"
 #include "udp_peer.hpp"
 
@@ -17,12 +18,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-std::string sdp(const char* address, uint16_t port) {
-    return fmt::format(
-        "v=0\r\no=- 1 1 IN IP4 {0}\r\ns=-\r\nc=IN IP4 {0}\r\nt=0 0\r\nm=audio {1} RTP/AVP 0\r\n",
-        address, port);
-}
 
 Endpoint relay_rtp(const std::string& body) {
     std::smatch m;
@@ -73,7 +68,7 @@ TEST_CASE(
                                   {"call-id", "habits"},
                                   {"from-tag", "a"},
                                   {"received-from", {"IP4", "127.0.0.1"}},
-                                  {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
+                                  {"sdp", audio_sdp(caller_rtp.local().port())}},
                                  NgEncoding::bencode, 3s);
     Endpoint callee_sends_to = relay_rtp(offer["sdp"]);
     // The callee's early RTCP, before its answer reaches latch: not learned from.
@@ -84,7 +79,7 @@ TEST_CASE(
                                    {"from-tag", "a"},
                                    {"to-tag", "b"},
                                    {"received-from", {"IP4", "127.0.0.2"}},
-                                   {"sdp", sdp("127.0.0.1", callee_rtp.local().port())}},
+                                   {"sdp", audio_sdp(callee_rtp.local().port())}},
                                   NgEncoding::bencode, 3s);
     Endpoint caller_sends_to = relay_rtp(answer["sdp"]);
     // Audio both ways from the start (the callee, having sent its 200 OK, speaks first).
@@ -116,14 +111,14 @@ TEST_CASE(
     json offer = *client.request({{"command", "offer"},
                                   {"call-id", "nat"},
                                   {"from-tag", "a"},
-                                  {"sdp", sdp("127.0.0.1", caller_rtp.local().port())}},
+                                  {"sdp", audio_sdp(caller_rtp.local().port())}},
                                  NgEncoding::json, 3s);
     // The callee is behind a NAT: its SDP names its private address; no received-from.
     json answer = *client.request({{"command", "answer"},
                                    {"call-id", "nat"},
                                    {"from-tag", "a"},
                                    {"to-tag", "b"},
-                                   {"sdp", sdp("192.168.1.20", 4000)}},
+                                   {"sdp", audio_sdp(4000, "192.168.1.20")}},
                                   NgEncoding::json, 3s);
     Endpoint callee_sends_to = relay_rtp(offer["sdp"]), caller_sends_to = relay_rtp(answer["sdp"]);
     int reached_caller = 0;

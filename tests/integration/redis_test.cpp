@@ -9,6 +9,7 @@
 
 #include "daemon_process.hpp"
 #include "ng_client.hpp"
+#include "phone_sdp.hpp"
 #include "redis_server.hpp"
 #include "rtp_builder.hpp"
 #include "udp_peer.hpp"
@@ -29,13 +30,6 @@ std::vector<std::string> args(const RedisServer& redis, const char* port_min,
             "test-a",    "--listen-ng", fmt::format("127.0.0.1:{}", redis.port() + 1000)};
 }
 
-std::string sdp(uint16_t port) {
-    return fmt::format(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} "
-        "RTP/AVP 0\r\n",
-        port);
-}
-
 Endpoint relay_port(const std::string& body) {
     std::smatch m;
     REQUIRE(std::regex_search(body, m, std::regex("m=audio ([0-9]+) ")));
@@ -53,7 +47,7 @@ struct MediaCall {
         auto offer = client.request({{"command", "offer"},
                                      {"call-id", id},
                                      {"from-tag", "A"},
-                                     {"sdp", sdp(a.local().port())}},
+                                     {"sdp", audio_sdp(a.local().port())}},
                                     NgEncoding::bencode, 3s);
         REQUIRE(offer);
         REQUIRE((*offer)["result"] == "ok");
@@ -61,7 +55,7 @@ struct MediaCall {
                                       {"call-id", id},
                                       {"from-tag", "A"},
                                       {"to-tag", "B"},
-                                      {"sdp", sdp(b.local().port())}},
+                                      {"sdp", audio_sdp(b.local().port())}},
                                      NgEncoding::bencode, 3s);
         REQUIRE(answer);
         REQUIRE((*answer)["result"] == "ok");
@@ -154,7 +148,7 @@ TEST_CASE("calls outlive a kill -9: restored on their ports with their learned s
     auto reoffer = client.request({{"command", "offer"},
                                    {"call-id", "kept-1"},
                                    {"from-tag", "A"},
-                                   {"sdp", sdp(calls[1]->a.local().port())}},
+                                   {"sdp", audio_sdp(calls[1]->a.local().port())}},
                                   NgEncoding::json, 3s);
     REQUIRE(reoffer);
     CHECK(relay_port((*reoffer)["sdp"]) == calls[1]->b_sends_to);
