@@ -16,7 +16,8 @@ package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
 # NAT lab builds its networks from namespaces and nftables; the Redis tests and the HA lab run
 # redis-server, and the HA lab keepalived (with arping for its manual address moves).
-test="$package kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux"
+# The kernel path's BPF program: clang's BPF target, bpftool's skeleton, libbpf.
+test="$package clang bpftool libbpf-dev kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux"
 # bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
 bench="rtpengine-daemon gnuplot-nox python3"
 case "${1:-}" in

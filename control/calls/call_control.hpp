@@ -48,7 +48,7 @@ struct Signal {
     int offer_family = AF_UNSPEC, answer_family = AF_UNSPEC;
 };
 
-enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay, load_limit };
+enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay, load_limit, standby };
 
 struct CallResult {
     CallError error = CallError::none;
@@ -143,6 +143,7 @@ class CallControl {
     SessionId next_session_ = 1;
     unsigned next_worker_ = 0;
     LearningMode default_learning_;
+    bool standby_ = false;  // a standby takes no new calls (set_standby)
     uint64_t max_calls_ = 0;
     uint64_t max_packet_rate_ = 0;
     double packet_rate_ = 0;

@@ -63,6 +63,7 @@ void CallControl::mirror(const CallRecord& record, CallDone done) {
 }
 
 void CallControl::set_standby(bool standby) {
+    standby_ = standby;
     for (auto& [id, call] : calls_) {
         call->spec.standby = standby;
         if (!standby) {  // served from now on: later signalling learns as any does

@@ -172,6 +172,8 @@ void RtppCommands::update_or_lookup(const RtppCommand& c, const Respond& respond
                     return respond(rtpp_error(relay_error_code(r.relay_error)));
                 case CallError::load_limit:
                     return respond(rtpp_error(kRtppOverload));
+                case CallError::standby:
+                    return respond(rtpp_error(kRtppDraining));
             }
             if (index >= r.snapshot.media.size())
                 return respond(rtpp_error(kRtppCannotCreateSession));

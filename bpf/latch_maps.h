@@ -1,0 +1,57 @@
+/* The kernel path's maps, as the BPF program (latch_fwd.bpf.c) and latchd's workers both see
+ * them: one header, included from C (the program) and C++ (userspace). Plain fixed-size
+ * structs; ports and addresses in network byte order, IPv4 addresses in the first 4 bytes of
+ * their 16. */
+#ifndef LATCH_MAPS_H
+#define LATCH_MAPS_H
+
+#include <linux/types.h>
+
+#define LATCH_FLOWS_MAX 65536
+#define LATCH_LOCKS_MAX 65536
+
+/* A confirmed flow: a datagram from `remote` to the relay's `local` socket. */
+struct latch_flow_key {
+    __u8 family; /* AF_INET or AF_INET6 */
+    __u8 pad;
+    __be16 local_port;
+    __be16 remote_port;
+    __u16 pad2;
+    __u8 local_addr[16];
+    __u8 remote_addr[16];
+};
+
+#define LATCH_FLOW_RTCP 1 /* the flow's datagrams are RTCP (else RTP) */
+#define LATCH_FLOW_MUX 2  /* RTP and RTCP share the port: either is valid */
+
+/* What becomes of it: sent from the other leg's socket (src) to where its media goes (dst),
+ * with the call's TOS; counted. */
+struct latch_flow_action {
+    __u8 flags; /* LATCH_FLOW_* */
+    __u8 tos;
+    __be16 src_port;
+    __be16 dst_port;
+    __u16 pad;
+    __u8 src_addr[16];
+    __u8 dst_addr[16];
+    __u64 packets; /* forwarded by the program */
+    __u64 bytes;
+    __u64 last_ns; /* bpf_ktime_get_ns() of the last one */
+};
+
+/* A locked stream: datagrams to `local` from another address than its learned source are
+ * dropped and counted (a stranger); from the learned address on another port they go to
+ * userspace, which decides about a NAT's rebinding. */
+struct latch_lock_key {
+    __u8 family;
+    __u8 pad;
+    __be16 local_port;
+    __u8 local_addr[16];
+};
+
+struct latch_lock_value {
+    __u8 remote_addr[16];
+    __u64 drops;
+};
+
+#endif
