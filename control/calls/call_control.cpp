@@ -199,8 +199,10 @@ void CallControl::signal(Signal s, bool is_offer, CallDone done) {
             return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
         if (standby_) {
             // Its calls would be copies nobody writes down: the active instance takes them.
-            return deliver(done, CallResult::failed(CallError::standby,
-                                                    "this relay is a standby; the active instance takes new calls"));
+            return deliver(
+                done,
+                CallResult::failed(CallError::standby,
+                                   "this relay is a standby; the active instance takes new calls"));
         }
         if (max_calls_ != 0 && calls_.size() >= max_calls_) {
             return deliver(done, CallResult::failed(CallError::load_limit,

@@ -48,7 +48,15 @@ struct Signal {
     int offer_family = AF_UNSPEC, answer_family = AF_UNSPEC;
 };
 
-enum class CallError { none, unknown_call, unknown_tag, unknown_interface, relay, load_limit, standby };
+enum class CallError {
+    none,
+    unknown_call,
+    unknown_tag,
+    unknown_interface,
+    relay,
+    load_limit,
+    standby
+};
 
 struct CallResult {
     CallError error = CallError::none;

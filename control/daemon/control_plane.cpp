@@ -61,6 +61,7 @@ void ControlPlane::start() {
     if (replicator_) {
         active_ = !floating_ || floating_->held();
         replicator_->set_active(active_);
+        calls_.set_standby(!active_);
         replicator_->start();
         if (floating_) {
             floating_->start();

@@ -250,3 +250,52 @@ TEST_CASE("records that do not parse are skipped and counted; a taken port costs
     CHECK_THAT(latchd->log(), Catch::Contains("call squatted not restored"));
     CHECK(latchd->stop() == 0);
 }
+
+TEST_CASE("a standby copies the active instance's calls, follows their end, and takes no new call",
+          "[redis][standby]") {
+    if (!RedisServer::available()) {
+        WARN("redis-server is not installed: skipped");
+        return;
+    }
+    RedisServer redis(16404);
+    // The active instance holds no floating address: it serves. The standby's floating address
+    // (a test address no host here holds) is elsewhere: it follows, its copies bound there.
+    DaemonProcess active({"--workers", "1", "--port-min", "34300", "--port-max", "34399", "--redis",
+                          redis.url(), "--instance-id", "pair"});
+    DaemonProcess standby({"--workers", "1", "--port-min", "34300", "--port-max", "34399",
+                           "--redis", redis.url(), "--instance-id", "pair", "--floating-address",
+                           "198.18.255.1", "--interface", "default=198.18.255.1"});
+    NgClient to_active(active.ng()), to_standby(standby.ng());
+    auto listed = [](NgClient& c) {
+        auto r = c.request({{"command", "list"}}, NgEncoding::json, 3s);
+        return r ? (*r)["calls"].size() : 999u;
+    };
+    MediaCall one(to_active, "copied-1"), two(to_active, "copied-2");
+    CHECK(one.talk(2) == 4);
+    CHECK(eventually([&] { return listed(to_standby) == 2; }));
+    json repl = statistics(to_standby);
+    CHECK(repl["active"] == 0);
+    CHECK(repl["followed"].get<int>() >= 2);
+    // The copy sits on the active's ports, on the floating address.
+    auto copy =
+        to_standby.request({{"command", "query"}, {"call-id", "copied-1"}}, NgEncoding::json, 3s);
+    REQUIRE(copy);
+    auto stream = (*copy)["tags"]["A"]["medias"][0]["streams"][0];
+    CHECK(stream["local address"] == "198.18.255.1");
+    CHECK(stream["local port"] == one.a_sends_to.port());
+    CHECK(stream["latch"] == "confirmed");  // the source the active learned
+    // The active ends a call: the standby's copy goes too.
+    auto gone =
+        to_active.request({{"command", "delete"}, {"call-id", "copied-2"}}, NgEncoding::json, 3s);
+    REQUIRE(gone);
+    CHECK(eventually([&] { return listed(to_standby) == 1; }));
+    // A standby takes no new call: the active instance does.
+    auto refused = to_standby.request(
+        {{"command", "offer"}, {"call-id", "new"}, {"from-tag", "A"}, {"sdp", audio_sdp(4000)}},
+        NgEncoding::json, 3s);
+    REQUIRE(refused);
+    CHECK((*refused)["result"] == "error");
+    CHECK_THAT((*refused)["error-reason"].get<std::string>(), Catch::Contains("standby"));
+    CHECK(standby.stop() == 0);
+    CHECK(active.stop() == 0);
+}
