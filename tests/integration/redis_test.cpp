@@ -277,13 +277,18 @@ TEST_CASE("a standby copies the active instance's calls, follows their end, and 
     CHECK(repl["active"] == 0);
     CHECK(repl["followed"].get<int>() >= 2);
     // The copy sits on the active's ports, on the floating address.
-    auto copy =
-        to_standby.request({{"command", "query"}, {"call-id", "copied-1"}}, NgEncoding::json, 3s);
-    REQUIRE(copy);
-    auto stream = (*copy)["tags"]["A"]["medias"][0]["streams"][0];
+    // The learned source reaches the copy with the record's next write, which may come after
+    // the copy itself.
+    json stream;
+    CHECK(eventually([&] {
+        auto copy = to_standby.request({{"command", "query"}, {"call-id", "copied-1"}},
+                                       NgEncoding::json, 3s);
+        if (!copy) return false;
+        stream = (*copy)["tags"]["A"]["medias"][0]["streams"][0];
+        return stream["latch"] == "confirmed";  // the source the active learned
+    }));
     CHECK(stream["local address"] == "198.18.255.1");
     CHECK(stream["local port"] == one.a_sends_to.port());
-    CHECK(stream["latch"] == "confirmed");  // the source the active learned
     // The active ends a call: the standby's copy goes too.
     auto gone =
         to_active.request({{"command", "delete"}, {"call-id", "copied-2"}}, NgEncoding::json, 3s);
