@@ -40,6 +40,13 @@ struct {
     __type(value, struct latch_lock_value);
 } latch_locks SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} latch_alive SEC(".maps");
+
 #define ETH_LEN sizeof(struct ethhdr)
 #define IP4_LEN sizeof(struct iphdr)
 #define IP6_LEN sizeof(struct ipv6hdr)
@@ -53,7 +60,9 @@ struct {
 
 /* The userspace checks of rtp.cpp, on the first bytes of the payload: version 2, and for RTP
  * the header (CSRCs, extension) within the datagram, for RTCP the first packet's length. */
-static __always_inline int valid_media(struct __sk_buff* skb, __u32 off, __u32 len, __u8 flags) {
+static __always_inline int valid_media(struct __sk_buff* skb, __u32 off, __u32 len,
+                                       struct latch_flow_action* a) {
+    __u8 flags = a->flags;
     __u8 head[4];
     if (len < 8 || bpf_skb_load_bytes(skb, off, head, sizeof head) < 0) return 0;
     if ((head[0] >> 6) != 2) return 0;
@@ -79,6 +88,10 @@ static __always_inline int valid_media(struct __sk_buff* skb, __u32 off, __u32 l
         if (bpf_skb_load_bytes(skb, off + ((len - 1) & 0xffff), &pad, 1) < 0) return 0;
         if (pad == 0 || header + pad > len) return 0;
     }
+    __be32 ssrc;
+    if (bpf_skb_load_bytes(skb, off + 8, &ssrc, sizeof ssrc) < 0) return 0;
+    a->last_ssrc = bpf_ntohl(ssrc);
+    a->last_seq = ((__u16)head[2]) << 8 | head[3];
     return 1;
 }
 
@@ -195,6 +208,9 @@ int latch_ingress(struct __sk_buff* skb) {
     void* end = (void*)(long)skb->data_end;
     struct ethhdr* eth = data;
     if ((void*)(eth + 1) > end) return TC_ACT_OK;
+    __u32 zero = 0;
+    __u64* alive = bpf_map_lookup_elem(&latch_alive, &zero);
+    if (!alive || bpf_ktime_get_ns() > *alive) return TC_ACT_OK; /* latchd is gone: inert */
 
     struct latch_flow_key key = {};
     struct latch_lock_key lk = {};
@@ -220,8 +236,7 @@ int latch_ingress(struct __sk_buff* skb) {
             __builtin_memcpy(lk.local_addr, &ip->daddr, 4);
             return drop_stranger(&lk, key.remote_addr, 4);
         }
-        if (!valid_media(skb, ETH_LEN + IP4_LEN + UDP_LEN, udp_len - UDP_LEN, a->flags))
-            return TC_ACT_OK;
+        if (!valid_media(skb, ETH_LEN + IP4_LEN + UDP_LEN, udp_len - UDP_LEN, a)) return TC_ACT_OK;
         return forward4(skb, ip, udp, a);
     }
     if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -244,8 +259,7 @@ int latch_ingress(struct __sk_buff* skb) {
             __builtin_memcpy(lk.local_addr, &ip->daddr, 16);
             return drop_stranger(&lk, key.remote_addr, 16);
         }
-        if (!valid_media(skb, ETH_LEN + IP6_LEN + UDP_LEN, udp_len - UDP_LEN, a->flags))
-            return TC_ACT_OK;
+        if (!valid_media(skb, ETH_LEN + IP6_LEN + UDP_LEN, udp_len - UDP_LEN, a)) return TC_ACT_OK;
         return forward6(skb, ip, udp, a);
     }
     return TC_ACT_OK;

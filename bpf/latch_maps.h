@@ -36,7 +36,10 @@ struct latch_flow_action {
     __u8 dst_addr[16];
     __u64 packets; /* forwarded by the program */
     __u64 bytes;
-    __u64 last_ns; /* bpf_ktime_get_ns() of the last one */
+    __u64 last_ns;   /* bpf_ktime_get_ns() of the last one */
+    __u32 last_ssrc; /* the last RTP packet's SSRC and sequence number (host order), which */
+    __u16 last_seq;  /* userspace needs to recognise the stream after a NAT rebinding */
+    __u16 pad3;
 };
 
 /* A locked stream: datagrams to `local` from another address than its learned source are
@@ -53,5 +56,10 @@ struct latch_lock_value {
     __u8 remote_addr[16];
     __u64 drops;
 };
+
+/* The program forwards and drops only while bpf_ktime_get_ns() is below the one value of this
+ * array, which latchd moves forward every second: if latchd dies and its program stays attached
+ * (tc filters outlive their process), everything passes to the stack again within seconds. */
+#define LATCH_ALIVE_GRACE_NS 3000000000ULL
 
 #endif

@@ -155,6 +155,19 @@ struct Program {
     Program() {
         libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
         skel = latch_fwd__open_and_load();
+        if (skel != nullptr) alive_for(60);
+    }
+    // latchd's heartbeat: the program acts until `seconds` from now (0: it has stopped).
+    void alive_for(int seconds) const {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t until = seconds == 0
+                             ? 0
+                             : static_cast<uint64_t>(now.tv_sec + seconds) * 1000000000ULL +
+                                   static_cast<uint64_t>(now.tv_nsec);
+        uint32_t zero = 0;
+        REQUIRE(bpf_map__update_elem(skel->maps.latch_alive, &zero, sizeof zero, &until,
+                                     sizeof until, BPF_ANY) == 0);
     }
     ~Program() { latch_fwd__destroy(skel); }
     Run run(const Bytes& in) const {
@@ -278,6 +291,9 @@ TEST_CASE("a locked IPv4 flow leaves rewritten, to the exact bytes, with valid c
     CHECK(a.packets == 1);
     CHECK(a.bytes == payload.size());
     CHECK(a.last_ns != 0);
+    // The stream's position, for userspace to recognise it after a NAT rebinding.
+    CHECK(a.last_seq == 0x1234);
+    CHECK(a.last_ssrc == 0x55555555);
 }
 
 TEST_CASE("a locked IPv6 flow leaves rewritten with a valid UDP checksum", "[kernel][bpf]") {
@@ -331,4 +347,23 @@ TEST_CASE("what the program must not forward passes to the stack untouched, or i
     }
     CHECK(p.drops(kRelay4, 30000) == 1);
     CHECK(p.action(kRelay4, 30000, kPhoneA4, 4000).packets == 0);
+}
+
+TEST_CASE("once latchd's heartbeat stops, the program forwards and drops nothing",
+          "[kernel][bpf]") {
+    if (skipped()) return;
+    Program p;
+    if (skipped(&p)) return;
+    p.flow(kRelay4, 30000, kPhoneA4, 4000, kRelay4, 30002, kPhoneB4, 5000, 0);
+    Bytes media = frame(kPhoneA4, 4000, kRelay4, 30000, rtp_payload());
+    Bytes stranger = frame(kStranger4, 4000, kRelay4, 30000, rtp_payload());
+    CHECK(p.run(media).retval == TC_ACT_REDIRECT);
+    CHECK(p.run(stranger).retval == TC_ACT_SHOT);
+    p.alive_for(0);
+    Run forwarded = p.run(media), dropped = p.run(stranger);
+    CHECK(forwarded.retval == TC_ACT_OK);
+    CHECK(forwarded.out == media);
+    CHECK(dropped.retval == TC_ACT_OK);
+    CHECK(p.action(kRelay4, 30000, kPhoneA4, 4000).packets == 1);
+    CHECK(p.drops(kRelay4, 30000) == 1);
 }
