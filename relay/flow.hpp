@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernel_sync.hpp"
 #include "latch.hpp"
 #include "relay_types.hpp"
 #include "udp_socket.hpp"
@@ -37,6 +38,7 @@ struct Flow {
     Session* session = nullptr;
     Endpoint local;
     Endpoint connected_to;
+    KernelEntry kernel;  // its entries in the kernel path's maps (cold: signalling, sweeps)
 
     // Whether sends to `to` can leave by the connected socket.
     bool connected_toward(const Endpoint& to) const { return connected && connected_to == to; }

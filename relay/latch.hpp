@@ -107,6 +107,21 @@ class Latch {
     Verdict on_packet(const Endpoint& source, const PacketFacts& packet, uint64_t now_ms,
                       const Latch* rtp = nullptr) noexcept;
 
+    // A candidate whose window is over is locked (on_packet() does the same with the next
+    // packet; the kernel path, which sees no packet in userspace, asks).
+    void settle(uint64_t now_ms) noexcept {
+        if (state_ == LatchState::learning && now_ms >= window_end_ms_)
+            state_ = LatchState::confirmed;
+    }
+    // The learned source's stream stands at this SSRC and sequence number (its packets went by
+    // the kernel path): what a NAT's rebinding must continue.
+    void resume_stream(uint32_t ssrc, uint16_t seq) noexcept {
+        if (state_ == LatchState::unlearned || ssrc == 0) return;
+        have_rtp_ = true;
+        last_ssrc_ = ssrc;
+        last_seq_ = seq;
+    }
+
     // Where media toward this stream's endpoint goes: the learned source, else the signalled
     // address, else nullptr (nothing to send to).
     const Endpoint* destination() const noexcept {

@@ -30,7 +30,9 @@ Relay::~Relay() {
     stop();
 }
 
-void Relay::start(ReplyHandler on_reply) {
+void Relay::start(ReplyHandler on_reply, const std::vector<Endpoint>& local_addresses) {
+    kernel_ = KernelPath::open(config_.kernel_path, local_addresses, control_loop_);
+    for (auto& worker : workers_) worker->set_kernel_path(kernel_.get());
     replies_.open(control_loop_, [handler = std::move(on_reply)](std::vector<WorkerReply>& batch) {
         // One reply that fails to be handled must not cost the others theirs.
         for (auto& reply : batch) guarded("worker reply", [&] { handler(reply); });
@@ -41,6 +43,7 @@ void Relay::start(ReplyHandler on_reply) {
 
 void Relay::stop() {
     for (auto& worker : workers_) worker->stop();
+    if (kernel_) kernel_->close();
     replies_.close();
 }
 

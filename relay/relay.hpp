@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernel_path.hpp"
 #include "mailbox.hpp"
 #include "relay_config.hpp"
 #include "relay_types.hpp"
@@ -27,9 +28,11 @@ class Relay {
     Relay& operator=(const Relay&) = delete;
     ~Relay();
 
-    // Starts the workers; their replies (results, idle timeouts, learning reports) go to
-    // `on_reply` on the control loop. Throws when a worker cannot start.
-    void start(ReplyHandler on_reply);
+    // Opens the kernel path (config().kernel_path) for media on `local_addresses`, then starts
+    // the workers; their replies (results, idle timeouts, learning reports) go to `on_reply` on
+    // the control loop. Throws when a worker cannot start, or the kernel path is `on` and
+    // cannot be had.
+    void start(ReplyHandler on_reply, const std::vector<Endpoint>& local_addresses = {});
     // Ends every session, joins the workers and closes the reply mailbox. The control loop
     // then has one closing handle to run out.
     void stop();
@@ -45,6 +48,8 @@ class Relay {
     const RelayConfig& config() const { return config_; }
     // After start(): how the workers read and send datagrams ("io_uring" or "epoll").
     const char* packet_io() const;
+    // After start(): the kernel path, or nullptr when media stays in userspace.
+    const KernelPath* kernel_path() const { return kernel_.get(); }
     uv_loop_t* control_loop() const { return control_loop_; }
 
   private:
@@ -52,6 +57,7 @@ class Relay {
     uv_loop_t* control_loop_;
     Mailbox<WorkerReply> replies_;
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::unique_ptr<KernelPath> kernel_;
     bool started_ = false;
 };
 

@@ -25,6 +25,17 @@ inline std::optional<PacketIo> parse_packet_io(std::string_view word) {
     return std::nullopt;
 }
 
+// Whether established streams are forwarded by the kernel path (offload/kernel_path.hpp).
+enum class KernelMode : uint8_t {
+    automatic,  // where the kernel and the process's capabilities allow it, else userspace
+    on,         // or refuse to start
+    off,
+};
+
+// "auto", "on" or "off"; nothing for any other word.
+std::optional<KernelMode> parse_kernel_mode(std::string_view word);
+const char* kernel_mode_name(KernelMode mode);
+
 struct RelayConfig {
     unsigned workers = 0;  // 0: one per core
     uint16_t port_min = 30000;
@@ -35,6 +46,7 @@ struct RelayConfig {
     PacketIo packet_io = PacketIo::automatic;
     // On io_uring: give each flow that carries media a connected socket toward its endpoint.
     bool connected_sockets = true;
+    KernelMode kernel_path = KernelMode::off;
     // Addresses that move between hosts (keepalived): media sockets on them are bound even
     // while this host does not hold them.
     std::vector<Endpoint> floating;

@@ -73,6 +73,7 @@ FlowCounters& FlowCounters::operator+=(const FlowCounters& other) {
     packets_out += other.packets_out;
     bytes_out += other.bytes_out;
     learned += other.learned;
+    kernel_packets += other.kernel_packets;
     for (std::size_t i = 0; i < kDropReasons; ++i) drops[i] += other.drops[i];
     if (other.last_packet_ms > last_packet_ms) last_packet_ms = other.last_packet_ms;
     return *this;

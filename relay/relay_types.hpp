@@ -46,7 +46,8 @@ struct FlowCounters {
     uint64_t bytes_in = 0;
     uint64_t packets_out = 0;  // sent from this flow's socket toward its endpoint
     uint64_t bytes_out = 0;
-    uint64_t learned = 0;  // times a source was (re)learned
+    uint64_t learned = 0;         // times a source was (re)learned
+    uint64_t kernel_packets = 0;  // of packets_in, forwarded by the kernel path
     std::array<uint64_t, kDropReasons> drops{};
     uint64_t last_packet_ms = 0;  // monotonic (uv_now) time of the last accepted packet; 0: never
 
@@ -91,7 +92,8 @@ struct FlowSnapshot {
     Endpoint expected;
     Endpoint learned;
     LatchState state = LatchState::unlearned;
-    Endpoint connected;  // where the flow's connected socket is connected to; unset: none
+    Endpoint connected;   // where the flow's connected socket is connected to; unset: none
+    bool kernel = false;  // the kernel path forwards its learned source's datagrams
     FlowCounters counters;
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "kernel_path.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
@@ -173,6 +174,35 @@ void Session::close_media(Media& media, PortPool& pool) {
     }
 }
 
+void Session::sync_kernel(const SessionEnv& env, uint64_t now_ms) {
+    kernel_ = env.kernel;
+    if (kernel_ == nullptr) return;
+    // Every latch first, so that each flow sees its peer's settled destination.
+    for_each_flow([&](Flow& flow) { flow.latch.settle(now_ms); });
+    bool settled = true;
+    for_each_flow([&](Flow& flow) {
+        if (!kernel_sync(flow, *kernel_, !standby_)) settled = false;
+    });
+    kernel_pending_ = !settled;
+}
+
+void Session::clear_kernel() {
+    if (kernel_ == nullptr) return;
+    for_each_flow([&](Flow& flow) { kernel_clear(flow, *kernel_); });
+    kernel_pending_ = false;
+}
+
+void Session::harvest_kernel() {
+    if (kernel_ == nullptr) return;
+    for_each_flow([&](Flow& flow) { kernel_harvest(flow, *kernel_); });
+}
+
+bool Session::in_kernel() const {
+    bool any = false;
+    for_each_flow([&](const Flow& flow) { any = any || flow.kernel.flow || flow.kernel.lock; });
+    return any;
+}
+
 void Session::close(PortPool& pool) {
     for (auto& media : media_) close_media(*media, pool);
     media_.clear();
@@ -238,6 +268,7 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
                 fs.learned = flow.latch.learned();
                 fs.state = flow.latch.state();
                 if (flow.connected) fs.connected = flow.connected_to;
+                fs.kernel = flow.kernel.flow;
                 fs.counters = flow.counters;
                 snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
             }

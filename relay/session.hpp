@@ -42,6 +42,8 @@ struct SessionEnv {
     // Sessions whose flows learned a source since the worker last reported (its capacity is
     // reserved: the packet path only appends while there is room; the sweep finds the rest).
     std::vector<SessionId>* learned = nullptr;
+    // The kernel path, when the relay has one.
+    KernelPath* kernel = nullptr;
 };
 
 class Session {
@@ -89,6 +91,21 @@ class Session {
     // A learning event not yet reported to the control thread.
     bool learned_unreported = false;
 
+    // The kernel path (offload/kernel_sync.hpp), with the worker's env. sync_kernel() brings
+    // every flow's entries in step with its latch; clear_kernel() removes them (before a
+    // re-offer opens learning again, and before the session ends); harvest_kernel() folds the
+    // kernel's counts into the flows' counters. Nothing without a kernel path.
+    void sync_kernel(const SessionEnv& env, uint64_t now_ms);
+    void clear_kernel();
+    void harvest_kernel();
+    // Whether a flow may still get entries without a learning event (see kernel_sync()).
+    bool kernel_pending() const { return kernel_pending_; }
+    bool in_kernel() const;
+    // The packet path, for a datagram that reached userspace on a flow the kernel forwards.
+    void kernel_position(Flow& flow, uint64_t now_ms) noexcept {
+        if (kernel_ != nullptr) kernel_stream_position(flow, *kernel_, now_ms);
+    }
+
   private:
     WorkerFailure open_media(const MediaSpec& spec, SessionEnv& env);
     static void close_media(Media& media, PortPool& pool);
@@ -111,6 +128,8 @@ class Session {
     uint64_t last_signal_ms_;
     std::vector<std::unique_ptr<Media>> media_;  // stable addresses: handles point at flows
     std::vector<SessionId>* learned_log_ = nullptr;
+    KernelPath* kernel_ = nullptr;
+    bool kernel_pending_ = false;
     bool standby_ = false;
 };
 

@@ -150,6 +150,7 @@ void Worker::execute(WorkerCommand& command) {
                 session->close(pool_);
                 return fail(std::move(error));
             }
+            session->sync_kernel(env_, now);
             reply.snapshot = session->snapshot(index_);
             sessions_.emplace(command.session, std::move(session));
             ++sessions_created_;
@@ -157,14 +158,17 @@ void Worker::execute(WorkerCommand& command) {
         }
         case Op::update: {
             if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
-            if (auto error = it->second->apply(command.spec, env_, now)) {
-                return fail(std::move(error));
-            }
+            // Out of the kernel before learning opens again; back in once locked.
+            it->second->clear_kernel();
+            auto error = it->second->apply(command.spec, env_, now);
+            it->second->sync_kernel(env_, now);
+            if (error) return fail(std::move(error));
             reply.snapshot = it->second->snapshot(index_);
             break;
         }
         case Op::query:
             if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
+            it->second->harvest_kernel();
             reply.snapshot = it->second->snapshot(index_);
             break;
         case Op::remove:
@@ -177,6 +181,7 @@ void Worker::execute(WorkerCommand& command) {
         case Op::standby:
             if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
             it->second->set_standby(command.spec.standby, now);
+            it->second->sync_kernel(env_, now);
             reply.snapshot = it->second->snapshot(index_);
             break;
         case Op::shutdown:
@@ -194,6 +199,7 @@ void Worker::end_session(SessionId id, ReplyStatus status, uint64_t request, Op 
     reply.status = status;
     reply.session = id;
     reply.worker = index_;
+    it->second->clear_kernel();  // its final counts included
     reply.snapshot = it->second->snapshot(index_);
     it->second->add_totals(ended_totals_);
     // The reply goes first: closing the sockets is work the caller need not wait for. The
@@ -208,8 +214,14 @@ void Worker::sweep() {
     uint64_t now = uv_now(&loop_);
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {
-        if (!session->standby() && now - session->last_activity_ms() >= config_.idle_timeout_ms)
-            idle.push_back(id);
+        if (session->kernel_pending()) session->sync_kernel(env_, now);
+        bool quiet = now - session->last_activity_ms() >= config_.idle_timeout_ms;
+        // Media the kernel forwards shows in userspace only once its counts are read.
+        if (quiet && session->in_kernel()) {
+            session->harvest_kernel();
+            quiet = now - session->last_activity_ms() >= config_.idle_timeout_ms;
+        }
+        if (!session->standby() && quiet) idle.push_back(id);
         // Learned while the log was full: reported now.
         if (session->learned_unreported && learned_.size() < learned_.capacity())
             learned_.push_back(id);
@@ -230,7 +242,7 @@ void Worker::shut_down() {
     // The inbox closes after the current batch (handle_commands); then the loop runs dry.
 }
 
-WorkerStats Worker::stats() const {
+WorkerStats Worker::stats() {
     WorkerStats s;
     s.worker = index_;
     s.sessions = sessions_.size();
@@ -240,6 +252,7 @@ WorkerStats Worker::stats() const {
     s.ports_available = pool_.available();
     s.totals = ended_totals_;
     for (const auto& [id, session] : sessions_) {
+        session->harvest_kernel();
         session->add_totals(s.totals);
         s.streams += session->media_count();
     }
@@ -251,6 +264,7 @@ void Worker::report_learned() {
         auto it = sessions_.find(id);
         if (it == sessions_.end() || !it->second->learned_unreported) continue;
         it->second->learned_unreported = false;
+        it->second->sync_kernel(env_, uv_now(&loop_));
         WorkerReply reply;
         reply.op = Op::learned;
         reply.session = id;

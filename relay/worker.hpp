@@ -38,6 +38,8 @@ class Worker final : private PacketHost {
     // Initialises the loop and its handles on the calling thread, then runs the loop on a new
     // thread. Throws on failure.
     void start();
+    // Before start(): the relay's kernel path, into which the worker writes its locked flows.
+    void set_kernel_path(KernelPath* kernel) { env_.kernel = kernel; }
     // Any thread. False once the worker is stopping.
     bool post(WorkerCommand command) { return inbox_.post(std::move(command)); }
     // Ends every session, closes every handle, joins the thread. Not from the worker itself.
@@ -60,7 +62,7 @@ class Worker final : private PacketHost {
     void sweep();
     void end_session(SessionId id, ReplyStatus status, uint64_t request, Op op);
     void shut_down();
-    WorkerStats stats() const;
+    WorkerStats stats();
     WorkerReply reply_for(const WorkerCommand& command) const;
     // Sends the control thread a snapshot of every session that learned a source since the
     // last report.

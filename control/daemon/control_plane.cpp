@@ -10,6 +10,7 @@ namespace latch {
 
 ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
     : loop_(loop),
+      interfaces_(config.interfaces),
       relay_(config.relay, loop),
       calls_(loop, relay_, config.interfaces, config.learning),
       call_log_(config.relay.idle_timeout_ms),
@@ -56,7 +57,9 @@ ControlPlane::~ControlPlane() {
 }
 
 void ControlPlane::start() {
-    relay_.start([this](WorkerReply& reply) { calls_.on_worker_reply(reply); });
+    std::vector<Endpoint> media_addresses;
+    for (const Interface& i : interfaces_) media_addresses.push_back(i.bind);
+    relay_.start([this](WorkerReply& reply) { calls_.on_worker_reply(reply); }, media_addresses);
     started_ = true;
     if (replicator_) {
         active_ = !floating_ || floating_->held();
@@ -101,6 +104,7 @@ ControlReport ControlPlane::report() const {
     r.packets_per_second = static_cast<uint64_t>(std::llround(calls_.packet_rate()));
     r.stopped_exceptions = g_stopped_exceptions.load(std::memory_order_relaxed);
     r.observer_failures = calls_.observer_failures();
+    if (const KernelPath* kernel = relay_.kernel_path()) r.kernel_devices = kernel->devices();
     if (replicator_) {
         ReplicationCounters c = replicator_->counters();
         r.replication = {{"connected", c.connected ? 1 : 0},

@@ -70,6 +70,7 @@ class ControlPlane {
     void follow();
 
     uv_loop_t* loop_;
+    const std::vector<Interface>& interfaces_;
     Relay relay_;
     CallControl calls_;
     CallLog call_log_;

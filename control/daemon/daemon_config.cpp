@@ -51,6 +51,11 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
   --workers N               forwarding threads (default: one per core)
   --packet-io MODE          how workers read and send media: auto (default: io_uring where
                             the kernel allows it, else epoll), io_uring or epoll
+  --kernel-path MODE        forward established streams in the kernel (a BPF program on the
+                            devices that hold the interfaces' addresses; needs CAP_BPF and
+                            CAP_NET_ADMIN): auto (default: where the kernel and the process's
+                            capabilities allow it, else userspace), on (or refuse to start),
+                            off
   --connected-sockets yes|no
                             on io_uring, give each stream that carries media a second socket
                             on its port, connected to its endpoint: cheaper to send and
@@ -124,6 +129,7 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
     }
     CommandLine cl;
     DaemonConfig& c = cl.config;
+    c.relay.kernel_path = KernelMode::automatic;
     bool cli_interfaces = false;  // interfaces on the command line replace the file's
     bool allow_from_cli = false;  // the first --control-allow replaces the default
     std::vector<Network> allowed = AllowList::loopback().networks();
@@ -196,6 +202,12 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
                 throw std::invalid_argument("--packet-io: '" + value +
                                             "' is not auto, io_uring or epoll");
             c.relay.packet_io = *mode;
+        } else if (option == "--kernel-path") {
+            auto mode = parse_kernel_mode(take());
+            if (!mode)
+                throw std::invalid_argument("--kernel-path: '" + value +
+                                            "' is not auto, on or off");
+            c.relay.kernel_path = *mode;
         } else if (option == "--connected-sockets") {
             if (take() == "yes")
                 c.relay.connected_sockets = true;

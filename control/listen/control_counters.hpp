@@ -40,6 +40,8 @@ struct ControlReport {
     uint64_t observer_failures = 0;   // call observers that threw
     // Call state in Redis, by name ("connected", "records", "writes"...); empty when off.
     std::map<std::string, uint64_t> replication;
+    // The devices the kernel path is attached to ("eth1 (tcx)"); empty: media in userspace.
+    std::vector<std::string> kernel_devices;
 };
 
 // The listener's counters by name ("requests", "bad requests"...), for statistics and metrics.

@@ -43,6 +43,7 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
                     {"last packet", clocks.wall_seconds(f.counters.last_packet_ms)},
                     {"flags", nlohmann::json::array({c == 0 ? "RTP" : "RTCP"})},
                     {"latch", latch_state_name(f.state)},
+                    {"path", f.kernel ? "kernel" : "userspace"},
                     {"stats", counters_json(f.counters)},
                     {"sent",
                      {{"packets", f.counters.packets_out}, {"bytes", f.counters.bytes_out}}},
@@ -78,6 +79,7 @@ nlohmann::json format_control(const ControlReport& report) {
         control[p.protocol] = std::move(listener);
     }
     control["packets per second"] = report.packets_per_second;
+    control["kernel path"] = report.kernel_devices;
     control["stopped exceptions"] = report.stopped_exceptions;
     control["observer failures"] = report.observer_failures;
     if (!report.replication.empty()) control["replication"] = report.replication;
@@ -105,7 +107,10 @@ nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64
              {{"current", all.sessions},
               {"created", all.sessions_created},
               {"timed out", all.sessions_timed_out}}},
-            {"packets", {{"received", totals.packets_in}, {"relayed", totals.packets_out}}},
+            {"packets",
+             {{"received", totals.packets_in},
+              {"relayed", totals.packets_out},
+              {"by the kernel path", totals.kernel_packets}}},
             {"bytes", {{"received", totals.bytes_in}, {"relayed", totals.bytes_out}}},
             {"learned", totals.learned},
             {"drops", std::move(drops)},

@@ -249,9 +249,11 @@ class Relay:
     def stop(self):
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.log = self.proc.communicate(timeout=10)[1]
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.log = self.proc.communicate()[1]
+        return self.log
 
 
 def sdp(addr, port):
@@ -480,10 +482,12 @@ def main():
         relays.append(relay_nat)
         rows = scenario_rows(lab, relay, relay_nat)
     finally:
+        # Which path each latchd forwarded media on (the kernel path where it could be had).
+        paths = []
         for r in relays:
-            r.stop()
+            paths += [l.split("] ", 1)[-1] for l in r.stop().splitlines() if "kernel path" in l]
         lab.teardown()
-    lines = ["| scenario | NAT | with latch | caller→callee | callee→caller | lost (learning) | without latch |",
+    lines = [f"latchd: {p}  " for p in paths] + ["", "| scenario | NAT | with latch | caller→callee | callee→caller | lost (learning) | without latch |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['scenario']} | {r['nat']} | {r['latch']} | {r['a_to_b']} | {r['b_to_a']} | "
