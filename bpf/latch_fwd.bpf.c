@@ -113,6 +113,17 @@ static __always_inline void count(struct latch_flow_action* a, __u32 bytes) {
     a->last_ns = bpf_ktime_get_ns();
 }
 
+/* Out of the device the FIB named, to its neighbour; or, where the FIB would not say (forwarding
+ * off), out of the device that holds the relay's address, the kernel resolving route and
+ * neighbour as for the relay's own datagrams. */
+static __always_inline int leave(struct __sk_buff* skb, struct bpf_fib_lookup* fib, int via_fib,
+                                 __u32 ifindex) {
+    if (!via_fib) return bpf_redirect_neigh(ifindex, 0, 0, 0);
+    bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0);
+    bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0);
+    return bpf_redirect(fib->ifindex, 0);
+}
+
 static __always_inline int forward4(struct __sk_buff* skb, struct iphdr* ip, struct udphdr* udp,
                                     struct latch_flow_action* a) {
     struct bpf_fib_lookup fib = {};
@@ -125,7 +136,18 @@ static __always_inline int forward4(struct __sk_buff* skb, struct iphdr* ip, str
     __builtin_memcpy(&fib.ipv4_src, a->src_addr, 4);
     __builtin_memcpy(&fib.ipv4_dst, a->dst_addr, 4);
     fib.ifindex = skb->ingress_ifindex;
-    if (bpf_fib_lookup(skb, &fib, sizeof fib, 0) != BPF_FIB_LKUP_RET_SUCCESS) return TC_ACT_OK;
+    int via_fib = 0;
+    switch (bpf_fib_lookup(skb, &fib, sizeof fib, 0)) {
+        case BPF_FIB_LKUP_RET_SUCCESS:
+            via_fib = 1;
+            break;
+        case BPF_FIB_LKUP_RET_FWD_DISABLED: /* a host, not a router: its own output route */
+        case BPF_FIB_LKUP_RET_NO_NEIGH:
+            if (a->ifindex == 0) return TC_ACT_OK;
+            break;
+        default: /* unreachable, local, too big...: userspace decides */
+            return TC_ACT_OK;
+    }
 
     __be32 old_src = ip->saddr, old_dst = ip->daddr, new_src, new_dst;
     __builtin_memcpy(&new_src, a->src_addr, 4);
@@ -152,10 +174,8 @@ static __always_inline int forward4(struct __sk_buff* skb, struct iphdr* ip, str
     bpf_skb_store_bytes(skb, ETH_LEN, &new_word, 2, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP4_LEN, &a->src_port, 2, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP4_LEN + 2, &a->dst_port, 2, 0);
-    bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0);
-    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0);
     count(a, skb->len - ETH_LEN - IP4_LEN - UDP_LEN);
-    return bpf_redirect(fib.ifindex, 0);
+    return leave(skb, &fib, via_fib, a->ifindex);
 }
 
 static __always_inline int forward6(struct __sk_buff* skb, struct ipv6hdr* ip, struct udphdr* udp,
@@ -169,7 +189,18 @@ static __always_inline int forward6(struct __sk_buff* skb, struct ipv6hdr* ip, s
     __builtin_memcpy(fib.ipv6_src, a->src_addr, 16);
     __builtin_memcpy(fib.ipv6_dst, a->dst_addr, 16);
     fib.ifindex = skb->ingress_ifindex;
-    if (bpf_fib_lookup(skb, &fib, sizeof fib, 0) != BPF_FIB_LKUP_RET_SUCCESS) return TC_ACT_OK;
+    int via_fib = 0;
+    switch (bpf_fib_lookup(skb, &fib, sizeof fib, 0)) {
+        case BPF_FIB_LKUP_RET_SUCCESS:
+            via_fib = 1;
+            break;
+        case BPF_FIB_LKUP_RET_FWD_DISABLED:
+        case BPF_FIB_LKUP_RET_NO_NEIGH:
+            if (a->ifindex == 0) return TC_ACT_OK;
+            break;
+        default:
+            return TC_ACT_OK;
+    }
 
     /* Everything read from the packet is read first: the checksum helpers invalidate packet
      * pointers. UDP over IPv6 always carries a checksum: the pseudo header's addresses and the
@@ -196,10 +227,8 @@ static __always_inline int forward6(struct __sk_buff* skb, struct ipv6hdr* ip, s
     bpf_skb_store_bytes(skb, IP6_DST_OFF, a->dst_addr, 16, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP6_LEN, &a->src_port, 2, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP6_LEN + 2, &a->dst_port, 2, 0);
-    bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0);
-    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0);
     count(a, skb->len - ETH_LEN - IP6_LEN - UDP_LEN);
-    return bpf_redirect(fib.ifindex, 0);
+    return leave(skb, &fib, via_fib, a->ifindex);
 }
 
 SEC("tc")

@@ -32,8 +32,13 @@ struct latch_flow_action {
     __be16 src_port;
     __be16 dst_port;
     __u16 pad;
+    /* The device that holds src_addr: where the datagram leaves when the FIB cannot be asked
+     * (forwarding is off on the ingress device, as on most hosts that are no routers), with the
+     * kernel's output route and neighbour lookup. 0: nowhere, userspace sends it. */
+    __u32 ifindex;
     __u8 src_addr[16];
     __u8 dst_addr[16];
+    __u32 pad4;
     __u64 packets; /* forwarded by the program */
     __u64 bytes;
     __u64 last_ns;   /* bpf_ktime_get_ns() of the last one */

@@ -67,6 +67,9 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
            static_cast<double>(totals.packets_in));
     single("latch_packets_relayed_total", "Datagrams relayed to the other leg", MetricType::Counter,
            static_cast<double>(totals.packets_out));
+    single("latch_packets_kernel_total",
+           "Datagrams the kernel path forwarded (part of received and relayed)",
+           MetricType::Counter, static_cast<double>(totals.kernel_packets));
     single("latch_bytes_received_total", "Bytes received on media ports", MetricType::Counter,
            static_cast<double>(totals.bytes_in));
     single("latch_bytes_relayed_total", "Bytes relayed to the other leg", MetricType::Counter,

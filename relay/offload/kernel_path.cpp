@@ -253,7 +253,7 @@ std::unique_ptr<KernelPath> KernelPath::open(KernelMode mode,
     impl->alive = bpf_map__fd(impl->skel->maps.latch_alive);
     impl->alive_until(monotonic_ns() + LATCH_ALIVE_GRACE_NS);
     std::vector<std::string> lines;
-    std::vector<Endpoint> served;
+    std::vector<std::pair<Endpoint, unsigned>> served;
     std::vector<std::string> devices;
     for (auto& p : placed) {
         if (p.device.empty()) {
@@ -278,7 +278,7 @@ std::unique_ptr<KernelPath> KernelPath::open(KernelMode mode,
                 continue;
             }
         }
-        served.push_back(p.address);
+        served.emplace_back(p.address, p.ifindex);
         lines.push_back(fmt::format("{}: kernel, on {}", p.address.address_string(), p.device));
     }
     if (served.empty()) {
@@ -373,11 +373,11 @@ KernelPath::~KernelPath() {
     close();
 }
 
-bool KernelPath::serves(const Endpoint& local) const {
-    for (const auto& a : served_) {
-        if (a.same_address(local)) return true;
+unsigned KernelPath::ifindex_of(const Endpoint& local) const {
+    for (const auto& [address, ifindex] : served_) {
+        if (address.same_address(local)) return ifindex;
     }
-    return false;
+    return 0;
 }
 
 }  // namespace latch

@@ -33,7 +33,9 @@ class KernelPath {
     KernelPath& operator=(const KernelPath&) = delete;
 
     // Whether datagrams to this local address reach the program.
-    bool serves(const Endpoint& local) const;
+    bool serves(const Endpoint& local) const { return ifindex_of(local) != 0; }
+    // The device that holds a served address (0: not served).
+    unsigned ifindex_of(const Endpoint& local) const;
     // What it attached, for logs and statistics: "eth1 (tcx)".
     const std::vector<std::string>& devices() const { return devices_; }
 
@@ -56,7 +58,7 @@ class KernelPath {
     void beat();
 
     std::unique_ptr<Impl> impl_;
-    std::vector<Endpoint> served_;  // addresses on an attached device
+    std::vector<std::pair<Endpoint, unsigned>> served_;  // addresses on an attached device
     std::vector<std::string> devices_;
     Timer heartbeat_;
 };

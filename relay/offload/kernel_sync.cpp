@@ -97,6 +97,7 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
     action.flags = static_cast<__u8>((flow.component == 1 ? LATCH_FLOW_RTCP : 0) |
                                      (flow.rtcp_mux ? LATCH_FLOW_MUX : 0));
     action.tos = peer.tos;
+    action.ifindex = kernel.ifindex_of(peer.local);
     put_address(peer.local, action.src_addr, action.src_port);
     put_address(*to, action.dst_addr, action.dst_port);
     if (flow.kernel.flow && same(&key, &flow.kernel.key, sizeof key) &&

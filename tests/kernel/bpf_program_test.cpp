@@ -193,7 +193,7 @@ struct Program {
     }
     void flow(const Addr& local, uint16_t lport, const Addr& remote, uint16_t rport,
               const Addr& src, uint16_t sport, const Addr& dst, uint16_t dport, uint8_t tos,
-              uint8_t flags = 0) const {
+              uint8_t flags = 0, uint32_t ifindex = 0) const {
         latch_flow_key k{};
         k.family = static_cast<__u8>(local.family);
         k.local_port = htons(lport);
@@ -203,6 +203,7 @@ struct Program {
         latch_flow_action a{};
         a.flags = flags;
         a.tos = tos;
+        a.ifindex = ifindex;
         a.src_port = htons(sport);
         a.dst_port = htons(dport);
         std::memcpy(a.src_addr, src.bytes.data(), 16);
@@ -366,4 +367,28 @@ TEST_CASE("once latchd's heartbeat stops, the program forwards and drops nothing
     CHECK(dropped.retval == TC_ACT_OK);
     CHECK(p.action(kRelay4, 30000, kPhoneA4, 4000).packets == 1);
     CHECK(p.drops(kRelay4, 30000) == 1);
+}
+
+TEST_CASE("on a host that does not forward, a flow leaves by its address's device or not at all",
+          "[kernel][bpf]") {
+    if (skipped()) return;
+    Program p;
+    if (skipped(&p)) return;
+    REQUIRE(std::system("sysctl -qw net.ipv4.conf.all.forwarding=0") == 0);
+    auto ifindex = static_cast<uint32_t>(ns().ifindex);
+    p.flow(kRelay4, 30000, kPhoneA4, 4000, kRelay4, 30002, kPhoneB4, 5000, 0, 0, ifindex);
+    p.flow(kRelay4, 30010, kPhoneA4, 4000, kRelay4, 30012, kPhoneB4, 5000, 0, 0, 0);
+    Bytes payload = rtp_payload();
+    Run r = p.run(frame(kPhoneA4, 4000, kRelay4, 30000, payload));
+    // Rewritten; the kernel's neighbour table fills in the MACs as it sends.
+    CHECK(r.retval == TC_ACT_REDIRECT);
+    CHECK(r.out == frame(kRelay4, 30002, kPhoneB4, 5000, payload));
+    CHECK(p.action(kRelay4, 30000, kPhoneA4, 4000).packets == 1);
+    // No device to leave by: userspace sends it.
+    Bytes in = frame(kPhoneA4, 4000, kRelay4, 30010, payload);
+    Run up = p.run(in);
+    CHECK(up.retval == TC_ACT_OK);
+    CHECK(up.out == in);
+    CHECK(p.action(kRelay4, 30010, kPhoneA4, 4000).packets == 0);
+    REQUIRE(std::system("sysctl -qw net.ipv4.conf.all.forwarding=1") == 0);
 }

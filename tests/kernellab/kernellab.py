@@ -11,7 +11,7 @@ phone B (.21, ::21) and a stranger (.66, ::66). latchd is controlled over its ow
 root namespace (198.51.100.0/30). Everything is created and removed here; traffic stays inside
 these namespaces. Exit 77 (skipped) without root, iproute2 or a kernel path that loads.
 """
-import argparse, json, os, select, shutil, socket, struct, subprocess, sys, time
+import argparse, json, os, select, shutil, socket, struct, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "natlab"))
 import natlab  # noqa: E402  (the namespaces, veths and latchd driving of the NAT lab)
@@ -20,6 +20,7 @@ RELAY4, RELAY6 = "203.0.113.10", "2001:db8::10"
 PHONES = {"a": ("203.0.113.20", "2001:db8::20"), "b": ("203.0.113.21", "2001:db8::21"),
           "s": ("203.0.113.66", "2001:db8::66")}
 TOS = 184  # the call's DSCP EF, asked for in the offer
+METRICS = "198.51.100.2:9900"
 
 
 # ---------------------------------------------------------------- inside a namespace
@@ -50,6 +51,14 @@ def media(args):
     seq = args.first_seq
     while time.monotonic() < end:
         now = time.monotonic()
+        if args.rebind_at and sent[0] == args.rebind_at:
+            # A NAT's new mapping: the same stream goes on from another port.
+            moved = socket.socket(fam, socket.SOCK_DGRAM)
+            moved.bind((args.bind, args.rebind_port))
+            moved.setblocking(False)
+            socks.append(moved)
+            socks[0], socks[2] = moved, socks[0]
+            args.rebind_at = 0
         if dest and sent[0] < args.count and now >= next_send:
             pkt = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, args.ssrc) + bytes(160)
             try:
@@ -74,6 +83,8 @@ def media(args):
                 except BlockingIOError:
                     break
                 kind = "rtcp" if s is socks[1] else "rtp"
+                if len(socks) > 2 and s is socks[0]:
+                    got["after_rebind"] = got.get("after_rebind", 0) + 1
                 got[kind] += 1
                 key = f"{kind} {src[0]}:{src[1]}"
                 got["sources"][key] = got["sources"].get(key, 0) + 1
@@ -109,13 +120,14 @@ def ns_run(ns, *cmd):
 
 
 def start_media(ns, bind, port, to, ssrc, count=400, interval_ms=5, duration_ms=None, delay_ms=0,
-                first_seq=1):
+                first_seq=1, rebind_at=0, rebind_port=0):
     if duration_ms is None:
         duration_ms = delay_ms + count * interval_ms + 700
     cmd = ns_run(ns, sys.executable, os.path.abspath(__file__), "media", "--bind", bind, "--port",
                  str(port), "--ssrc", str(ssrc), "--count", str(count), "--interval-ms",
                  str(interval_ms), "--duration-ms", str(duration_ms), "--delay-ms", str(delay_ms),
-                 "--first-seq", str(first_seq))
+                 "--first-seq", str(first_seq), "--rebind-at", str(rebind_at), "--rebind-port",
+                 str(rebind_port))
     if to:
         cmd += ("--to", to)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -165,6 +177,11 @@ class Lab(natlab.Lab):
         natlab.run("ip", "link", "set", x, "up")
         natlab.run("ip", "addr", "add", "198.51.100.2/30", "dev", y, ns="relay")
         natlab.run("ip", "link", "set", y, "up", ns="relay")
+        # Neighbours known both ways, as on a network in use: the first packets of a call do
+        # not wait for address resolution.
+        for v4, v6 in PHONES.values():
+            natlab.run("ping", "-c1", "-W2", v4, ns="relay", check=False)
+            natlab.run("ping", "-6", "-c1", "-W2", v6, ns="relay", check=False)
 
 
 class Latchd(natlab.Relay):
@@ -174,6 +191,7 @@ class Latchd(natlab.Relay):
                      "198.51.100.0/30", "--workers", "1", "--interface", f"v4={RELAY4}",
                      "--interface", f"v6={RELAY6}", "--port-min", "30000", "--port-max", "30999",
                      "--learning-window", "300", "--kernel-path", kernel, "--log-level", "debug",
+                     "--metrics", METRICS,
                      *extra)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
@@ -244,9 +262,10 @@ def media_call(relay, checks, name, fam, kernel, a_port, b_port, count=400):
     (a_to, a_relay_addr, a_relay_port), (b_to, b_relay_addr, b_relay_port) = call(
         relay, name, fam, a_port, b_port)
     ai = 0 if fam == 4 else 1
-    pa = start_media("a", PHONES["a"][ai], a_port, a_to, 0xA1, count=count)
-    pb = start_media("b", PHONES["b"][ai], b_port, b_to, 0xB1, count=count)
-    time.sleep(count * 0.005 / 2)
+    # Both start sending once both have their sockets (a phone is listening before it talks).
+    pa = start_media("a", PHONES["a"][ai], a_port, a_to, 0xA1, count=count, delay_ms=300)
+    pb = start_media("b", PHONES["b"][ai], b_port, b_to, 0xB1, count=count, delay_ms=300)
+    time.sleep(0.3 + count * 0.005 / 2)
     _, mid = streams(relay, name)
     ra, rb = finish(pa), finish(pb)
     q, st = streams(relay, name)
@@ -276,6 +295,26 @@ def media_call(relay, checks, name, fam, kernel, a_port, b_port, count=400):
       f"{b_sent}/{rb['rtp']}")
     relay.request({"command": "delete", "call-id": name})
     return ra, rb
+
+
+def counted(relay, checks, tag, kernel, sent):
+    """What the kernel forwarded shows in statistics and in the Prometheus metrics."""
+    stats = relay.request({"command": "statistics"})["statistics"]
+    by_kernel = stats["packets"]["by the kernel path"]
+    value = -1
+    for _ in range(30):  # the metrics are refreshed once a second
+        body = urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=5).read().decode()
+        metric = [l for l in body.splitlines() if l.startswith("latch_packets_kernel_total ")]
+        value = int(float(metric[0].split()[1])) if metric else -1
+        if value == by_kernel:
+            break
+        time.sleep(0.1)
+    if kernel:
+        ok = sent * 0.9 <= by_kernel <= sent and value == by_kernel
+    else:
+        ok = by_kernel == 0 and value == 0
+    checks.check(f"counters-{tag}", "statistics and metrics count what the kernel forwarded", ok,
+                 f"statistics {by_kernel}, metric {value}, of {sent} sent")
 
 
 def stranger(relay, checks, kernel, a_port=40100, b_port=42100, count=20000):
@@ -319,6 +358,32 @@ def reoffer(relay, checks, kernel):
     c("B hears A from its new port", from_new >= 200 + ra2["sent_rtp"] - 20,
       f"{from_new} of {200 + ra2['sent_rtp']}")
     c("A's new port hears B", ra2["rtp"] >= 100, str(ra2["rtp"]))
+    relay.request({"command": "delete", "call-id": name})
+
+
+def rebinding(relay, checks, kernel):
+    """Phone A's NAT moves its stream to a new port mid-call (same address, SSRC and sequence):
+    userspace must still recognise it while the kernel forwards the stream."""
+    name = f"rebinding-{'kernel' if kernel else 'user'}"
+    (a_to, _, _), (b_to, _, _) = call(relay, name, 4, 40700, 42700)
+    pa = start_media("a", PHONES["a"][0], 40700, a_to, 0xA7, count=500, rebind_at=250,
+                     rebind_port=40750)
+    pb = start_media("b", PHONES["b"][0], 42700, b_to, 0xB7, count=500)
+    time.sleep(0.9)
+    _, mid = streams(relay, name)
+    ra, rb = finish(pa), finish(pb)
+    _, st = streams(relay, name)
+    c = lambda what, ok, detail="": checks.check(name, what, ok, detail)
+    if kernel:
+        c("the stream was in the kernel before the move", mid[("A", 0)].get("path") == "kernel")
+    c("B hears A before and after the move", rb["rtp"] >= ra["sent_rtp"] - 10,
+      f"{rb['rtp']}/{ra['sent_rtp']}")
+    c("A hears B on its new port", ra.get("after_rebind", 0) >= 200,
+      f"{ra.get('after_rebind', 0)} after the move")
+    learned = st[("A", 0)]["endpoint"]
+    c("the new port is learned", learned.get("port") == 40750, str(learned))
+    if kernel:
+        c("and forwarded in the kernel again", st[("A", 0)].get("path") == "kernel")
     relay.request({"command": "delete", "call-id": name})
 
 
@@ -376,6 +441,8 @@ def main():
         p.add_argument("--duration-ms", type=int, default=3000)
         p.add_argument("--delay-ms", type=int, default=0)
         p.add_argument("--first-seq", type=int, default=1)
+        p.add_argument("--rebind-at", type=int, default=0)
+        p.add_argument("--rebind-port", type=int, default=0)
         a = p.parse_args()
         return media(a) if a.mode == "media" else spray(a)
     p = argparse.ArgumentParser()
@@ -398,12 +465,15 @@ def main():
             if r is None:
                 r = Latchd(args.latchd, "off")
             tag = "kernel" if kernel else "user"
-            media_call(r, checks, f"ipv4-{tag}", 4, kernel, 40000 + (0 if kernel else 10),
-                       42000 + (0 if kernel else 10))
+            ra, rb = media_call(r, checks, f"ipv4-{tag}", 4, kernel, 40000 + (0 if kernel else 10),
+                                42000 + (0 if kernel else 10))
+            counted(r, checks, tag, kernel,
+                    ra["sent_rtp"] + rb["sent_rtp"] + ra["sent_rtcp"] + rb["sent_rtcp"])
             media_call(r, checks, f"ipv6-{tag}", 6, kernel, 40020 + (0 if kernel else 10),
                        42020 + (0 if kernel else 10))
             stranger(r, checks, kernel, 40100 + (0 if kernel else 10), 42100 + (0 if kernel else 10))
             reoffer(r, checks, kernel)
+            rebinding(r, checks, kernel)
             log = r.finish()
             if kernel:
                 checks.check("start", "latchd says which path each address uses",
