@@ -63,8 +63,10 @@ struct latch_lock_value {
 };
 
 /* The program forwards and drops only while bpf_ktime_get_ns() is below the one value of this
- * array, which latchd moves forward every second: if latchd dies and its program stays attached
- * (tc filters outlive their process), everything passes to the stack again within seconds. */
-#define LATCH_ALIVE_GRACE_NS 3000000000ULL
+ * array. Attached by a tc filter (which outlives its process), latchd moves it forward every
+ * second: if latchd dies, everything passes to the stack again within the grace period (a dead
+ * relay's streams keep going between their own parties meanwhile, and a successor replaces the
+ * filter at once). Attached by a TCX link, which dies with the process, it never expires. */
+#define LATCH_ALIVE_GRACE_NS 10000000000ULL
 
 #endif

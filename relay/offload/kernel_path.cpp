@@ -290,8 +290,17 @@ std::unique_ptr<KernelPath> KernelPath::open(KernelMode mode,
     std::unique_ptr<KernelPath> path(new KernelPath(std::move(impl)));
     path->served_ = std::move(served);
     path->devices_ = std::move(devices);
-    path->heartbeat_.start(loop, 1000, 1000, "kernel path heartbeat",
-                           [p = path.get()] { p->beat(); });
+    // A TCX link goes with the process: the program never has to fall silent on its own, and a
+    // control thread that a flood starves of its core must not turn it off. A tc filter stays
+    // after a crash: it acts only while the heartbeat goes on.
+    bool filters = false;
+    for (const auto& a : path->impl_->attached) filters = filters || a.link_fd < 0;
+    if (filters) {
+        path->heartbeat_.start(loop, 1000, 1000, "kernel path heartbeat",
+                               [p = path.get()] { p->beat(); });
+    } else {
+        path->impl_->alive_until(UINT64_MAX);
+    }
     return path;
 }
 
