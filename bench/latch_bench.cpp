@@ -8,6 +8,8 @@
 // socket and every callee receives on one socket: the relay still handles one socket pair per leg,
 // and the load side spends as little of its core as it can.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -44,11 +46,17 @@ constexpr std::size_t kHeader = 12;
 constexpr std::size_t kMinPacket = kHeader + 8;  // header and the send time
 
 const char* kUsage =
-    "usage: latch-bench media   [--server ADDR:PORT | --ref-relay BASEPORT] [--streams N] [--both]\n"
+    "usage: latch-bench media   [--server ADDR:PORT | --ref-relay BASEPORT] [--streams N] "
+    "[--both]\n"
     "                           [--seconds S] [--warmup S] [--pps N] [--size BYTES]\n"
     "                           [--relay-cpu C] [--load-cpu C] [--relay-pid PID]\n"
-    "                           [--caller-port P] [--callee-port P] [--tick-us US] [--label NAME] [--json FILE]\n"
-    "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--calls-up N] [--ping]\n"
+    "                           [--caller-port P] [--callee-port P] [--tick-us US] [--label NAME] "
+    "[--json FILE]\n"
+    "                           [--caller-addr A] [--callee-addr A] [--callee-netns NAME] "
+    "[--direction I,I]\n"
+    "                           [--direct]\n"
+    "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--calls-up N] "
+    "[--ping]\n"
     "                           [--label NAME] [--json FILE]\n";
 
 struct Options {
@@ -66,11 +74,17 @@ struct Options {
     pid_t relay_pid = 0;
     int caller_port = 0;
     int callee_port = 0;
-    int tick_us = 100;  // the generator sends what is due, then sleeps at least this long
+    std::string caller_addr = "127.0.0.1";
+    std::string callee_addr = "127.0.0.1";
+    std::string callee_netns;  // the callee's socket opened in this network namespace
+    std::string direction;     // "a,b": the ng offer's and answer's interfaces
+    bool direct = false;       // no relay: each phone sends to the other (the routing floor)
+    int tick_us = 100;         // the generator sends what is due, then sleeps at least this long
     int cycles = 5000;
     int inflight = 1;
     int calls_up = 0;  // control: calls set up before the cycles and held through them
-    bool ping = false;  // control: three pings per cycle, the floor any command's round trip sits on
+    bool ping =
+        false;  // control: three pings per cycle, the floor any command's round trip sits on
     std::string label;
     std::string json_path;
 };
@@ -79,7 +93,8 @@ Options parse_options(int argc, char** argv) {
     if (argc < 2) throw std::invalid_argument("no mode");
     Options o;
     o.mode = argv[1];
-    if (o.mode != "media" && o.mode != "control") throw std::invalid_argument("unknown mode " + o.mode);
+    if (o.mode != "media" && o.mode != "control")
+        throw std::invalid_argument("unknown mode " + o.mode);
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "--both") {
@@ -90,40 +105,78 @@ Options parse_options(int argc, char** argv) {
             o.ping = true;
             continue;
         }
+        if (k == "--direct") {
+            o.direct = true;
+            continue;
+        }
         if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
         std::string v = argv[++i];
         auto number = [&] { return std::stod(v); };
-        if (k == "--server") o.server = v;
-        else if (k == "--ref-relay") o.ref_relay_base = static_cast<int>(number());
-        else if (k == "--streams") o.streams = static_cast<int>(number());
-        else if (k == "--seconds") o.seconds = number();
-        else if (k == "--warmup") o.warmup = number();
-        else if (k == "--pps") o.pps = static_cast<int>(number());
-        else if (k == "--size") o.size = static_cast<int>(number());
-        else if (k == "--relay-cpu") o.relay_cpu = static_cast<int>(number());
-        else if (k == "--load-cpu") o.load_cpu = static_cast<int>(number());
-        else if (k == "--relay-pid") o.relay_pid = static_cast<pid_t>(number());
-        else if (k == "--caller-port") o.caller_port = static_cast<int>(number());
-        else if (k == "--callee-port") o.callee_port = static_cast<int>(number());
-        else if (k == "--tick-us") o.tick_us = static_cast<int>(number());
-        else if (k == "--cycles") o.cycles = static_cast<int>(number());
-        else if (k == "--inflight") o.inflight = static_cast<int>(number());
-        else if (k == "--calls-up") o.calls_up = static_cast<int>(number());
-        else if (k == "--label") o.label = v;
-        else if (k == "--json") o.json_path = v;
-        else throw std::invalid_argument("unknown option " + k);
+        if (k == "--server")
+            o.server = v;
+        else if (k == "--ref-relay")
+            o.ref_relay_base = static_cast<int>(number());
+        else if (k == "--streams")
+            o.streams = static_cast<int>(number());
+        else if (k == "--seconds")
+            o.seconds = number();
+        else if (k == "--warmup")
+            o.warmup = number();
+        else if (k == "--pps")
+            o.pps = static_cast<int>(number());
+        else if (k == "--size")
+            o.size = static_cast<int>(number());
+        else if (k == "--relay-cpu")
+            o.relay_cpu = static_cast<int>(number());
+        else if (k == "--load-cpu")
+            o.load_cpu = static_cast<int>(number());
+        else if (k == "--relay-pid")
+            o.relay_pid = static_cast<pid_t>(number());
+        else if (k == "--caller-port")
+            o.caller_port = static_cast<int>(number());
+        else if (k == "--callee-port")
+            o.callee_port = static_cast<int>(number());
+        else if (k == "--caller-addr")
+            o.caller_addr = v;
+        else if (k == "--callee-addr")
+            o.callee_addr = v;
+        else if (k == "--callee-netns")
+            o.callee_netns = v;
+        else if (k == "--direction")
+            o.direction = v;
+        else if (k == "--tick-us")
+            o.tick_us = static_cast<int>(number());
+        else if (k == "--cycles")
+            o.cycles = static_cast<int>(number());
+        else if (k == "--inflight")
+            o.inflight = static_cast<int>(number());
+        else if (k == "--calls-up")
+            o.calls_up = static_cast<int>(number());
+        else if (k == "--label")
+            o.label = v;
+        else if (k == "--json")
+            o.json_path = v;
+        else
+            throw std::invalid_argument("unknown option " + k);
     }
     if (o.streams < 1 || o.streams > 100000 || (o.both && o.streams % 2 != 0)) {
         throw std::invalid_argument("--streams must be 1..100000 (even with --both)");
     }
-    if (o.seconds <= 0 || o.warmup < 0 || o.pps < 1 || o.pps > 1000) throw std::invalid_argument("bad timing values");
-    if (o.size < static_cast<int>(kMinPacket) || o.size > 1400) throw std::invalid_argument("--size must be 20..1400");
-    if (o.tick_us < 0 || o.tick_us > 20000) throw std::invalid_argument("--tick-us must be 0..20000");
+    if (o.seconds <= 0 || o.warmup < 0 || o.pps < 1 || o.pps > 1000)
+        throw std::invalid_argument("bad timing values");
+    if (o.size < static_cast<int>(kMinPacket) || o.size > 1400)
+        throw std::invalid_argument("--size must be 20..1400");
+    if (o.tick_us < 0 || o.tick_us > 20000)
+        throw std::invalid_argument("--tick-us must be 0..20000");
     if (o.cycles < 1 || o.inflight < 1 || o.calls_up < 0 || o.calls_up > 100000) {
         throw std::invalid_argument("bad --cycles, --inflight or --calls-up");
     }
+    if (o.direct && (!o.caller_port || !o.callee_port)) {
+        throw std::invalid_argument("--direct needs --caller-port and --callee-port");
+    }
     if (o.ref_relay_base && (!o.caller_port || !o.callee_port)) {
-        throw std::invalid_argument("--ref-relay needs --caller-port and --callee-port (its fixed peers)");
+        throw std::invalid_argument(
+            "--ref-relay needs --caller-port and --callee-port (its fixed peers)");
     }
     return o;
 }
@@ -135,7 +188,10 @@ int64_t now_ns(clockid_t clock) {
 }
 
 json latency_summary(std::vector<double>& v) {
-    return {{"p50", percentile(v, 0.50)}, {"p99", percentile(v, 0.99)}, {"p999", percentile(v, 0.999)}, {"max", percentile(v, 1.0)}};
+    return {{"p50", percentile(v, 0.50)},
+            {"p99", percentile(v, 0.99)},
+            {"p999", percentile(v, 0.999)},
+            {"max", percentile(v, 1.0)}};
 }
 
 void write_report(const Options& o, const json& report) {
@@ -173,23 +229,32 @@ int run_control(const Options& o) {
     // Calls held up through the measured cycles: a relay's commands may cost more with many
     // calls up (in its tables, and in its sockets' bookkeeping).
     if (o.calls_up > 0) {
-        auto up = ng.run(o.calls_up, 8, [&](int job, int step) -> std::optional<json> {
-            if (step > 1) return std::nullopt;
-            return call_step("up", job, step);
-        }, accepted, "calls up");
-        if (up.failed > 0) throw std::runtime_error(fmt::format("{} of {} calls failed to set up", up.failed, o.calls_up));
+        auto up = ng.run(
+            o.calls_up, 8,
+            [&](int job, int step) -> std::optional<json> {
+                if (step > 1) return std::nullopt;
+                return call_step("up", job, step);
+            },
+            accepted, "calls up");
+        if (up.failed > 0)
+            throw std::runtime_error(
+                fmt::format("{} of {} calls failed to set up", up.failed, o.calls_up));
     }
     auto build = [&](int job, int step) -> std::optional<json> {
         if (step > 2) return std::nullopt;
         if (o.ping) return json{{"command", "ping"}};
         return call_step("cycle", job, step);
     };
-    auto result = ng.run(o.cycles, o.inflight, build, [](int, int, const json&) { return true; }, "cycles");
+    auto result = ng.run(
+        o.cycles, o.inflight, build, [](int, int, const json&) { return true; }, "cycles");
     if (o.calls_up > 0) {
-        ng.run(o.calls_up, 8, [&](int job, int step) -> std::optional<json> {
-            if (step > 0) return std::nullopt;
-            return call_step("up", job, 2);
-        }, accepted, "calls down");
+        ng.run(
+            o.calls_up, 8,
+            [&](int job, int step) -> std::optional<json> {
+                if (step > 0) return std::nullopt;
+                return call_step("up", job, 2);
+            },
+            accepted, "calls down");
     }
     json report = {{"mode", o.ping ? "control-ping" : "control"},
                    {"label", o.label},
@@ -207,12 +272,33 @@ int run_control(const Options& o) {
 
 // ---- media mode ----
 
-int open_phone_socket(int port, Endpoint& bound) {
+// A socket in network namespace `netns` (/var/run/netns/NAME; empty: this process's own): the
+// thread enters it for the socket() call only, and the socket stays there.
+int socket_in(const std::string& netns) {
+    if (netns.empty()) return ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int here = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int there = ::open(("/var/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (here < 0 || there < 0 || ::setns(there, CLONE_NEWNET) != 0) {
+        throw std::runtime_error(
+            fmt::format("cannot enter network namespace {}: {}", netns, std::strerror(errno)));
+    }
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    auto ep = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(port));
+    if (::setns(here, CLONE_NEWNET) != 0)
+        throw std::runtime_error("cannot leave the callee's network namespace");
+    ::close(here);
+    ::close(there);
+    return fd;
+}
+
+int open_phone_socket(const std::string& address, int port, Endpoint& bound,
+                      const std::string& netns = {}) {
+    int fd = socket_in(netns);
+    auto ep = Endpoint::parse(address, static_cast<uint16_t>(port));
+    if (!ep) throw std::invalid_argument("bad phone address " + address);
     int one = 1;
-    if (fd < 0 || ::bind(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) != 0) {
-        throw std::runtime_error(fmt::format("cannot bind 127.0.0.1:{}: {}", port, std::strerror(errno)));
+    if (fd < 0 || ::bind(fd, ep->sockaddr_ptr(), ep->sockaddr_len()) != 0) {
+        throw std::runtime_error(
+            fmt::format("cannot bind {}: {}", ep->to_string(), std::strerror(errno)));
     }
     int big = 64 << 20;  // the sink must never be the bottleneck; FORCE needs CAP_NET_ADMIN
     if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0) {
@@ -245,7 +331,9 @@ struct ReceiveStream {
     uint64_t out_of_order = 0;
     double jitter = 0;  // RFC 3550, in timestamp units
     double last_transit = 0;
-    int64_t expected() const { return started ? static_cast<int64_t>(cycles) + max_seq - base_seq + 1 : 0; }
+    int64_t expected() const {
+        return started ? static_cast<int64_t>(cycles) + max_seq - base_seq + 1 : 0;
+    }
 };
 
 struct Shared {
@@ -258,8 +346,12 @@ struct Shared {
     std::atomic<uint32_t> sink_socket_drops{0};
 };
 
-uint32_t rd32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
-uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+uint32_t rd32(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+uint16_t rd16(const uint8_t* p) {
+    return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
 
 // The generator: stream i of N sends at t0 + k*period + i*period/N, open loop.
 struct GeneratorResult {
@@ -303,7 +395,8 @@ GeneratorResult run_generator(const Options& o, std::vector<SendStream>& streams
         int64_t next = due();
         if (next > now) {
             next = std::max(next, now + tick);  // wake at most once a tick
-            timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
+            timespec ts{static_cast<time_t>(next / 1'000'000'000),
+                        static_cast<long>(next % 1'000'000'000)};
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
             continue;
         }
@@ -355,8 +448,8 @@ struct SinkResult {
     uint64_t strangers = 0;  // datagrams that are not the bench's packets
 };
 
-void run_sink(const Options& o, const std::vector<int>& fds, int64_t win_start_rt, int64_t win_end_rt,
-              Shared& shared, SinkResult& result) {
+void run_sink(const Options& o, const std::vector<int>& fds, int64_t win_start_rt,
+              int64_t win_end_rt, Shared& shared, SinkResult& result) {
     result.streams.assign(static_cast<std::size_t>(o.streams), {});
     result.latency_ms.reserve(static_cast<std::size_t>(o.streams * o.pps * o.seconds * 1.05));
     const double ts_rate = 8000.0;
@@ -387,7 +480,8 @@ void run_sink(const Options& o, const std::vector<int>& fds, int64_t win_start_r
                 int64_t fallback_rx = now_ns(CLOCK_REALTIME);
                 for (int m = 0; m < got; ++m) {
                     int64_t rx = fallback_rx;
-                    for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[m].msg_hdr); c; c = CMSG_NXTHDR(&msgs[m].msg_hdr, c)) {
+                    for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[m].msg_hdr); c;
+                         c = CMSG_NXTHDR(&msgs[m].msg_hdr, c)) {
                         if (c->cmsg_level != SOL_SOCKET) continue;
                         if (c->cmsg_type == SCM_TIMESTAMPNS) {
                             timespec ts;
@@ -401,7 +495,8 @@ void run_sink(const Options& o, const std::vector<int>& fds, int64_t win_start_r
                     }
                     const uint8_t* p = bufs.data() + m * kBuf;
                     uint32_t index = rd32(p + 8) - kSsrcBase;
-                    if (msgs[m].msg_len < kMinPacket || (p[0] >> 6) != 2 || index >= result.streams.size()) {
+                    if (msgs[m].msg_len < kMinPacket || (p[0] >> 6) != 2 ||
+                        index >= result.streams.size()) {
                         ++result.strangers;
                         continue;
                     }
@@ -449,8 +544,8 @@ int run_media(const Options& o) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // the generator's sleeps must end on time
     pin_thread(pthread_self(), o.load_cpu);
     Endpoint caller_ep, callee_ep;
-    int caller_fd = open_phone_socket(o.caller_port, caller_ep);
-    int callee_fd = open_phone_socket(o.callee_port, callee_ep);
+    int caller_fd = open_phone_socket(o.caller_addr, o.caller_port, caller_ep);
+    int callee_fd = open_phone_socket(o.callee_addr, o.callee_port, callee_ep, o.callee_netns);
     const int calls = o.both ? o.streams / 2 : o.streams;
     std::vector<Call> call_ports(static_cast<std::size_t>(calls));
     const std::string run = fmt::format("media-{}", ::getpid());
@@ -458,9 +553,15 @@ int run_media(const Options& o) {
     json setup_report;
     uint64_t rss_idle = o.relay_pid ? process_rss_kib(o.relay_pid) : 0;
 
-    if (o.ref_relay_base) {
+    // Where the calls' relay ports are (from the SDP): the callee's side (the offer's reply) and
+    // the caller's (the answer's); with --direction, on two interfaces.
+    std::string offer_addr = "127.0.0.1", answer_addr = "127.0.0.1";
+    if (o.direct) {
+        // No relay: the caller's streams go to the callee and the reverse, routed.
+    } else if (o.ref_relay_base) {
         for (int c = 0; c < calls; ++c) {
-            call_ports[static_cast<std::size_t>(c)] = Call{o.ref_relay_base + 2 * c + 1, o.ref_relay_base + 2 * c};
+            call_ports[static_cast<std::size_t>(c)] =
+                Call{o.ref_relay_base + 2 * c + 1, o.ref_relay_base + 2 * c};
         }
     } else {
         server = Endpoint::parse(o.server);
@@ -471,18 +572,27 @@ int run_media(const Options& o) {
             json r = {{"command", step == 0 ? "offer" : "answer"},
                       {"call-id", fmt::format("{}-{}", run, job)},
                       {"from-tag", "caller"},
-                      {"sdp", phone_sdp("127.0.0.1", step == 0 ? caller_ep.port() : callee_ep.port())}};
+                      {"sdp", step == 0 ? phone_sdp(o.caller_addr, caller_ep.port())
+                                        : phone_sdp(o.callee_addr, callee_ep.port())}};
             if (step == 1) r["to-tag"] = "callee";
+            if (auto comma = o.direction.find(','); comma != std::string::npos) {
+                r["direction"] = {o.direction.substr(0, comma), o.direction.substr(comma + 1)};
+            }
             return r;
         };
         auto on_reply = [&](int job, int step, const json& reply) {
-            int port = sdp_audio_port(reply.value("sdp", ""));
+            std::string sdp = reply.value("sdp", "");
+            int port = sdp_audio_port(sdp);
+            if (auto addr = sdp_connection_address(sdp); !addr.empty())
+                (step == 0 ? offer_addr : answer_addr) = addr;
             auto& c = call_ports[static_cast<std::size_t>(job)];
             (step == 0 ? c.offer_port : c.answer_port) = port;
             return port > 0;
         };
         auto result = ng.run(calls, 8, build, on_reply, "setting up calls");
-        if (result.failed) throw std::runtime_error(fmt::format("{} of {} calls could not be set up", result.failed, calls));
+        if (result.failed)
+            throw std::runtime_error(
+                fmt::format("{} of {} calls could not be set up", result.failed, calls));
         setup_report = {{"calls_per_second", calls / result.seconds}};
     }
     uint64_t rss_calls = o.relay_pid ? process_rss_kib(o.relay_pid) : 0;
@@ -493,7 +603,12 @@ int run_media(const Options& o) {
         bool backwards = o.both && s % 2 == 1;  // callee to caller
         SendStream& st = streams[static_cast<std::size_t>(s)];
         st.fd = backwards ? callee_fd : caller_fd;
-        st.to = *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(backwards ? c.offer_port : c.answer_port));
+        if (o.direct) {
+            st.to = backwards ? caller_ep : callee_ep;
+        } else {
+            st.to = backwards ? *Endpoint::parse(offer_addr, static_cast<uint16_t>(c.offer_port))
+                              : *Endpoint::parse(answer_addr, static_cast<uint16_t>(c.answer_port));
+        }
         st.ssrc = kSsrcBase + static_cast<uint32_t>(s);
         st.seq = static_cast<uint16_t>(s * 7919);
         st.timestamp = static_cast<uint32_t>(s) * 104729u;
@@ -548,9 +663,13 @@ int run_media(const Options& o) {
             double dt = static_cast<double>(now - last) / 1e9;
             uint64_t sent = shared.sent.load(), received = shared.received.load();
             CpuJiffies relay_now = cpu_jiffies(o.relay_cpu);
-            std::fprintf(stderr, "\r%-9s %5.1f s  sent %7.0f/s  received %7.0f/s  relay core %3.0f%%  max latency %7.2f ms   ",
-                         now < win_start ? "warm-up" : "measuring", static_cast<double>(now - t0_rt) / 1e9,
-                         static_cast<double>(sent - last_sent) / dt, static_cast<double>(received - last_received) / dt,
+            std::fprintf(stderr,
+                         "\r%-9s %5.1f s  sent %7.0f/s  received %7.0f/s  relay core %3.0f%%  max "
+                         "latency %7.2f ms   ",
+                         now < win_start ? "warm-up" : "measuring",
+                         static_cast<double>(now - t0_rt) / 1e9,
+                         static_cast<double>(sent - last_sent) / dt,
+                         static_cast<double>(received - last_received) / dt,
                          100 * busy_share(last_relay, relay_now),
                          static_cast<double>(shared.max_latency_ns_interval.exchange(0)) / 1e6);
             last = now;
@@ -576,9 +695,12 @@ int run_media(const Options& o) {
         NgPipeline ng(*server);
         auto build = [&](int job, int step) -> std::optional<json> {
             if (step > 0) return std::nullopt;
-            return json{{"command", "delete"}, {"call-id", fmt::format("{}-{}", run, job)}, {"from-tag", "caller"}};
+            return json{{"command", "delete"},
+                        {"call-id", fmt::format("{}-{}", run, job)},
+                        {"from-tag", "caller"}};
         };
-        auto result = ng.run(calls, 8, build, [](int, int, const json&) { return true; }, "deleting calls");
+        auto result = ng.run(
+            calls, 8, build, [](int, int, const json&) { return true; }, "deleting calls");
         teardown_report = {{"failed", result.failed}};
     }
     uint64_t rss_after = o.relay_pid ? process_rss_kib(o.relay_pid) : 0;
@@ -598,7 +720,8 @@ int run_media(const Options& o) {
         rfc_lost += r.expected() - static_cast<int64_t>(r.received);
         if (r.received < sent) {
             ++streams_with_loss;
-            worst_stream_loss = std::max(worst_stream_loss, static_cast<double>(sent - r.received) / static_cast<double>(sent));
+            worst_stream_loss = std::max(worst_stream_loss, static_cast<double>(sent - r.received) /
+                                                                static_cast<double>(sent));
         }
         double j = r.jitter / 8.0;  // timestamp units at 8 kHz to ms
         jitter_sum += j;
@@ -607,13 +730,16 @@ int run_media(const Options& o) {
     uint64_t lost = sent_window > received_window ? sent_window - received_window : 0;
     double busy = busy_share(relay_start, relay_end);
     double core_seconds = busy * o.seconds;
-    double per_packet_us = received_window ? core_seconds * 1e6 / static_cast<double>(received_window) : 0;
+    double per_packet_us =
+        received_window ? core_seconds * 1e6 / static_cast<double>(received_window) : 0;
     std::vector<double>& lat = sink.latency_ms;
     json latency = latency_summary(lat);
     json report = {
         {"mode", "media"},
         {"label", o.label},
-        {"relay", o.ref_relay_base ? "ref-relay" : o.server},
+        {"relay", o.direct           ? "none (routed)"
+                  : o.ref_relay_base ? "ref-relay"
+                                     : o.server},
         {"streams", o.streams},
         {"calls", calls},
         {"both_directions", o.both},
@@ -625,17 +751,21 @@ int run_media(const Options& o) {
         {"sent", sent_window},
         {"received", received_window},
         {"lost", lost},
-        {"loss_fraction", sent_window ? static_cast<double>(lost) / static_cast<double>(sent_window) : 0},
+        {"loss_fraction",
+         sent_window ? static_cast<double>(lost) / static_cast<double>(sent_window) : 0},
         {"lost_rfc3550", rfc_lost},
         {"streams_with_loss", streams_with_loss},
         {"worst_stream_loss_fraction", worst_stream_loss},
         {"out_of_order", out_of_order},
         {"latency_ms", latency},
-        {"jitter_ms", {{"mean", jitter_sum / static_cast<double>(streams.size())}, {"max", jitter_max}}},
+        {"jitter_ms",
+         {{"mean", jitter_sum / static_cast<double>(streams.size())}, {"max", jitter_max}}},
         {"relay_core_busy", busy},
         {"relay_core_us_per_packet", per_packet_us},
         {"load_core_busy", busy_share(load_start, load_end)},
-        {"generator_late_ms", {{"p99", percentile(generated.late_ms, 0.99)}, {"max", percentile(generated.late_ms, 1.0)}}},
+        {"generator_late_ms",
+         {{"p99", percentile(generated.late_ms, 0.99)},
+          {"max", percentile(generated.late_ms, 1.0)}}},
         {"sink_socket_drops", shared.sink_socket_drops.load()},
         {"send_errors", shared.send_errors.load()},
         {"strangers", sink.strangers},
@@ -645,13 +775,18 @@ int run_media(const Options& o) {
     if (server) report["teardown"] = teardown_report;
     if (o.relay_pid) {
         report["relay_process_us_per_packet"] =
-            received_window ? (proc_end - proc_start) * 1e6 / static_cast<double>(received_window) : 0;
-        report["rss_kib"] = {{"idle", rss_idle}, {"with_calls", rss_calls}, {"after_teardown", rss_after}};
-        report["rss_bytes_per_call"] = rss_calls > rss_idle ? static_cast<double>(rss_calls - rss_idle) * 1024 / calls : 0;
+            received_window ? (proc_end - proc_start) * 1e6 / static_cast<double>(received_window)
+                            : 0;
+        report["rss_kib"] = {
+            {"idle", rss_idle}, {"with_calls", rss_calls}, {"after_teardown", rss_after}};
+        report["rss_bytes_per_call"] =
+            rss_calls > rss_idle ? static_cast<double>(rss_calls - rss_idle) * 1024 / calls : 0;
     }
     write_report(o, report);
     if (report["load_core_busy"].get<double>() > 0.95) {
-        std::fprintf(stderr, "latch-bench: the load core was saturated; these figures measure the bench too\n");
+        std::fprintf(
+            stderr,
+            "latch-bench: the load core was saturated; these figures measure the bench too\n");
     }
     return 0;
 }

@@ -25,7 +25,9 @@ NgPipeline::NgPipeline(const Endpoint& server, int timeout_ms)
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
 }
 
-NgPipeline::~NgPipeline() { ::close(fd_); }
+NgPipeline::~NgPipeline() {
+    ::close(fd_);
+}
 
 NgPipeline::Result NgPipeline::run(int jobs, int inflight, const Build& build,
                                    const OnReply& on_reply, const char* progress) {
@@ -69,7 +71,8 @@ NgPipeline::Result NgPipeline::run(int jobs, int inflight, const Build& build,
         pollfd p{fd_, POLLIN, 0};
         if (::poll(&p, 1, timeout_ms_) <= 0) {
             result.failed += static_cast<int>(waiting.size());
-            std::fprintf(stderr, "\nlatch-bench: %zu requests unanswered after %d ms\n", waiting.size(), timeout_ms_);
+            std::fprintf(stderr, "\nlatch-bench: %zu requests unanswered after %d ms\n",
+                         waiting.size(), timeout_ms_);
             break;
         }
         ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
@@ -82,12 +85,15 @@ NgPipeline::Result NgPipeline::run(int jobs, int inflight, const Build& build,
         if (it == waiting.end()) continue;  // a late duplicate
         Pending pending = it->second;
         waiting.erase(it);
-        result.latency_ms[pending.command].push_back(std::chrono::duration<double, std::milli>(now - pending.sent).count());
+        result.latency_ms[pending.command].push_back(
+            std::chrono::duration<double, std::milli>(now - pending.sent).count());
         std::string outcome = reply->dict.value("result", "");
-        bool ok = (outcome == "ok" || outcome == "pong") && on_reply(pending.job, pending.step, reply->dict);
+        bool ok = (outcome == "ok" || outcome == "pong") &&
+                  on_reply(pending.job, pending.step, reply->dict);
         if (!ok) {
             if (++result.failed <= 3) {
-                std::fprintf(stderr, "\nlatch-bench: %s failed: %s\n", pending.command.c_str(), reply->dict.dump().c_str());
+                std::fprintf(stderr, "\nlatch-bench: %s failed: %s\n", pending.command.c_str(),
+                             reply->dict.dump().c_str());
             }
             start_next_job();
         } else if (!send_step(pending.job, pending.step + 1)) {
@@ -97,11 +103,14 @@ NgPipeline::Result NgPipeline::run(int jobs, int inflight, const Build& build,
         if (progress && now - last_progress > std::chrono::milliseconds(500)) {
             last_progress = now;
             double s = std::chrono::duration<double>(now - t0).count();
-            std::fprintf(stderr, "\r%s: %d/%d, %.0f/s   ", progress, result.completed, jobs, result.completed / s);
+            std::fprintf(stderr, "\r%s: %d/%d, %.0f/s   ", progress, result.completed, jobs,
+                         result.completed / s);
         }
     }
     result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (progress) std::fprintf(stderr, "\r%s: %d/%d in %.2f s%20s\n", progress, result.completed, jobs, result.seconds, "");
+    if (progress)
+        std::fprintf(stderr, "\r%s: %d/%d in %.2f s%20s\n", progress, result.completed, jobs,
+                     result.seconds, "");
     return result;
 }
 
@@ -111,6 +120,14 @@ std::string phone_sdp(const std::string& address, int port) {
         "m=audio {1} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
         "a=ptime:20\r\na=sendrecv\r\n",
         address, port);
+}
+
+std::string sdp_connection_address(const std::string& sdp) {
+    auto pos = sdp.find("c=IN IP4 ");
+    if (pos == std::string::npos) return {};
+    pos += 9;
+    auto end = sdp.find_first_of("\r\n /", pos);
+    return sdp.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
 int sdp_audio_port(const std::string& sdp) {

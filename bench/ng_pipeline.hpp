@@ -15,7 +15,7 @@
 namespace latch::bench {
 
 class NgPipeline {
-public:
+  public:
     // build(job, step): the request for this step, or nullopt when the job is complete.
     using Build = std::function<std::optional<nlohmann::json>(int job, int step)>;
     // on_reply(job, step, reply): false marks the job failed (it stops there).
@@ -37,7 +37,7 @@ public:
     Result run(int jobs, int inflight, const Build& build, const OnReply& on_reply,
                const char* progress = nullptr);
 
-private:
+  private:
     int fd_ = -1;
     int timeout_ms_;
     uint64_t cookies_ = 0;
@@ -46,6 +46,8 @@ private:
 
 // A minimal audio SDP body for a phone at ADDRESS:PORT.
 std::string phone_sdp(const std::string& address, int port);
+// The IPv4 address of an SDP body's c= line, empty if none.
+std::string sdp_connection_address(const std::string& sdp);
 // The m=audio port of an SDP body, 0 if none.
 int sdp_audio_port(const std::string& sdp);
 
