@@ -9,17 +9,18 @@
 set -eu
 
 # Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc;
-# liburing gives the packet path io_uring; hiredis keeps call state in Redis).
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2"
+# liburing gives the packet path io_uring; hiredis keeps call state in Redis; clang's BPF
+# target, bpftool's skeleton and libbpf build the kernel path into latchd).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2 clang bpftool libbpf-dev"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
 # NAT lab builds its networks from namespaces and nftables; the Redis tests and the HA lab run
 # redis-server, and the HA lab keepalived (with arping for its manual address moves).
-# The kernel path's BPF program: clang's BPF target, bpftool's skeleton, libbpf.
-test="$package clang bpftool libbpf-dev kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux"
-# bench/compare measures Debian's rtpengine beside latch and plots with gnuplot.
-bench="rtpengine-daemon gnuplot-nox python3"
+test="$package kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux"
+# bench/compare measures Debian's rtpengine beside latch and plots with gnuplot; bench/kernel
+# builds its namespaces with iproute2.
+bench="rtpengine-daemon gnuplot-nox python3 iproute2 util-linux"
 case "${1:-}" in
   "") ;;
   --package) pkgs="$pkgs $package" ;;

@@ -408,6 +408,16 @@ def killed(latchd_path, checks):
     relay.finish()
 
 
+def unit_capabilities(latchd_path, checks):
+    """As the packaged unit runs it: another user than root, with CAP_BPF and CAP_NET_ADMIN only."""
+    caps = "+bpf,+net_admin"
+    prefix = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+              f"--inh-caps={caps}", f"--ambient-caps={caps}", f"--bounding-set=-all,{caps}", "--")
+    relay = Latchd(latchd_path, "on", prefix=prefix)
+    media_call(relay, checks, "unit-capabilities", 4, True, 40800, 42800, count=200)
+    relay.finish()
+
+
 def no_capabilities(latchd_path, checks):
     """Without CAP_BPF and CAP_NET_ADMIN: auto forwards in userspace and says so; on refuses."""
     if shutil.which("setpriv") is None:
@@ -477,6 +487,7 @@ def main():
                 checks.check("start", "latchd says which path each address uses",
                              f"kernel path: {RELAY4}: kernel, on {lab.dev['relay']}" in log)
         killed(args.latchd, checks)
+        unit_capabilities(args.latchd, checks)
         no_capabilities(args.latchd, checks)
     finally:
         lab.teardown()
