@@ -8,7 +8,7 @@ own, over IPv4 and IPv6; every check once with the kernel path and once without,
 
 One bridge (namespace "wan") joins latchd (203.0.113.10, 2001:db8::10), phone A (.20, ::20),
 phone B (.21, ::21) and a stranger (.66, ::66). latchd is controlled over its own veth from the
-root namespace (198.51.100.0/30). Everything is created and removed here; traffic stays inside
+root namespace (198.51.100.16/30). Everything is created and removed here; traffic stays inside
 these namespaces. Exit 77 (skipped) without root, iproute2 or a kernel path that loads.
 """
 import argparse, json, os, select, shutil, socket, struct, subprocess, sys, time, urllib.request
@@ -20,7 +20,7 @@ RELAY4, RELAY6 = "203.0.113.10", "2001:db8::10"
 PHONES = {"a": ("203.0.113.20", "2001:db8::20"), "b": ("203.0.113.21", "2001:db8::21"),
           "s": ("203.0.113.66", "2001:db8::66")}
 TOS = 184  # the call's DSCP EF, asked for in the offer
-METRICS = "198.51.100.2:9900"
+METRICS = "198.51.100.18:9900"
 
 
 # ---------------------------------------------------------------- inside a namespace
@@ -173,39 +173,21 @@ class Lab(natlab.Lab):
         x, y = f"{natlab.PREFIX}c{self.links}", f"{natlab.PREFIX}d{self.links}"
         natlab.run("ip", "link", "add", x, "type", "veth", "peer", "name", y, "netns",
                    f"{natlab.PREFIX}-relay")
-        natlab.run("ip", "addr", "add", "198.51.100.1/30", "dev", x)
+        natlab.run("ip", "addr", "add", "198.51.100.17/30", "dev", x)
         natlab.run("ip", "link", "set", x, "up")
-        natlab.run("ip", "addr", "add", "198.51.100.2/30", "dev", y, ns="relay")
+        natlab.run("ip", "addr", "add", "198.51.100.18/30", "dev", y, ns="relay")
         natlab.run("ip", "link", "set", y, "up", ns="relay")
 
 
 
 class Latchd(natlab.Relay):
     def __init__(self, latchd, kernel, extra=(), prefix=()):
-        self.control = ("198.51.100.2", 2223)
-        cmd = ns_run("relay", *prefix, latchd, "--listen-ng", "198.51.100.2:2223", "--control-allow",
-                     "198.51.100.0/30", "--workers", "1", "--interface", f"v4={RELAY4}",
-                     "--interface", f"v6={RELAY6}", "--port-min", "30000", "--port-max", "30999",
-                     "--learning-window", "300", "--kernel-path", kernel, "--log-level", "debug",
-                     "--metrics", METRICS,
-                     *extra)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.cookie = 0
-        self.sock.settimeout(0.2)
-        for _ in range(50):
-            if self.proc.poll() is not None:
-                break
-            try:
-                if self.request({"command": "ping"}).get("result") == "pong":
-                    self.sock.settimeout(3)
-                    return
-            except OSError:
-                pass
-        self.proc.kill()
-        self.log = self.proc.communicate()[1]
-        raise RuntimeError(f"latchd did not answer: {self.log[-2000:]}")
+        self.launch(ns_run("relay", *prefix, latchd, "--listen-ng", "198.51.100.18:2223",
+                           "--control-allow", "198.51.100.16/30", "--workers", "1", "--interface",
+                           f"v4={RELAY4}", "--interface", f"v6={RELAY6}", "--port-min", "30000",
+                           "--port-max", "30999", "--learning-window", "300", "--kernel-path",
+                           kernel, "--log-level", "debug", "--metrics", METRICS, *extra),
+                    "198.51.100.18")
 
     def kill9(self):
         self.proc.kill()
@@ -429,7 +411,7 @@ def no_capabilities(latchd_path, checks):
     log = relay.finish()
     checks.check("no capabilities", "auto says media stays in userspace",
                  "kernel path unavailable" in log, [l for l in log.splitlines() if "kernel" in l][:1])
-    p = subprocess.run(ns_run("relay", *drop, latchd_path, "--listen-ng", "198.51.100.2:2223",
+    p = subprocess.run(ns_run("relay", *drop, latchd_path, "--listen-ng", "198.51.100.18:2223",
                               "--interface", RELAY4, "--kernel-path", "on"),
                        capture_output=True, text=True, timeout=20)
     checks.check("no capabilities", "on refuses to start, saying why",

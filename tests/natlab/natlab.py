@@ -213,15 +213,16 @@ table ip filter {{
 
 class Relay:
     def __init__(self, latchd, ns, control, interface, port_min):
+        self.launch(("ip", "netns", "exec", f"{PREFIX}-{ns}", latchd, "--listen-ng", f"{control}:2223",
+                     "--control-allow", "198.51.100.0/29", "--listen-rtpp", "off", "--workers", "1",
+                     "--interface", interface, "--port-min", str(port_min),
+                     "--port-max", str(port_min + 999), "--learning-window", "3000"), control)
+
+    def launch(self, cmd, control):
+        """Starts latchd (`cmd`) and waits until it answers a ping on `control`:2223."""
         self.control = (control, 2223)
-        self.proc = subprocess.Popen(
-            ("ip", "netns", "exec", f"{PREFIX}-{ns}", latchd, "--listen-ng", f"{control}:2223",
-             "--control-allow", "198.51.100.0/29", "--listen-rtpp", "off", "--workers", "1",
-             "--interface", interface, "--port-min", str(port_min), "--port-max", str(port_min + 999),
-             "--learning-window", "3000"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.settimeout(2)
         self.cookie = 0
         self.sock.settimeout(0.2)
         for _ in range(50):
@@ -229,12 +230,13 @@ class Relay:
                 break
             try:
                 if self.request({"command": "ping"}).get("result") == "pong":
-                    self.sock.settimeout(2)
+                    self.sock.settimeout(3)
                     return
             except OSError:
                 pass
         self.proc.kill()
-        raise RuntimeError(f"latchd in {ns} did not answer: {self.proc.communicate()[1][-2000:]}")
+        self.log = self.proc.communicate()[1]
+        raise RuntimeError(f"latchd did not answer: {self.log[-2000:]}")
 
     def request(self, d):
         self.cookie += 1
