@@ -192,8 +192,9 @@ void Session::clear_kernel() {
     kernel_pending_ = false;
 }
 
-void Session::harvest_kernel() {
+void Session::harvest_kernel(uint64_t now_ms) {
     if (kernel_ == nullptr) return;
+    kernel_harvest_ms_ = now_ms;
     for_each_flow([&](Flow& flow) { kernel_harvest(flow, *kernel_); });
 }
 

@@ -49,7 +49,7 @@ struct SessionEnv {
 class Session {
   public:
     Session(SessionId id, uint64_t now_ms)
-        : id_(id), created_ms_(now_ms), last_signal_ms_(now_ms) {}
+        : id_(id), created_ms_(now_ms), last_signal_ms_(now_ms), kernel_harvest_ms_(now_ms) {}
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
     ~Session();
@@ -97,7 +97,12 @@ class Session {
     // kernel's counts into the flows' counters. Nothing without a kernel path.
     void sync_kernel(const SessionEnv& env, uint64_t now_ms);
     void clear_kernel();
-    void harvest_kernel();
+    void harvest_kernel(uint64_t now_ms);
+    // The same, unless done within `age_ms`: each read is two system calls per flow, too many
+    // to repeat for every session whenever statistics are asked for.
+    void harvest_kernel_older(uint64_t now_ms, uint64_t age_ms) {
+        if (now_ms - kernel_harvest_ms_ >= age_ms) harvest_kernel(now_ms);
+    }
     // Whether a flow may still get entries without a learning event (see kernel_sync()).
     bool kernel_pending() const { return kernel_pending_; }
     bool in_kernel() const;
@@ -130,6 +135,7 @@ class Session {
     std::vector<SessionId>* learned_log_ = nullptr;
     KernelPath* kernel_ = nullptr;
     bool kernel_pending_ = false;
+    uint64_t kernel_harvest_ms_;  // sessions' reads spread as their calls came
     bool standby_ = false;
 };
 

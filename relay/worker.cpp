@@ -168,7 +168,7 @@ void Worker::execute(WorkerCommand& command) {
         }
         case Op::query:
             if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
-            it->second->harvest_kernel();
+            it->second->harvest_kernel(now);
             reply.snapshot = it->second->snapshot(index_);
             break;
         case Op::remove:
@@ -218,7 +218,7 @@ void Worker::sweep() {
         bool quiet = now - session->last_activity_ms() >= config_.idle_timeout_ms;
         // Media the kernel forwards shows in userspace only once its counts are read.
         if (quiet && session->in_kernel()) {
-            session->harvest_kernel();
+            session->harvest_kernel(now);
             quiet = now - session->last_activity_ms() >= config_.idle_timeout_ms;
         }
         if (!session->standby() && quiet) idle.push_back(id);
@@ -251,8 +251,11 @@ WorkerStats Worker::stats() {
     s.ports_capacity = pool_.capacity();
     s.ports_available = pool_.available();
     s.totals = ended_totals_;
+    // The kernel's counts of a session are read at most every kStatsHarvestMs here (query,
+    // delete and the idle sweep read them at once): statistics lag by that much at most.
+    uint64_t now = uv_now(&loop_);
     for (const auto& [id, session] : sessions_) {
-        session->harvest_kernel();
+        session->harvest_kernel_older(now, kStatsHarvestMs);
         session->add_totals(s.totals);
         s.streams += session->media_count();
     }

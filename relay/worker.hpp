@@ -81,6 +81,7 @@ class Worker final : private PacketHost {
     uv_loop_t loop_{};
     Timer sweep_timer_;
     std::unique_ptr<PacketPath> path_;
+    static constexpr uint64_t kStatsHarvestMs = 5000;
     static constexpr int kShedBatch = 16;  // connected sockets closed to make room for a call
     static constexpr std::size_t kLearnedLog =
         4096;  // sessions reported per turn; the sweep finds more
