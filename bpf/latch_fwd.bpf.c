@@ -113,6 +113,23 @@ static __always_inline void count(struct latch_flow_action* a, __u32 bytes) {
     a->last_ns = bpf_ktime_get_ns();
 }
 
+/* How the datagram will leave: 1 by the FIB's answer, 0 by the device that holds the relay's
+ * address with the kernel's own output route (a host that does not forward, where the FIB will
+ * not answer), -1 not at all (unreachable, local, too big...: userspace decides). */
+static __always_inline int route(struct __sk_buff* skb, struct bpf_fib_lookup* fib,
+                                 struct latch_flow_action* a) {
+    if (a->flags & LATCH_FLOW_OWN_ROUTE) return a->ifindex ? 0 : -1;
+    switch (bpf_fib_lookup(skb, fib, sizeof *fib, 0)) {
+        case BPF_FIB_LKUP_RET_SUCCESS:
+            return 1;
+        case BPF_FIB_LKUP_RET_FWD_DISABLED:
+        case BPF_FIB_LKUP_RET_NO_NEIGH:
+            return a->ifindex ? 0 : -1;
+        default:
+            return -1;
+    }
+}
+
 /* Out of the device the FIB named, to its neighbour; or, where the FIB would not say (forwarding
  * off), out of the device that holds the relay's address, the kernel resolving route and
  * neighbour as for the relay's own datagrams. */
@@ -136,44 +153,30 @@ static __always_inline int forward4(struct __sk_buff* skb, struct iphdr* ip, str
     __builtin_memcpy(&fib.ipv4_src, a->src_addr, 4);
     __builtin_memcpy(&fib.ipv4_dst, a->dst_addr, 4);
     fib.ifindex = skb->ingress_ifindex;
-    int via_fib = 0;
-    switch (bpf_fib_lookup(skb, &fib, sizeof fib, 0)) {
-        case BPF_FIB_LKUP_RET_SUCCESS:
-            via_fib = 1;
-            break;
-        case BPF_FIB_LKUP_RET_FWD_DISABLED: /* a host, not a router: its own output route */
-        case BPF_FIB_LKUP_RET_NO_NEIGH:
-            if (a->ifindex == 0) return TC_ACT_OK;
-            break;
-        default: /* unreachable, local, too big...: userspace decides */
-            return TC_ACT_OK;
-    }
+    int via_fib = route(skb, &fib, a);
+    if (via_fib < 0) return TC_ACT_OK;
 
-    __be32 old_src = ip->saddr, old_dst = ip->daddr, new_src, new_dst;
-    __builtin_memcpy(&new_src, a->src_addr, 4);
-    __builtin_memcpy(&new_dst, a->dst_addr, 4);
-    __be16 old_sport = udp->source, old_dport = udp->dest;
+    /* One checksum difference per change: the addresses (in the UDP pseudo header and the IP
+     * header), the ports (UDP header), the TOS (IP header). */
+    __be32 old_addrs[2] = {ip->saddr, ip->daddr}, new_addrs[2];
+    __builtin_memcpy(&new_addrs[0], a->src_addr, 4);
+    __builtin_memcpy(&new_addrs[1], a->dst_addr, 4);
+    __be16 old_ports[2] = {udp->source, udp->dest}, new_ports[2] = {a->src_port, a->dst_port};
     int udp_csum = udp->check != 0;
-    __u16 old_word = *(__u16*)ip; /* version, IHL and TOS share a 16-bit word */
-    __u16 new_word;
-    ((__u8*)&new_word)[0] = ((__u8*)&old_word)[0];
+    __be32 old_word = *(__be32*)ip, new_word = old_word; /* version, IHL, TOS, length */
     ((__u8*)&new_word)[1] = a->tos;
+    __s64 addrs = bpf_csum_diff(old_addrs, 8, new_addrs, 8, 0);
     __u32 csum_off = ETH_LEN + IP4_LEN + __builtin_offsetof(struct udphdr, check);
-    __u32 flags4 = BPF_F_PSEUDO_HDR | sizeof(__be32);
     if (udp_csum) {
-        bpf_l4_csum_replace(skb, csum_off, old_src, new_src, flags4);
-        bpf_l4_csum_replace(skb, csum_off, old_dst, new_dst, flags4);
-        bpf_l4_csum_replace(skb, csum_off, old_sport, a->src_port, sizeof(__be16));
-        bpf_l4_csum_replace(skb, csum_off, old_dport, a->dst_port, sizeof(__be16));
+        bpf_l4_csum_replace(skb, csum_off, 0, addrs, BPF_F_PSEUDO_HDR);
+        __s64 ports = bpf_csum_diff((__be32*)old_ports, 4, (__be32*)new_ports, 4, 0);
+        bpf_l4_csum_replace(skb, csum_off, 0, ports, 0);
     }
-    bpf_l3_csum_replace(skb, IP4_CSUM_OFF, old_src, new_src, sizeof(__be32));
-    bpf_l3_csum_replace(skb, IP4_CSUM_OFF, old_dst, new_dst, sizeof(__be32));
-    bpf_l3_csum_replace(skb, IP4_CSUM_OFF, old_word, new_word, sizeof(__u16));
-    bpf_skb_store_bytes(skb, IP4_SRC_OFF, &new_src, 4, 0);
-    bpf_skb_store_bytes(skb, IP4_DST_OFF, &new_dst, 4, 0);
+    __s64 header = bpf_csum_diff(&old_word, 4, &new_word, 4, addrs);
+    bpf_l3_csum_replace(skb, IP4_CSUM_OFF, 0, header, 0);
     bpf_skb_store_bytes(skb, ETH_LEN, &new_word, 2, 0);
-    bpf_skb_store_bytes(skb, ETH_LEN + IP4_LEN, &a->src_port, 2, 0);
-    bpf_skb_store_bytes(skb, ETH_LEN + IP4_LEN + 2, &a->dst_port, 2, 0);
+    bpf_skb_store_bytes(skb, IP4_SRC_OFF, new_addrs, 8, 0);
+    bpf_skb_store_bytes(skb, ETH_LEN + IP4_LEN, new_ports, 4, 0);
     count(a, skb->len - ETH_LEN - IP4_LEN - UDP_LEN);
     return leave(skb, &fib, via_fib, a->ifindex);
 }
@@ -189,18 +192,8 @@ static __always_inline int forward6(struct __sk_buff* skb, struct ipv6hdr* ip, s
     __builtin_memcpy(fib.ipv6_src, a->src_addr, 16);
     __builtin_memcpy(fib.ipv6_dst, a->dst_addr, 16);
     fib.ifindex = skb->ingress_ifindex;
-    int via_fib = 0;
-    switch (bpf_fib_lookup(skb, &fib, sizeof fib, 0)) {
-        case BPF_FIB_LKUP_RET_SUCCESS:
-            via_fib = 1;
-            break;
-        case BPF_FIB_LKUP_RET_FWD_DISABLED:
-        case BPF_FIB_LKUP_RET_NO_NEIGH:
-            if (a->ifindex == 0) return TC_ACT_OK;
-            break;
-        default:
-            return TC_ACT_OK;
-    }
+    int via_fib = route(skb, &fib, a);
+    if (via_fib < 0) return TC_ACT_OK;
 
     /* Everything read from the packet is read first: the checksum helpers invalidate packet
      * pointers. UDP over IPv6 always carries a checksum: the pseudo header's addresses and the

@@ -23,6 +23,9 @@ struct latch_flow_key {
 
 #define LATCH_FLOW_RTCP 1 /* the flow's datagrams are RTCP (else RTP) */
 #define LATCH_FLOW_MUX 2  /* RTP and RTCP share the port: either is valid */
+/* The device the flow arrives on does not forward: the FIB would not answer, so the program
+ * does not ask it and leaves by `ifindex` at once. */
+#define LATCH_FLOW_OWN_ROUTE 4
 
 /* What becomes of it: sent from the other leg's socket (src) to where its media goes (dst),
  * with the call's TOS; counted. */

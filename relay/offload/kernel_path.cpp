@@ -100,6 +100,13 @@ std::vector<Placement> place(const std::vector<Endpoint>& addresses) {
     return placed;
 }
 
+bool forwarding(const std::string& device, int family) {
+    std::ifstream f(fmt::format("/proc/sys/net/{}/conf/{}/forwarding",
+                                family == AF_INET6 ? "ipv6" : "ipv4", device));
+    int value = 0;
+    return (f >> value) && value != 0;
+}
+
 uint64_t monotonic_ns() {
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -253,7 +260,7 @@ std::unique_ptr<KernelPath> KernelPath::open(KernelMode mode,
     impl->alive = bpf_map__fd(impl->skel->maps.latch_alive);
     impl->alive_until(monotonic_ns() + LATCH_ALIVE_GRACE_NS);
     std::vector<std::string> lines;
-    std::vector<std::pair<Endpoint, unsigned>> served;
+    std::vector<Served> served;
     std::vector<std::string> devices;
     for (auto& p : placed) {
         if (p.device.empty()) {
@@ -278,7 +285,7 @@ std::unique_ptr<KernelPath> KernelPath::open(KernelMode mode,
                 continue;
             }
         }
-        served.emplace_back(p.address, p.ifindex);
+        served.push_back({p.address, p.ifindex, forwarding(p.device, p.address.family())});
         lines.push_back(fmt::format("{}: kernel, on {}", p.address.address_string(), p.device));
     }
     if (served.empty()) {
@@ -353,6 +360,7 @@ std::unique_ptr<KernelPath> KernelPath::open(KernelMode mode, const std::vector<
     }
     (void)monotonic_ns;
     (void)place;
+    (void)forwarding;
     return nullptr;
 }
 void KernelPath::beat() {}
@@ -383,10 +391,17 @@ KernelPath::~KernelPath() {
 }
 
 unsigned KernelPath::ifindex_of(const Endpoint& local) const {
-    for (const auto& [address, ifindex] : served_) {
-        if (address.same_address(local)) return ifindex;
+    for (const auto& s : served_) {
+        if (s.address.same_address(local)) return s.ifindex;
     }
     return 0;
+}
+
+bool KernelPath::forwards(const Endpoint& local) const {
+    for (const auto& s : served_) {
+        if (s.address.same_address(local)) return s.forwards;
+    }
+    return false;
 }
 
 }  // namespace latch

@@ -36,6 +36,8 @@ class KernelPath {
     bool serves(const Endpoint& local) const { return ifindex_of(local) != 0; }
     // The device that holds a served address (0: not served).
     unsigned ifindex_of(const Endpoint& local) const;
+    // Whether that device forwarded (its forwarding sysctl for the address's family) at start.
+    bool forwards(const Endpoint& local) const;
     // What it attached, for logs and statistics: "eth1 (tcx)".
     const std::vector<std::string>& devices() const { return devices_; }
 
@@ -58,7 +60,12 @@ class KernelPath {
     void beat();
 
     std::unique_ptr<Impl> impl_;
-    std::vector<std::pair<Endpoint, unsigned>> served_;  // addresses on an attached device
+    struct Served {
+        Endpoint address;
+        unsigned ifindex = 0;
+        bool forwards = false;
+    };
+    std::vector<Served> served_;  // addresses on an attached device
     std::vector<std::string> devices_;
     Timer heartbeat_;
 };

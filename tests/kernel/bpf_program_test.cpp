@@ -391,4 +391,10 @@ TEST_CASE("on a host that does not forward, a flow leaves by its address's devic
     CHECK(up.out == in);
     CHECK(p.action(kRelay4, 30010, kPhoneA4, 4000).packets == 0);
     REQUIRE(std::system("sysctl -qw net.ipv4.conf.all.forwarding=1") == 0);
+    // Told that the device does not forward, the program does not ask the FIB at all.
+    p.flow(kRelay4, 30020, kPhoneA4, 4000, kRelay4, 30022, kPhoneB4, 5000, 0, LATCH_FLOW_OWN_ROUTE,
+           ifindex);
+    Run own = p.run(frame(kPhoneA4, 4000, kRelay4, 30020, payload));
+    CHECK(own.retval == TC_ACT_REDIRECT);
+    CHECK(own.out == frame(kRelay4, 30022, kPhoneB4, 5000, payload));
 }
