@@ -99,6 +99,11 @@ def phones(args):
     """Sets up the calls, sends RTP both ways for the duration, prints per-stream gaps."""
     ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     ctl.bind(("198.18.0.20", 0))
+    # Whoever holds the address answers first: right after a move, this side's neighbour entry
+    # may still name the host that had it, until the new holder's gratuitous ARP arrives.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and (ng(ctl, {"command": "ping"}) or {}).get("result") != "pong":
+        time.sleep(0.1)
     streams = []  # (socket, destination, ssrc, arrivals list)
     for i in range(args.calls):
         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
