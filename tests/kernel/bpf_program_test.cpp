@@ -266,6 +266,14 @@ const Addr kStranger4 = Addr::v4("10.1.0.66");
 const Addr kRelay6 = Addr::v6("fd00:1::1"), kPhoneA6 = Addr::v6("fd00:1::50"),
            kPhoneB6 = Addr::v6("fd00:1::99");
 
+// A frame as it leaves toward phone B by the FIB's answer: phone B's MAC from the neighbour
+// table, veth0's as the source.
+Bytes toward_phone_b(Bytes f) {
+    std::memcpy(&f[0], "\x02\x00\x00\x00\x00\x99", 6);
+    std::memcpy(&f[6], ns().mac.data(), 6);
+    return f;
+}
+
 }  // namespace
 
 TEST_CASE("a locked IPv4 flow leaves rewritten, to the exact bytes, with valid checksums",
@@ -284,10 +292,7 @@ TEST_CASE("a locked IPv4 flow leaves rewritten, to the exact bytes, with valid c
     want[24] = want[25] = 0;
     uint16_t c = static_cast<uint16_t>(~fold(add_words(&want[14], 20)));
     want[24] = c >> 8, want[25] = c & 0xff;
-    std::memcpy(&want[0], "\x02\x00\x00\x00\x00\x99",
-                6);                             // phone B's MAC, from the neighbour table
-    std::memcpy(&want[6], ns().mac.data(), 6);  // veth0's
-    CHECK(r.out == want);
+    CHECK(r.out == toward_phone_b(want));
     latch_flow_action a = p.action(kRelay4, 30000, kPhoneA4, 4000);
     CHECK(a.packets == 1);
     CHECK(a.bytes == payload.size());
@@ -305,10 +310,7 @@ TEST_CASE("a locked IPv6 flow leaves rewritten with a valid UDP checksum", "[ker
     Bytes payload = rtp_payload();
     Run r = p.run(frame(kPhoneA6, 4000, kRelay6, 30000, payload));
     CHECK(r.retval == TC_ACT_REDIRECT);
-    Bytes want = frame(kRelay6, 30002, kPhoneB6, 5000, payload);
-    std::memcpy(&want[0], "\x02\x00\x00\x00\x00\x99", 6);
-    std::memcpy(&want[6], ns().mac.data(), 6);
-    CHECK(r.out == want);
+    CHECK(r.out == toward_phone_b(frame(kRelay6, 30002, kPhoneB6, 5000, payload)));
 }
 
 TEST_CASE("what the program must not forward passes to the stack untouched, or is dropped",
