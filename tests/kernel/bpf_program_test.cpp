@@ -191,15 +191,27 @@ struct Program {
         r.out.resize(opts.data_size_out);
         return r;
     }
-    void flow(const Addr& local, uint16_t lport, const Addr& remote, uint16_t rport,
-              const Addr& src, uint16_t sport, const Addr& dst, uint16_t dport, uint8_t tos,
-              uint8_t flags = 0, uint32_t ifindex = 0) const {
+    static latch_flow_key flow_key(const Addr& local, uint16_t lport, const Addr& remote,
+                                   uint16_t rport) {
         latch_flow_key k{};
         k.family = static_cast<__u8>(local.family);
         k.local_port = htons(lport);
         k.remote_port = htons(rport);
         std::memcpy(k.local_addr, local.bytes.data(), 16);
         std::memcpy(k.remote_addr, remote.bytes.data(), 16);
+        return k;
+    }
+    static latch_lock_key lock_key(const Addr& local, uint16_t lport) {
+        latch_lock_key k{};
+        k.family = static_cast<__u8>(local.family);
+        k.local_port = htons(lport);
+        std::memcpy(k.local_addr, local.bytes.data(), 16);
+        return k;
+    }
+    void flow(const Addr& local, uint16_t lport, const Addr& remote, uint16_t rport,
+              const Addr& src, uint16_t sport, const Addr& dst, uint16_t dport, uint8_t tos,
+              uint8_t flags = 0, uint32_t ifindex = 0) const {
+        latch_flow_key k = flow_key(local, lport, remote, rport);
         latch_flow_action a{};
         a.flags = flags;
         a.tos = tos;
@@ -213,10 +225,7 @@ struct Program {
         lock(local, lport, remote);
     }
     void lock(const Addr& local, uint16_t lport, const Addr& learned) const {
-        latch_lock_key k{};
-        k.family = static_cast<__u8>(local.family);
-        k.local_port = htons(lport);
-        std::memcpy(k.local_addr, local.bytes.data(), 16);
+        latch_lock_key k = lock_key(local, lport);
         latch_lock_value v{};
         std::memcpy(v.remote_addr, learned.bytes.data(), 16);
         REQUIRE(bpf_map__update_elem(skel->maps.latch_locks, &k, sizeof k, &v, sizeof v, BPF_ANY) ==
@@ -224,21 +233,13 @@ struct Program {
     }
     latch_flow_action action(const Addr& local, uint16_t lport, const Addr& remote,
                              uint16_t rport) const {
-        latch_flow_key k{};
-        k.family = static_cast<__u8>(local.family);
-        k.local_port = htons(lport);
-        k.remote_port = htons(rport);
-        std::memcpy(k.local_addr, local.bytes.data(), 16);
-        std::memcpy(k.remote_addr, remote.bytes.data(), 16);
+        latch_flow_key k = flow_key(local, lport, remote, rport);
         latch_flow_action a{};
         REQUIRE(bpf_map__lookup_elem(skel->maps.latch_flows, &k, sizeof k, &a, sizeof a, 0) == 0);
         return a;
     }
     uint64_t drops(const Addr& local, uint16_t lport) const {
-        latch_lock_key k{};
-        k.family = static_cast<__u8>(local.family);
-        k.local_port = htons(lport);
-        std::memcpy(k.local_addr, local.bytes.data(), 16);
+        latch_lock_key k = lock_key(local, lport);
         latch_lock_value v{};
         REQUIRE(bpf_map__lookup_elem(skel->maps.latch_locks, &k, sizeof k, &v, sizeof v, 0) == 0);
         return v.drops;
