@@ -31,6 +31,7 @@ struct Flow {
     bool rtcp_mux = false;
     bool wants_connect = false;   // the packet path asked for `connected` (see Worker)
     bool connect_failed = false;  // the kernel refused it: not asked again until signalling
+    bool kernel_flow = false;     // the kernel path forwards the learned source's datagrams
     uint8_t tos = 0;
     FlowCounters counters;
     Latch latch;

@@ -200,7 +200,7 @@ void Session::harvest_kernel(uint64_t now_ms) {
 
 bool Session::in_kernel() const {
     bool any = false;
-    for_each_flow([&](const Flow& flow) { any = any || flow.kernel.flow || flow.kernel.lock; });
+    for_each_flow([&](const Flow& flow) { any = any || flow.kernel_flow || flow.kernel.lock; });
     return any;
 }
 
@@ -269,7 +269,7 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
                 fs.learned = flow.latch.learned();
                 fs.state = flow.latch.state();
                 if (flow.connected) fs.connected = flow.connected_to;
-                fs.kernel = flow.kernel.flow;
+                fs.kernel = flow.kernel_flow;
                 fs.counters = flow.counters;
                 snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
             }

@@ -56,7 +56,7 @@ inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated
         facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq, is_rtcp};
     }
     // The kernel forwards this flow's source: its stream's position is there (rebinding).
-    if (in.kernel.flow) [[unlikely]]
+    if (in.kernel_flow) [[unlikely]]
         in.session->kernel_position(in, now);
     // RTCP on its own port follows what its RTP stream learned (not with rtcp-mux: one stream).
     const Latch* rtp = in.rtp != nullptr && !in.rtcp_mux ? &in.rtp->latch : nullptr;

@@ -37,10 +37,10 @@ bool same(const void* a, const void* b, std::size_t n) {
 }
 
 void drop_flow_entry(Flow& flow, KernelPath& kernel) {
-    if (!flow.kernel.flow) return;
+    if (!flow.kernel_flow) return;
     kernel_harvest(flow, kernel);
     kernel.remove_flow(flow.kernel.key);
-    flow.kernel.flow = false;
+    flow.kernel_flow = false;
     flow.kernel.packets = flow.kernel.bytes = 0;
 }
 
@@ -101,12 +101,12 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
     action.ifindex = kernel.ifindex_of(peer.local);
     put_address(peer.local, action.src_addr, action.src_port);
     put_address(*to, action.dst_addr, action.dst_port);
-    if (flow.kernel.flow && same(&key, &flow.kernel.key, sizeof key) &&
+    if (flow.kernel_flow && same(&key, &flow.kernel.key, sizeof key) &&
         same(&action, &flow.kernel.action, sizeof action))
         return true;
     drop_flow_entry(flow, kernel);
     if (kernel.put_flow(key, action)) {
-        flow.kernel.flow = true;
+        flow.kernel_flow = true;
         flow.kernel.key = key;
         flow.kernel.action = action;
         flow.kernel.packets = flow.kernel.bytes = 0;
@@ -117,7 +117,7 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
 void kernel_harvest(Flow& flow, const KernelPath& kernel) noexcept {
     KernelEntry& k = flow.kernel;
     latch_flow_action now{};
-    if (k.flow && kernel.read_flow(k.key, now) && now.packets >= k.packets) {
+    if (flow.kernel_flow && kernel.read_flow(k.key, now) && now.packets >= k.packets) {
         uint64_t packets = now.packets - k.packets, bytes = now.bytes - k.bytes;
         k.packets = now.packets;
         k.bytes = now.bytes;
@@ -147,7 +147,7 @@ void kernel_clear(Flow& flow, KernelPath& kernel) noexcept {
 
 void kernel_stream_position(Flow& flow, const KernelPath& kernel, uint64_t now_ms) noexcept {
     KernelEntry& k = flow.kernel;
-    if (!k.flow || k.position_read_ms == now_ms) return;
+    if (!flow.kernel_flow || k.position_read_ms == now_ms) return;
     k.position_read_ms = now_ms;
     latch_flow_action now{};
     if (kernel.read_flow(k.key, now) && now.packets != 0)

@@ -16,8 +16,9 @@ namespace latch {
 class KernelPath;
 struct Flow;
 
+// (Whether a flow entry forwards the learned source's datagrams is Flow::kernel_flow, among the
+// fields every datagram reads.)
 struct KernelEntry {
-    bool flow = false;  // a flow entry forwards the learned source's datagrams
     bool lock = false;  // a lock entry drops other addresses' datagrams
     latch_flow_key key{};
     latch_flow_action action{};  // as written (its counters 0)
