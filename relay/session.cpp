@@ -176,26 +176,27 @@ void Session::close_media(Media& media, PortPool& pool) {
 
 void Session::sync_kernel(const SessionEnv& env, uint64_t now_ms) {
     kernel_ = env.kernel;
+    tally_ = env.tally;
     if (kernel_ == nullptr) return;
     // Every latch first, so that each flow sees its peer's settled destination.
     for_each_flow([&](Flow& flow) { flow.latch.settle(now_ms); });
     bool settled = true;
     for_each_flow([&](Flow& flow) {
-        if (!kernel_sync(flow, *kernel_, !standby_)) settled = false;
+        if (!kernel_sync(flow, *kernel_, !standby_, *tally_)) settled = false;
     });
     kernel_pending_ = !settled;
 }
 
 void Session::clear_kernel() {
     if (kernel_ == nullptr) return;
-    for_each_flow([&](Flow& flow) { kernel_clear(flow, *kernel_); });
+    for_each_flow([&](Flow& flow) { kernel_clear(flow, *kernel_, *tally_); });
     kernel_pending_ = false;
 }
 
 void Session::harvest_kernel(uint64_t now_ms) {
     if (kernel_ == nullptr) return;
     kernel_harvest_ms_ = now_ms;
-    for_each_flow([&](Flow& flow) { kernel_harvest(flow, *kernel_); });
+    for_each_flow([&](Flow& flow) { kernel_harvest(flow, *kernel_, *tally_); });
 }
 
 bool Session::in_kernel() const {
@@ -244,10 +245,6 @@ uint64_t Session::last_activity_ms() const {
     uint64_t last = last_signal_ms_;
     for_each_flow([&](const Flow& flow) { last = std::max(last, flow.counters.last_packet_ms); });
     return last;
-}
-
-void Session::add_totals(FlowCounters& into) const {
-    for_each_flow([&](const Flow& flow) { into += flow.counters; });
 }
 
 SessionSnapshot Session::snapshot(unsigned worker) const {

@@ -44,6 +44,8 @@ struct SessionEnv {
     std::vector<SessionId>* learned = nullptr;
     // The kernel path, when the relay has one.
     KernelPath* kernel = nullptr;
+    // The worker's sum of every flow's counters (see count_drop()): never null.
+    FlowCounters* tally = nullptr;
 };
 
 class Session {
@@ -72,7 +74,6 @@ class Session {
     }
     SessionId id() const { return id_; }
     std::size_t media_count() const { return media_.size(); }
-    void add_totals(FlowCounters& into) const;
     // Opens or replaces the connected socket of every flow that asked for one (wants_connect)
     // and is not connected to its destination yet.
     void connect_flows(SessionEnv& env);
@@ -134,6 +135,7 @@ class Session {
     std::vector<std::unique_ptr<Media>> media_;  // stable addresses: handles point at flows
     std::vector<SessionId>* learned_log_ = nullptr;
     KernelPath* kernel_ = nullptr;
+    FlowCounters* tally_ = nullptr;  // set with kernel_
     bool kernel_pending_ = false;
     uint64_t kernel_harvest_ms_;  // sessions' reads spread as their calls came
     bool standby_ = false;

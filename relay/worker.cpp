@@ -72,6 +72,7 @@ void Worker::run(std::promise<std::string> opened) noexcept {
     env_.pool = &pool_;
     env_.config = &config_;
     env_.learned = &learned_;
+    env_.tally = &tally_;
     if (path_->connects_flows()) {
         // An eighth of the descriptors (at least 256) stays for new calls' sockets.
         rlimit limit{};
@@ -152,6 +153,7 @@ void Worker::execute(WorkerCommand& command) {
             }
             session->sync_kernel(env_, now);
             reply.snapshot = session->snapshot(index_);
+            streams_ += session->media_count();
             sessions_.emplace(command.session, std::move(session));
             ++sessions_created_;
             break;
@@ -160,7 +162,9 @@ void Worker::execute(WorkerCommand& command) {
             if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
             // Out of the kernel before learning opens again; back in once locked.
             it->second->clear_kernel();
+            std::size_t streams = it->second->media_count();
             auto error = it->second->apply(command.spec, env_, now);
+            streams_ = streams_ - streams + it->second->media_count();
             it->second->sync_kernel(env_, now);
             if (error) return fail(std::move(error));
             reply.snapshot = it->second->snapshot(index_);
@@ -201,7 +205,7 @@ void Worker::end_session(SessionId id, ReplyStatus status, uint64_t request, Op 
     reply.worker = index_;
     it->second->clear_kernel();  // its final counts included
     reply.snapshot = it->second->snapshot(index_);
-    it->second->add_totals(ended_totals_);
+    streams_ -= it->second->media_count();
     // The reply goes first: closing the sockets is work the caller need not wait for. The
     // session is already out of the packet path's reach, as nothing runs in between.
     std::unique_ptr<Session> ended = std::move(it->second);
@@ -237,6 +241,7 @@ void Worker::shut_down() {
     stopping_ = true;
     for (auto& [id, session] : sessions_) session->close(pool_);
     sessions_.clear();
+    streams_ = 0;
     path_->close();
     sweep_timer_.stop();
     // The inbox closes after the current batch (handle_commands); then the loop runs dry.
@@ -250,15 +255,15 @@ WorkerStats Worker::stats() {
     s.sessions_timed_out = sessions_timed_out_;
     s.ports_capacity = pool_.capacity();
     s.ports_available = pool_.available();
-    s.totals = ended_totals_;
+    s.streams = streams_;
     // The kernel's counts of a session are read at most every kStatsHarvestMs here (query,
     // delete and the idle sweep read them at once): statistics lag by that much at most.
-    uint64_t now = uv_now(&loop_);
-    for (const auto& [id, session] : sessions_) {
-        session->harvest_kernel_older(now, kStatsHarvestMs);
-        session->add_totals(s.totals);
-        s.streams += session->media_count();
+    if (env_.kernel != nullptr) {
+        uint64_t now = uv_now(&loop_);
+        for (const auto& [id, session] : sessions_)
+            session->harvest_kernel_older(now, kStatsHarvestMs);
     }
+    s.totals = tally_;
     return s;
 }
 

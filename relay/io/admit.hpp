@@ -15,8 +15,18 @@
 
 namespace latch {
 
-inline void count_drop(Flow& flow, DropReason reason) noexcept {
+// `tally` is the worker's sum of every flow's counters: what it reports without a walk over
+// its sessions. Everything counted in a flow is counted there too.
+inline void count_drop(Flow& flow, FlowCounters& tally, DropReason reason) noexcept {
     ++flow.counters.drops[static_cast<std::size_t>(reason)];
+    ++tally.drops[static_cast<std::size_t>(reason)];
+}
+
+inline void count_sent(Flow& out, FlowCounters& tally, std::size_t len) noexcept {
+    ++out.counters.packets_out;
+    out.counters.bytes_out += len;
+    ++tally.packets_out;
+    tally.bytes_out += len;
 }
 
 // The lines of a cold flow that a datagram reads: its head (peer, socket, counters) and the
@@ -30,13 +40,15 @@ inline void prefetch_flow(const Flow* flow) noexcept {
 
 // One datagram that arrived on `in` from `from`: true when it goes on to `in.peer`'s
 // destination; otherwise it is a counted drop.
-inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated,
-                  const sockaddr* from, uint64_t now) noexcept {
+inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_t len,
+                  bool truncated, const sockaddr* from, uint64_t now) noexcept {
     FlowCounters& counters = in.counters;
     ++counters.packets_in;
     counters.bytes_in += len;
+    ++tally.packets_in;
+    tally.bytes_in += len;
     if (truncated) {
-        count_drop(in, DropReason::too_large);
+        count_drop(in, tally, DropReason::too_large);
         return false;
     }
     PacketFacts facts;
@@ -44,13 +56,13 @@ inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated
     if (in.transport == Transport::rtp) {
         PacketInfo info = inspect_packet(data, len);
         if (info.kind == PacketKind::malformed) {
-            count_drop(in, DropReason::malformed);
+            count_drop(in, tally, DropReason::malformed);
             return false;
         }
         bool is_rtcp = info.kind == PacketKind::rtcp;
         bool on_rtcp_port = in.component == 1;
         if (is_rtcp != on_rtcp_port && !(is_rtcp && in.rtcp_mux)) {
-            count_drop(in, DropReason::wrong_component);
+            count_drop(in, tally, DropReason::wrong_component);
             return false;
         }
         facts = PacketFacts{info.ssrc != 0, !is_rtcp, info.ssrc, info.seq, is_rtcp};
@@ -65,21 +77,22 @@ inline bool admit(Flow& in, const uint8_t* data, std::size_t len, bool truncated
             break;
         case Verdict::learned:
             ++counters.learned;
+            ++tally.learned;
             in.session->note_learned();
             break;
         case Verdict::foreign:
-            count_drop(in, DropReason::foreign_source);
+            count_drop(in, tally, DropReason::foreign_source);
             return false;
         case Verdict::not_learnable:
-            count_drop(in, DropReason::not_learnable);
+            count_drop(in, tally, DropReason::not_learnable);
             return false;
         case Verdict::unproven:
-            count_drop(in, DropReason::unproven_source);
+            count_drop(in, tally, DropReason::unproven_source);
             return false;
     }
     counters.last_packet_ms = now;
     if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
-        count_drop(in, DropReason::no_destination);
+        count_drop(in, tally, DropReason::no_destination);
         return false;
     }
     return true;

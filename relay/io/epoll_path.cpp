@@ -11,7 +11,10 @@
 namespace latch {
 
 EpollPath::EpollPath(uv_loop_t* loop, PacketHost& host)
-    : loop_(loop), host_(host), buffer_(std::make_unique<char[]>(kBatch * kSlot)) {
+    : loop_(loop),
+      host_(host),
+      tally_(host.tally()),
+      buffer_(std::make_unique<char[]>(kBatch * kSlot)) {
     for (int i = 0; i < kBatch; ++i) {
         recv_iov_[i] = {buffer_.get() + static_cast<std::size_t>(i) * kSlot, kSlot};
         recv_msgs_[i].msg_hdr.msg_iov = &recv_iov_[i];
@@ -61,7 +64,7 @@ void EpollPath::relay_ready() noexcept {
 
 void EpollPath::take_socket_error(Flow& in) noexcept {
     // Reading the pending error (SO_ERROR) clears it, so that it is reported once.
-    count_drop(in, DropReason::receive_error);
+    count_drop(in, tally_, DropReason::receive_error);
     int error = 0;
     socklen_t len = sizeof error;
     ::getsockopt(in.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &len);
@@ -75,7 +78,7 @@ int EpollPath::relay_batch(Flow& in) noexcept {
     int n = ::recvmmsg(in.socket.fd(), recv_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) {
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            count_drop(in, DropReason::receive_error);
+            count_drop(in, tally_, DropReason::receive_error);
         }
         return 0;
     }
@@ -87,7 +90,7 @@ int EpollPath::relay_batch(Flow& in) noexcept {
     int to_send = 0;
     for (int i = 0; i < n; ++i) {
         const mmsghdr& m = recv_msgs_[i];
-        if (!admit(in, static_cast<const uint8_t*>(recv_iov_[i].iov_base), m.msg_len,
+        if (!admit(in, tally_, static_cast<const uint8_t*>(recv_iov_[i].iov_base), m.msg_len,
                    m.msg_hdr.msg_flags & MSG_TRUNC,
                    reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
             continue;
@@ -101,12 +104,11 @@ int EpollPath::relay_batch(Flow& in) noexcept {
         int r = ::sendmmsg(out->socket.fd(), send_msgs_.data() + sent,
                            static_cast<unsigned>(to_send - sent), 0);
         if (r <= 0) {  // the first unsent one failed (EAGAIN, unreachable...): drop it, go on
-            count_drop(in, DropReason::send_failed);
+            count_drop(in, tally_, DropReason::send_failed);
             ++sent;
             continue;
         }
-        for (int i = sent; i < sent + r; ++i) out->counters.bytes_out += send_iov_[i].iov_len;
-        out->counters.packets_out += static_cast<uint64_t>(r);
+        for (int i = sent; i < sent + r; ++i) count_sent(*out, tally_, send_iov_[i].iov_len);
         sent += r;
     }
     return n;

@@ -34,10 +34,11 @@ class EpollPath final : public PacketPath {
     // Reads one batch from the flow's socket and relays it; returns how many datagrams it read.
     int relay_batch(Flow& in) noexcept;
     // A socket reported an error instead of datagrams: count it and clear it.
-    static void take_socket_error(Flow& in) noexcept;
+    void take_socket_error(Flow& in) noexcept;
 
     uv_loop_t* loop_;
     PacketHost& host_;
+    FlowCounters& tally_;
     SocketSet sockets_;
 
     // Datagrams are read into slots of one block (recvmmsg) and sent on from the same slots

@@ -23,6 +23,9 @@ class PacketHost {
     virtual void after_batch() noexcept = 0;
     // Open the connected sockets the session's flows asked for (Flow::wants_connect).
     virtual void connect_session(SessionId session) noexcept = 0;
+    // The worker's sum of its flows' counters, which the path adds to as it counts (see
+    // count_drop()); it lives as long as the path.
+    virtual FlowCounters& tally() noexcept = 0;
 };
 
 class PacketPath : public SocketWatch {

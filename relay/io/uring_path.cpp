@@ -11,7 +11,7 @@
 namespace latch {
 
 UringPath::UringPath(uv_loop_t* loop, PacketHost& host, bool connect)
-    : loop_(loop), host_(host), connect_(connect) {
+    : loop_(loop), host_(host), tally_(host.tally()), connect_(connect) {
     if (connect_) connect_queue_.reserve(kConnectQueue);
 }
 
@@ -45,7 +45,7 @@ void UringPath::relay() noexcept {
     uint64_t now = uv_now(loop_);
     auto on_packet = [this, now](RingPacket& p) {
         Flow& in = *flow_of(p.data);
-        if (!admit(in, p.payload, p.len, p.truncated, p.from, now)) return;
+        if (!admit(in, tally_, p.payload, p.len, p.truncated, p.from, now)) return;
         // From the flow's own endpoint, yet not on its connected socket: it wants one.
         if (connect_ && !is_connected_tag(p.data)) want_connect(in);
         Flow& out = *in.peer;
@@ -57,16 +57,16 @@ void UringPath::relay() noexcept {
             queued = ring_.forward(p, out.socket.fd(), to);
             if (connect_) want_connect(out);
         }
-        if (!queued) count_drop(in, DropReason::send_failed);
+        if (!queued) count_drop(in, tally_, DropReason::send_failed);
     };
-    auto on_error = [](void* flow) { count_drop(*flow_of(flow), DropReason::receive_error); };
-    auto on_sent = [](void* from, void* by, int result, std::size_t len) {
+    auto on_error = [this](void* flow) {
+        count_drop(*flow_of(flow), tally_, DropReason::receive_error);
+    };
+    auto on_sent = [this](void* from, void* by, int result, std::size_t len) {
         if (result < 0) {
-            if (from) count_drop(*flow_of(from), DropReason::send_failed);
+            if (from) count_drop(*flow_of(from), tally_, DropReason::send_failed);
         } else if (by) {
-            Flow& out = *flow_of(by);
-            ++out.counters.packets_out;
-            out.counters.bytes_out += len;
+            count_sent(*flow_of(by), tally_, len);
         }
     };
     // The sends queued here go to the kernel with the next wait(), which returns at once when

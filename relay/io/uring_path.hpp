@@ -38,6 +38,7 @@ class UringPath final : public PacketPath {
 
     uv_loop_t* loop_;
     PacketHost& host_;
+    FlowCounters& tally_;
     bool connect_;
     UringSet ring_{kMaxMediaPacket};
     // Sessions whose flows asked for connected sockets, served from connect_head_ on. Its

@@ -36,17 +36,17 @@ bool same(const void* a, const void* b, std::size_t n) {
     return std::memcmp(a, b, n) == 0;
 }
 
-void drop_flow_entry(Flow& flow, KernelPath& kernel) {
+void drop_flow_entry(Flow& flow, KernelPath& kernel, FlowCounters& tally) {
     if (!flow.kernel_flow) return;
-    kernel_harvest(flow, kernel);
+    kernel_harvest(flow, kernel, tally);
     kernel.remove_flow(flow.kernel.key);
     flow.kernel_flow = false;
     flow.kernel.packets = flow.kernel.bytes = 0;
 }
 
-void drop_lock_entry(Flow& flow, KernelPath& kernel) {
+void drop_lock_entry(Flow& flow, KernelPath& kernel, FlowCounters& tally) {
     if (!flow.kernel.lock) return;
-    kernel_harvest(flow, kernel);
+    kernel_harvest(flow, kernel, tally);
     kernel.remove_lock(flow.kernel.lock_key);
     flow.kernel.lock = false;
     flow.kernel.drops = 0;
@@ -54,13 +54,13 @@ void drop_lock_entry(Flow& flow, KernelPath& kernel) {
 
 }  // namespace
 
-bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
+bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed, FlowCounters& tally) noexcept {
     const Latch& latch = flow.latch;
     bool want_lock = allowed && flow.socket && flow.transport == Transport::rtp &&
                      kernel.serves(flow.local) && lockable(latch);
     if (!want_lock) {
-        drop_flow_entry(flow, kernel);
-        drop_lock_entry(flow, kernel);
+        drop_flow_entry(flow, kernel, tally);
+        drop_lock_entry(flow, kernel, tally);
         return !allowed || latch.state() != LatchState::learning;
     }
     latch_lock_key lock_key{};
@@ -71,7 +71,7 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
     put_address(latch.learned(), lock_value.remote_addr, unused);
     if (!flow.kernel.lock || !same(&lock_key, &flow.kernel.lock_key, sizeof lock_key) ||
         !same(lock_value.remote_addr, flow.kernel.lock_value.remote_addr, 16)) {
-        drop_lock_entry(flow, kernel);
+        drop_lock_entry(flow, kernel, tally);
         if (kernel.put_lock(lock_key, lock_value)) {
             flow.kernel.lock = true;
             flow.kernel.lock_key = lock_key;
@@ -86,7 +86,7 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
     bool want_flow = to != nullptr && peer.socket && to->family() == peer.local.family() &&
                      !to->is_unspecified_address() && to->port() != 0;
     if (!want_flow) {
-        drop_flow_entry(flow, kernel);
+        drop_flow_entry(flow, kernel, tally);
         return true;
     }
     latch_flow_key key{};
@@ -104,7 +104,7 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
     if (flow.kernel_flow && same(&key, &flow.kernel.key, sizeof key) &&
         same(&action, &flow.kernel.action, sizeof action))
         return true;
-    drop_flow_entry(flow, kernel);
+    drop_flow_entry(flow, kernel, tally);
     if (kernel.put_flow(key, action)) {
         flow.kernel_flow = true;
         flow.kernel.key = key;
@@ -114,18 +114,22 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept {
     return true;
 }
 
-void kernel_harvest(Flow& flow, const KernelPath& kernel) noexcept {
+void kernel_harvest(Flow& flow, const KernelPath& kernel, FlowCounters& tally) noexcept {
     KernelEntry& k = flow.kernel;
     latch_flow_action now{};
     if (flow.kernel_flow && kernel.read_flow(k.key, now) && now.packets >= k.packets) {
         uint64_t packets = now.packets - k.packets, bytes = now.bytes - k.bytes;
         k.packets = now.packets;
         k.bytes = now.bytes;
-        flow.counters.packets_in += packets;
-        flow.counters.bytes_in += bytes;
-        flow.counters.kernel_packets += packets;
-        flow.peer->counters.packets_out += packets;
-        flow.peer->counters.bytes_out += bytes;
+        for (FlowCounters* in : {&flow.counters, &tally}) {
+            in->packets_in += packets;
+            in->bytes_in += bytes;
+            in->kernel_packets += packets;
+        }
+        for (FlowCounters* out : {&flow.peer->counters, &tally}) {
+            out->packets_out += packets;
+            out->bytes_out += bytes;
+        }
         // bpf_ktime_get_ns() and uv_now() both count CLOCK_MONOTONIC.
         if (packets != 0)
             flow.counters.last_packet_ms =
@@ -135,14 +139,16 @@ void kernel_harvest(Flow& flow, const KernelPath& kernel) noexcept {
     if (k.lock && kernel.read_lock(k.lock_key, lock) && lock.drops >= k.drops) {
         uint64_t drops = lock.drops - k.drops;
         k.drops = lock.drops;
-        flow.counters.packets_in += drops;
-        flow.counters.drops[static_cast<std::size_t>(DropReason::foreign_source)] += drops;
+        for (FlowCounters* in : {&flow.counters, &tally}) {
+            in->packets_in += drops;
+            in->drops[static_cast<std::size_t>(DropReason::foreign_source)] += drops;
+        }
     }
 }
 
-void kernel_clear(Flow& flow, KernelPath& kernel) noexcept {
-    drop_flow_entry(flow, kernel);
-    drop_lock_entry(flow, kernel);
+void kernel_clear(Flow& flow, KernelPath& kernel, FlowCounters& tally) noexcept {
+    drop_flow_entry(flow, kernel, tally);
+    drop_lock_entry(flow, kernel, tally);
 }
 
 void kernel_stream_position(Flow& flow, const KernelPath& kernel, uint64_t now_ms) noexcept {

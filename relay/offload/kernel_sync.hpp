@@ -15,6 +15,7 @@ namespace latch {
 
 class KernelPath;
 struct Flow;
+struct FlowCounters;
 
 // (Whether a flow entry forwards the learned source's datagrams is Flow::kernel_flow, among the
 // fields every datagram reads.)
@@ -32,13 +33,14 @@ struct KernelEntry {
 // Brings the flow's entries in step with its latch: written, changed or removed. `allowed`:
 // whether the flow may be in the kernel at all (its session is not a standby's copy, its
 // address is served). Returns false when the flow may still want entries later without a
-// learning event telling (a candidate source while the learning window is open).
-bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed) noexcept;
+// learning event telling (a candidate source while the learning window is open). `tally`:
+// the worker's sum of its flows' counters, which every harvest adds to as well.
+bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed, FlowCounters& tally) noexcept;
 // Folds what the kernel counted since the last read into the flow's counters (and into its
-// peer's sent counters).
-void kernel_harvest(Flow& flow, const KernelPath& kernel) noexcept;
+// peer's sent counters) and into `tally`.
+void kernel_harvest(Flow& flow, const KernelPath& kernel, FlowCounters& tally) noexcept;
 // Harvests and removes the flow's entries.
-void kernel_clear(Flow& flow, KernelPath& kernel) noexcept;
+void kernel_clear(Flow& flow, KernelPath& kernel, FlowCounters& tally) noexcept;
 // A datagram from the learned address but another port reached userspace while the kernel
 // forwards the stream: the latch learns the stream's position from the kernel, so that a NAT's
 // rebinding is recognised (at most once per millisecond).

@@ -463,3 +463,51 @@ TEST_CASE("at the descriptor limit, connected sockets make room for new calls",
     expect_datagram(*peers[1], pa, relay_ports[0].second);
     CHECK(h.shutdown());
 }
+
+TEST_CASE("a worker's statistics are its sessions' counters summed, and outlive them",
+          "[forwarding][stats]") {
+    RelayHarness h(config(29400));
+    UdpPeer a, b;
+    auto one = h.call(0, Op::create, 1, audio_spec(kLocal, a.local(), b.local()));
+    auto two = h.call(0, Op::create, 2, audio_spec(kLocal, a.local(), b.local()));
+    REQUIRE(one.status == ReplyStatus::ok);
+    REQUIRE(two.status == ReplyStatus::ok);
+    for (uint16_t seq = 1; seq <= 3; ++seq) {
+        exchange_rtp(a, relay_rtp(one, 0), b, relay_rtp(one, 1), seq);
+    }
+    exchange_rtp(a, relay_rtp(two, 0), b, relay_rtp(two, 1), 1);
+    a.send_to(relay_rtp(two, 0), Bytes{0x80, 0x00});              // malformed: a drop
+    exchange_rtp(a, relay_rtp(two, 0), b, relay_rtp(two, 1), 2);  // after the drop
+
+    // What the sessions counted, summed here, against what the worker reports.
+    FlowCounters sum;
+    for (SessionId id : {1, 2}) {
+        auto q = h.call(0, Op::query, id);
+        REQUIRE(q.status == ReplyStatus::ok);
+        for (const auto& media : q.snapshot.media)
+            for (const auto& leg : media.flows)
+                for (const auto& flow : leg) sum += flow.counters;
+    }
+    auto before = h.call(0, Op::stats, 0).stats;
+    CHECK(before.streams == 2);
+    CHECK(before.totals.packets_in == 11);
+    CHECK(before.totals.packets_out == 10);
+    CHECK(before.totals.packets_in == sum.packets_in);
+    CHECK(before.totals.packets_out == sum.packets_out);
+    CHECK(before.totals.bytes_in == sum.bytes_in);
+    CHECK(before.totals.bytes_out == sum.bytes_out);
+    CHECK(before.totals.drops == sum.drops);
+    CHECK(before.totals.drops[static_cast<std::size_t>(DropReason::malformed)] == 1);
+    CHECK(before.totals.learned == sum.learned);
+
+    // An ended session's counts stay in the worker's totals; its stream leaves the count.
+    REQUIRE(h.call(0, Op::remove, 1).status == ReplyStatus::ok);
+    auto after = h.call(0, Op::stats, 0).stats;
+    CHECK(after.streams == 1);
+    CHECK(after.totals.packets_in == before.totals.packets_in);
+    CHECK(after.totals.packets_out == before.totals.packets_out);
+    CHECK(after.totals.drops == before.totals.drops);
+    exchange_rtp(a, relay_rtp(two, 0), b, relay_rtp(two, 1), 3);
+    CHECK(h.call(0, Op::stats, 0).stats.totals.packets_out == before.totals.packets_out + 2);
+    CHECK(h.shutdown());
+}
