@@ -1,0 +1,188 @@
+// StreamQuality: RFC 3550 sequence accounting (wrap, loss, duplicates, reordering, restarts)
+// and interarrival jitter against streams whose figures are known by construction.
+#include "stream_quality.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace latch;
+
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+
+// A G.711 stream: 20 ms packets, 160 timestamp ticks each.
+struct Sender {
+    StreamQuality q;
+    uint32_t ssrc = 0x1234;
+    uint8_t type = 0;
+    uint32_t ticks = 160;
+    void send(uint16_t seq, uint64_t arrival_ns) {
+        q.on_rtp(ssrc, seq, 1000 + static_cast<uint32_t>(seq) * ticks, type, arrival_ns);
+    }
+    // Packets first..first+count-1 (mod 2^16), on time.
+    void run(uint16_t first, int count, uint64_t start_ns = kMs) {
+        for (int i = 0; i < count; ++i)
+            send(static_cast<uint16_t>(first + i), start_ns + static_cast<uint64_t>(i) * 20 * kMs);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a clean stream across the sequence wrap loses nothing", "[quality]") {
+    Sender s;
+    s.run(65000, 1000);
+    QualityFigures f = s.q.figures();
+    CHECK(f.ssrc == 0x1234);
+    CHECK(f.expected == 1000);
+    CHECK(f.received == 1000);
+    CHECK(f.lost == 0);
+    CHECK(f.duplicates == 0);
+    CHECK(f.reordered == 0);
+    CHECK(f.longest_gap == 0);
+    CHECK(f.restarts == 0);
+    CHECK(f.loss_ppm() == 0);
+    CHECK(f.clock_rate == 8000);
+    CHECK(f.jitter_us == 0);
+    CHECK(f.longest_silence_ms == 20);
+}
+
+TEST_CASE("lost packets count once, and the longest gap is the longest burst", "[quality]") {
+    Sender s;
+    int sent = 0;
+    for (int i = 0; i < 1000; ++i) {
+        bool every_tenth = i % 10 == 5;
+        bool burst = i >= 500 && i < 507;
+        if (every_tenth || burst) continue;
+        s.send(static_cast<uint16_t>(65500 + i), kMs + static_cast<uint64_t>(i) * 20 * kMs);
+        ++sent;
+    }
+    QualityFigures f = s.q.figures();
+    CHECK(f.expected == 1000);
+    CHECK(f.received == static_cast<uint64_t>(sent));
+    CHECK(f.lost == static_cast<uint64_t>(1000 - sent));
+    CHECK(f.longest_gap == 7);  // 500-506; 505 is also a tenth
+    CHECK(f.loss_ppm() == static_cast<uint32_t>((1000 - sent) * 1000));
+    CHECK(f.longest_silence_ms == 160);  // 499 to 507
+}
+
+TEST_CASE("duplicates are counted apart and do not hide a loss", "[quality]") {
+    Sender s;
+    s.run(10, 20);
+    s.send(29, 500 * kMs);  // the newest again
+    s.send(25, 510 * kMs);  // an older one again
+    s.send(31, 520 * kMs);  // 30 lost
+    s.send(31, 530 * kMs);
+    QualityFigures f = s.q.figures();
+    CHECK(f.duplicates == 3);
+    CHECK(f.expected == 22);
+    CHECK(f.received == 21);
+    CHECK(f.lost == 1);
+}
+
+TEST_CASE("reordered packets are late, not lost", "[quality]") {
+    Sender s;
+    // Pairs swapped: 1 0 3 2 5 4 ...; the first packet itself arrives after the second.
+    for (int i = 0; i < 100; i += 2) {
+        s.send(static_cast<uint16_t>(i + 1), static_cast<uint64_t>(i + 1) * 20 * kMs);
+        s.send(static_cast<uint16_t>(i), static_cast<uint64_t>(i + 1) * 20 * kMs + kMs);
+    }
+    QualityFigures f = s.q.figures();
+    CHECK(f.expected == 100);
+    CHECK(f.received == 100);
+    CHECK(f.lost == 0);
+    CHECK(f.reordered == 50);
+    CHECK(f.duplicates == 0);
+    CHECK(f.longest_gap == 1);  // each pair's first leaves one behind, for a moment
+}
+
+TEST_CASE("a jump the stream keeps to is a restart; a lone stray is not counted", "[quality]") {
+    Sender s;
+    s.run(100, 50);
+    s.send(40000, 2000 * kMs);  // a stray: nothing follows it
+    s.run(150, 10, 2100 * kMs);
+    QualityFigures f = s.q.figures();
+    CHECK(f.restarts == 0);
+    CHECK(f.expected == 60);
+    CHECK(f.received == 60);
+
+    s.run(30000, 20, 3000 * kMs);  // the sender restarted its numbering
+    f = s.q.figures();
+    CHECK(f.restarts == 1);
+    CHECK(f.expected == 80);
+    CHECK(f.received == 80);
+    CHECK(f.lost == 0);
+}
+
+TEST_CASE("a new SSRC starts a new run whose counts add to the old", "[quality]") {
+    Sender s;
+    s.run(1000, 30);
+    s.ssrc = 0x9999;
+    s.run(5, 10, 1000 * kMs);
+    s.send(16, 1300 * kMs);  // 15 lost
+    QualityFigures f = s.q.figures();
+    CHECK(f.ssrc == 0x9999);
+    CHECK(f.restarts == 1);
+    CHECK(f.expected == 30 + 12);
+    CHECK(f.received == 30 + 11);
+    CHECK(f.lost == 1);
+}
+
+TEST_CASE("jitter follows RFC 3550: zero on time, the offset when every other one is late",
+          "[quality]") {
+    Sender s;
+    // Every odd packet 5 ms late: |D| is 5 ms for every pair, so J tends to 5 ms.
+    for (int i = 0; i < 400; ++i) {
+        uint64_t late = i % 2 ? 5 * kMs : 0;
+        s.send(static_cast<uint16_t>(i), kMs + static_cast<uint64_t>(i) * 20 * kMs + late);
+    }
+    QualityFigures f = s.q.figures();
+    CHECK(f.jitter_us == Approx(5000).epsilon(0.01));
+    CHECK(f.max_jitter_us >= f.jitter_us);
+
+    // Back on time: J decays by 15/16 per packet.
+    for (int i = 400; i < 480; ++i)
+        s.send(static_cast<uint16_t>(i), kMs + static_cast<uint64_t>(i) * 20 * kMs + 5 * kMs);
+    f = s.q.figures();
+    CHECK(f.jitter_us < 50);
+    CHECK(f.max_jitter_us == Approx(5000).epsilon(0.01));
+}
+
+TEST_CASE("jitter needs the payload type's clock: static, from the SDP, or none", "[quality]") {
+    CHECK(static_clock_rate(0) == 8000);
+    CHECK(static_clock_rate(8) == 8000);
+    CHECK(static_clock_rate(9) == 8000);
+    CHECK(static_clock_rate(34) == 90000);
+    CHECK(static_clock_rate(96) == 0);
+
+    Sender unknown;
+    unknown.type = 111;
+    for (int i = 0; i < 50; ++i)
+        unknown.send(static_cast<uint16_t>(i), kMs + static_cast<uint64_t>(i) * 23 * kMs);
+    CHECK(unknown.q.figures().clock_rate == 0);
+    CHECK(unknown.q.figures().jitter_us == 0);
+    CHECK(unknown.q.figures().received == 50);
+
+    // Opus: 48 kHz, 960 ticks per 20 ms; each packet 2 ms later than the last.
+    Sender opus;
+    opus.type = 111;
+    opus.ticks = 960;
+    ClockRates rates;
+    CHECK(rates.set(111, 48000));
+    CHECK(rates.rate_of(111) == 48000);
+    CHECK(rates.rate_of(0) == 8000);
+    opus.q.set_clock_rates(rates);
+    for (int i = 0; i < 400; ++i)
+        opus.send(static_cast<uint16_t>(i), kMs + static_cast<uint64_t>(i) * 22 * kMs);
+    CHECK(opus.q.figures().clock_rate == 48000);
+    CHECK(opus.q.figures().jitter_us == Approx(2000).epsilon(0.01));
+}
+
+TEST_CASE("a clock-rate table holds a handful of types and refuses more", "[quality]") {
+    ClockRates rates;
+    for (uint8_t pt = 96; pt < 96 + ClockRates::kMax; ++pt) CHECK(rates.set(pt, 16000));
+    CHECK_FALSE(rates.set(120, 16000));
+    CHECK(rates.set(96, 48000));  // a known one may change
+    CHECK(rates.rate_of(96) == 48000);
+    CHECK(rates.rate_of(120) == 0);
+    CHECK(rates.size() == ClockRates::kMax);
+}
