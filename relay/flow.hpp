@@ -8,6 +8,7 @@
 #include "kernel_sync.hpp"
 #include "latch.hpp"
 #include "relay_types.hpp"
+#include "stream_quality.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
@@ -35,6 +36,7 @@ struct Flow {
     uint8_t tos = 0;
     FlowCounters counters;
     Latch latch;
+    StreamQuality quality;  // of the RTP arriving here
     Flow* rtp = nullptr;  // an RTCP flow's RTP flow (same media and leg), whose learning it follows
     Session* session = nullptr;
     Endpoint local;

@@ -10,6 +10,7 @@
 
 #include "endpoint.hpp"
 #include "latch.hpp"
+#include "stream_quality.hpp"
 
 namespace latch {
 
@@ -62,6 +63,8 @@ struct LegSpec {
     Endpoint expected_rtcp;  // unset: the RTP port + 1 (or the RTP port with rtcp-mux)
     LatchPolicy policy;
     Endpoint sip_source;  // where the party's signalling came from (port ignored); unset: unknown
+    // The clock rates of the payload types the party sends (for its stream's jitter).
+    ClockRates clock_rates{};
     // A call restored from elsewhere (a restart, a standby taking over): the sources its RTP
     // and RTCP streams had learned, and how far, learned again without a new learning window.
     struct Learned {
@@ -95,6 +98,7 @@ struct FlowSnapshot {
     Endpoint connected;   // where the flow's connected socket is connected to; unset: none
     bool kernel = false;  // the kernel path forwards its learned source's datagrams
     FlowCounters counters;
+    QualityFigures quality;  // of the RTP that arrived on it
 };
 
 struct MediaSnapshot {

@@ -143,6 +143,7 @@ WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t 
         bool tos_changed = media.tos != spec.media[i].tos;
         media.tos = spec.media[i].tos;
         for (int leg = 0; leg < kLegs; ++leg) {
+            media.flows[leg][0].quality.set_clock_rates(spec.media[i].legs[leg].clock_rates);
             for (auto& flow : media.flows[leg]) {
                 flow.rtcp_mux = media.rtcp_mux;
                 flow.connect_failed = false;
@@ -197,6 +198,13 @@ void Session::harvest_kernel(uint64_t now_ms) {
     if (kernel_ == nullptr) return;
     kernel_harvest_ms_ = now_ms;
     for_each_flow([&](Flow& flow) { kernel_harvest(flow, *kernel_, *tally_); });
+}
+
+void Session::sample_quality(uint64_t now_ms, uint64_t min_interval_ms) {
+    for (auto& media : media_) {
+        if (media->transport != Transport::rtp) continue;
+        for (auto& leg : media->flows) leg[0].quality.sample(now_ms, min_interval_ms, -1);
+    }
 }
 
 bool Session::in_kernel() const {
@@ -268,6 +276,8 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
                 if (flow.connected) fs.connected = flow.connected_to;
                 fs.kernel = flow.kernel_flow;
                 fs.counters = flow.counters;
+                if (c == 0 && media->transport == Transport::rtp)
+                    fs.quality = flow.quality.figures();
                 snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
             }
         }

@@ -107,6 +107,9 @@ class Session {
     // Whether a flow may still get entries without a learning event (see kernel_sync()).
     bool kernel_pending() const { return kernel_pending_; }
     bool in_kernel() const;
+    // A MOS sample of each RTP stream that had packets since its last, if that is at least
+    // `min_interval_ms` old.
+    void sample_quality(uint64_t now_ms, uint64_t min_interval_ms);
     // The packet path, for a datagram that reached userspace on a flow the kernel forwards.
     void kernel_position(Flow& flow, uint64_t now_ms) noexcept {
         if (kernel_ != nullptr) kernel_stream_position(flow, *kernel_, now_ms);

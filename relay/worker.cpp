@@ -173,6 +173,7 @@ void Worker::execute(WorkerCommand& command) {
         case Op::query:
             if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
             it->second->harvest_kernel(now);
+            it->second->sample_quality(now, kQueryMosIntervalMs);
             reply.snapshot = it->second->snapshot(index_);
             break;
         case Op::remove:
@@ -203,7 +204,8 @@ void Worker::end_session(SessionId id, ReplyStatus status, uint64_t request, Op 
     reply.status = status;
     reply.session = id;
     reply.worker = index_;
-    it->second->clear_kernel();  // its final counts included
+    it->second->clear_kernel();                     // its final counts included
+    it->second->sample_quality(uv_now(&loop_), 0);  // the call's last stretch
     reply.snapshot = it->second->snapshot(index_);
     streams_ -= it->second->media_count();
     // The reply goes first: closing the sockets is work the caller need not wait for. The
@@ -219,6 +221,7 @@ void Worker::sweep() {
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {
         if (session->kernel_pending()) session->sync_kernel(env_, now);
+        session->sample_quality(now, kMosIntervalMs);
         bool quiet = now - session->last_activity_ms() >= config_.idle_timeout_ms;
         // Media the kernel forwards shows in userspace only once its counts are read.
         if (quiet && session->in_kernel()) {

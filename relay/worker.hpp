@@ -83,6 +83,10 @@ class Worker final : private PacketHost {
     Timer sweep_timer_;
     std::unique_ptr<PacketPath> path_;
     static constexpr uint64_t kStatsHarvestMs = 5000;
+    // Each RTP stream is rated every kMosIntervalMs (as often as phones send RTCP reports),
+    // at a query if its last rating is older than kQueryMosIntervalMs, and at its end.
+    static constexpr uint64_t kMosIntervalMs = 5000;
+    static constexpr uint64_t kQueryMosIntervalMs = 1000;
     static constexpr int kShedBatch = 16;  // connected sockets closed to make room for a call
     static constexpr std::size_t kLearnedLog =
         4096;  // sessions reported per turn; the sweep finds more

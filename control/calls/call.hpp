@@ -30,10 +30,11 @@ struct Clocks {
 };
 
 struct CallMedia {
-    std::string type;                     // audio, video, image
-    std::string proto;                    // RTP/AVP, udptl
-    std::array<bool, kLegs> signalled{};  // this leg's SDP has described the stream
-    std::array<bool, kLegs> rtcp_mux{};   // this leg's SDP offered or accepted rtcp-mux
+    std::string type;                             // audio, video, image
+    std::string proto;                            // RTP/AVP, udptl
+    std::array<bool, kLegs> signalled{};          // this leg's SDP has described the stream
+    std::array<bool, kLegs> rtcp_mux{};           // this leg's SDP offered or accepted rtcp-mux
+    std::array<ClockRates, kLegs> clock_rates{};  // this leg's SDP's payload types
 };
 
 struct Call {

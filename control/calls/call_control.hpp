@@ -30,6 +30,7 @@ struct MediaDescription {
     Endpoint rtp;   // where the party receives RTP; unset or 0.0.0.0: nothing (hold, port 0)
     Endpoint rtcp;  // unset: the RTP port + 1
     bool rtcp_mux = false;
+    ClockRates clock_rates;  // its payload types' clock rates (rtpmap, static types)
 };
 
 // An offer (from_tag is the offerer) or an answer (to_tag is the answerer).

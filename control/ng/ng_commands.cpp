@@ -91,6 +91,7 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
         d.type = m.type;
         d.proto = m.proto;
         d.rtcp_mux = m.rtcp_mux && !p.rtcp_mux.count("demux");
+        if (d.transport == Transport::rtp) d.clock_rates = clock_rates(m);
         if (m.port != 0) {
             std::string address = sip_source ? *p.received_from : sdp.media_address(i)->address;
             auto rtp = Endpoint::parse(address, static_cast<uint16_t>(m.port));

@@ -19,10 +19,60 @@ nlohmann::json counters_json(const FlowCounters& c) {
     return {{"packets", c.packets_in}, {"bytes", c.bytes_in}, {"errors", c.total_drops()}};
 }
 
+// One MOS sample in rtpengine's form (what Kamailio's rtpengine module reads): MOS times ten,
+// round-trip time in microseconds, jitter in milliseconds, loss in percent.
+nlohmann::json mos_json(unsigned mos_x10, int64_t rtt_us, uint64_t jitter_us, uint64_t loss_ppm) {
+    return {{"MOS", mos_x10},
+            {"round-trip time", rtt_us < 0 ? 0 : rtt_us},
+            {"jitter", (jitter_us + 500) / 1000},
+            {"packet loss", (loss_ppm + 5000) / 10000}};
+}
+
+nlohmann::json mos_sample_json(const MosSample& s, const Clocks& clocks) {
+    nlohmann::json j = mos_json(s.mos_x10, s.rtt_us, s.jitter_us, s.loss_ppm);
+    j["reported at"] = clocks.wall_seconds(s.at_ms);
+    return j;
+}
+
+// rtpengine's per-SSRC entry: the call's average, lowest and highest MOS samples.
+nlohmann::json ssrc_json(const QualityFigures& q, const Clocks& clocks) {
+    const MosSummary& m = q.mos;
+    uint64_t n = m.samples;
+    nlohmann::json average = mos_json(
+        m.average_mos_x10(), m.rtt_samples ? static_cast<int64_t>(m.rtt_us / m.rtt_samples) : -1,
+        m.jitter_us / n, m.loss_ppm / n);
+    average["samples"] = n;
+    return {{"cumulative loss", q.lost},
+            {"average MOS", std::move(average)},
+            {"lowest MOS", mos_sample_json(m.lowest, clocks)},
+            {"highest MOS", mos_sample_json(m.highest, clocks)}};
+}
+
+// latch's own figures of a stream, measured from its RTP headers.
+nlohmann::json quality_json(const QualityFigures& q, const Clocks& clocks) {
+    nlohmann::json j = {
+        {"packets expected", q.expected}, {"packets received", q.received},
+        {"packets lost", q.lost},         {"loss ppm", q.loss_ppm()},
+        {"duplicates", q.duplicates},     {"reordered", q.reordered},
+        {"longest gap", q.longest_gap},   {"longest silence ms", q.longest_silence_ms},
+        {"jitter us", q.jitter_us},       {"highest jitter us", q.max_jitter_us},
+        {"clock rate", q.clock_rate},     {"restarts", q.restarts}};
+    if (q.clock_rate) j["payload type"] = q.payload_type;
+    if (q.mos.samples) {
+        j["MOS"] = {{"average", q.mos.average_mos_x10()},
+                    {"lowest", q.mos.lowest.mos_x10},
+                    {"lowest at", clocks.wall_seconds(q.mos.lowest.at_ms)},
+                    {"highest", q.mos.highest.mos_x10},
+                    {"samples", q.mos.samples}};
+    }
+    return j;
+}
+
 }  // namespace
 
 nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const Clocks& clocks) {
     nlohmann::json tags = nlohmann::json::object();
+    nlohmann::json ssrcs = nlohmann::json::object();
     FlowCounters rtp_total, rtcp_total;
     for (int leg = 0; leg < kLegs; ++leg) {
         nlohmann::json medias = nlohmann::json::array();
@@ -48,6 +98,13 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
                     {"sent",
                      {{"packets", f.counters.packets_out}, {"bytes", f.counters.bytes_out}}},
                 });
+                const QualityFigures& q = f.quality;
+                if (c == 0 && m.transport == Transport::rtp && q.ssrc != 0) {
+                    nlohmann::json& stream = streams.back();
+                    stream["SSRC"] = q.ssrc;
+                    stream["quality"] = quality_json(q, clocks);
+                    if (q.mos.samples) ssrcs[std::to_string(q.ssrc)] = ssrc_json(q, clocks);
+                }
             }
             const CallMedia* info = i < call.media.size() ? &call.media[i] : nullptr;
             medias.push_back({{"index", i + 1},
@@ -63,6 +120,7 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
             {"created_us", call.created_us % 1000000},
             {"last signal", call.last_signal_us / 1000000},
             {"tags", std::move(tags)},
+            {"SSRC", std::move(ssrcs)},
             {"totals", {{"RTP", counters_json(rtp_total)}, {"RTCP", counters_json(rtcp_total)}}}};
 }
 

@@ -19,6 +19,28 @@ std::optional<unsigned> port_number(std::string_view text) {
     return v;
 }
 
+std::optional<unsigned> number(std::string_view text) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return v;
+}
+
+// "<payload type> <encoding>/<clock rate>[/<channels>]"
+std::optional<SdpRtpmap> parse_rtpmap(std::string_view text) {
+    auto words = split_words(text);
+    if (words.size() != 2) return std::nullopt;
+    std::string_view codec = words[1];
+    std::size_t slash = codec.find('/');
+    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    std::string_view rate = codec.substr(slash + 1);
+    rate = rate.substr(0, rate.find('/'));
+    auto type = number(words[0]);
+    auto clock = number(rate);
+    if (!type || *type > 127 || !clock || *clock == 0) return std::nullopt;
+    return SdpRtpmap{*type, std::string(codec.substr(0, slash)), *clock};
+}
+
 [[noreturn]] void fail(std::size_t line, std::string_view what) {
     throw SdpError(fmt::format("line {}: {}", line + 1, what));
 }
@@ -104,6 +126,7 @@ Sdp parse_sdp(std::string_view body) {
                 m.type = std::string(words[0]);
                 m.port = *port;
                 m.proto = std::string(words[2]);
+                for (std::size_t w = 3; w < words.size(); ++w) m.formats.emplace_back(words[w]);
                 sdp.media.push_back(std::move(m));
                 break;
             }
@@ -118,6 +141,10 @@ Sdp parse_sdp(std::string_view body) {
                         sdp.media.back().rtcp_address = parse_address(i, rtcp[1], rtcp[2], rtcp[3]);
                 } else if (value == "rtcp-mux") {
                     sdp.media.back().rtcp_mux = true;
+                } else if (value.rfind("rtpmap:", 0) == 0) {
+                    // A malformed one is left alone: it only costs that type its jitter.
+                    if (auto map = parse_rtpmap(value.substr(7)))
+                        sdp.media.back().rtpmaps.push_back(std::move(*map));
                 }
                 break;
             default:
@@ -229,6 +256,20 @@ std::string rewrite_sdp(const Sdp& sdp, const SdpRewrite& rw) {
     }
     close_media();
     return out;
+}
+
+ClockRates clock_rates(const SdpMedia& media) {
+    ClockRates rates;
+    for (const std::string& format : media.formats) {
+        auto type = number(format);
+        if (!type || *type > 127) continue;
+        unsigned rate = static_clock_rate(static_cast<uint8_t>(*type));
+        for (const SdpRtpmap& map : media.rtpmaps) {
+            if (map.payload_type == *type) rate = map.clock_rate;
+        }
+        if (rate != 0 && !rates.set(static_cast<uint8_t>(*type), rate)) break;
+    }
+    return rates;
 }
 
 }  // namespace latch

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "stream_quality.hpp"
+
 namespace latch {
 
 class SdpError : public std::runtime_error {
@@ -21,10 +23,19 @@ struct SdpAddress {
     std::string address;  // as written
 };
 
+// An a=rtpmap line: a payload type's encoding and clock rate.
+struct SdpRtpmap {
+    unsigned payload_type = 0;
+    std::string encoding;  // PCMU, opus, telephone-event...
+    unsigned clock_rate = 0;
+};
+
 struct SdpMedia {
     std::string type;                      // audio, video, image...
     unsigned port = 0;                     // 0: disabled stream
     std::string proto;                     // RTP/AVP, udptl...
+    std::vector<std::string> formats;      // the m= line's formats (payload types for RTP)
+    std::vector<SdpRtpmap> rtpmaps;        // well-formed a=rtpmap lines only
     std::optional<SdpAddress> connection;  // media-level c=
     std::optional<unsigned> rtcp_port;     // a=rtcp:
     std::optional<SdpAddress> rtcp_address;
@@ -44,6 +55,10 @@ struct Sdp {
 
 // Throws SdpError with the line number and what is wrong.
 Sdp parse_sdp(std::string_view body);
+
+// The clock rates of a stream's payload types in the m= line's order (rtpmap, else RFC 3551's
+// static types), as many as the table holds.
+ClockRates clock_rates(const SdpMedia& media);
 
 struct SdpMediaRewrite {
     unsigned port = 0;       // relay RTP port (ignored for port-0 streams)

@@ -26,6 +26,8 @@ PacketInfo inspect_rtp(const uint8_t* data, std::size_t len) noexcept {
     }
     info.kind = PacketKind::rtp;
     info.seq = load16(data + 2);
+    info.payload_type = data[1] & 0x7f;
+    info.timestamp = load32(data + 4);
     info.ssrc = load32(data + 8);
     return info;
 }

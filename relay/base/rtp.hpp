@@ -15,8 +15,10 @@ enum class PacketKind : uint8_t {
 
 struct PacketInfo {
     PacketKind kind = PacketKind::malformed;
-    uint32_t ssrc = 0;  // RTP SSRC, or the sender SSRC of the first RTCP packet
-    uint16_t seq = 0;   // RTP only
+    uint32_t ssrc = 0;         // RTP SSRC, or the sender SSRC of the first RTCP packet
+    uint16_t seq = 0;          // RTP only
+    uint8_t payload_type = 0;  // RTP only, without the marker bit
+    uint32_t timestamp = 0;    // RTP only
 };
 
 inline constexpr std::size_t kRtpHeaderSize = 12;

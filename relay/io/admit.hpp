@@ -38,10 +38,20 @@ inline void prefetch_flow(const Flow* flow) noexcept {
     __builtin_prefetch(latch + Latch::kHotBytes - 1);
 }
 
+// The same for a flow datagrams arrive on, and the head of its quality figures.
+inline void prefetch_arriving(const Flow* flow) noexcept {
+    const auto* quality = reinterpret_cast<const char*>(&flow->quality);
+    prefetch_flow(flow);
+    __builtin_prefetch(quality);
+    __builtin_prefetch(quality + StreamQuality::kHotBytes - 1);
+}
+
 // One datagram that arrived on `in` from `from`: true when it goes on to `in.peer`'s
 // destination; otherwise it is a counted drop.
+// `now` in milliseconds (uv_now), `now_ns` the same clock in nanoseconds: when the batch that
+// holds the datagram was read.
 inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_t len,
-                  bool truncated, const sockaddr* from, uint64_t now) noexcept {
+                  bool truncated, const sockaddr* from, uint64_t now, uint64_t now_ns) noexcept {
     FlowCounters& counters = in.counters;
     ++counters.packets_in;
     counters.bytes_in += len;
@@ -53,8 +63,9 @@ inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_
     }
     PacketFacts facts;
     facts.can_teach = true;  // other transports: any datagram from the right peer
+    PacketInfo info;
     if (in.transport == Transport::rtp) {
-        PacketInfo info = inspect_packet(data, len);
+        info = inspect_packet(data, len);
         if (info.kind == PacketKind::malformed) {
             count_drop(in, tally, DropReason::malformed);
             return false;
@@ -91,6 +102,8 @@ inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_
             return false;
     }
     counters.last_packet_ms = now;
+    if (facts.rtp)
+        in.quality.on_rtp(info.ssrc, info.seq, info.timestamp, info.payload_type, now_ns);
     if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
         count_drop(in, tally, DropReason::no_destination);
         return false;

@@ -44,13 +44,13 @@ void EpollPath::relay_ready() noexcept {
     auto flow_at = [this](int i) {
         return static_cast<Flow*>(ready_[static_cast<std::size_t>(i)].data.ptr);
     };
-    prefetch_flow(flow_at(0));
+    prefetch_arriving(flow_at(0));
     for (int i = 0; i < n; ++i) {
         Flow& in = *flow_at(i);
         // The flow that sends the packets on, and the next ready flow, are cold in the cache:
         // fetch them while this one's read runs.
         prefetch_flow(in.peer);
-        if (i + 1 < n) prefetch_flow(flow_at(i + 1));
+        if (i + 1 < n) prefetch_arriving(flow_at(i + 1));
         uint32_t events = ready_[static_cast<std::size_t>(i)].events;
         if (events & EPOLLERR) take_socket_error(in);
         if (!(events & EPOLLIN)) continue;
@@ -83,6 +83,7 @@ int EpollPath::relay_batch(Flow& in) noexcept {
         return 0;
     }
     uint64_t now = uv_now(loop_);
+    uint64_t now_ns = uv_hrtime();  // the batch's arrival, for the stream's jitter
     Flow* out = in.peer;
     // Only packets that arrive on `out` teach its latch: the destination is the same for the
     // whole batch (admit() drops every packet while there is none).
@@ -92,7 +93,7 @@ int EpollPath::relay_batch(Flow& in) noexcept {
         const mmsghdr& m = recv_msgs_[i];
         if (!admit(in, tally_, static_cast<const uint8_t*>(recv_iov_[i].iov_base), m.msg_len,
                    m.msg_hdr.msg_flags & MSG_TRUNC,
-                   reinterpret_cast<const sockaddr*>(&recv_from_[i]), now)) {
+                   reinterpret_cast<const sockaddr*>(&recv_from_[i]), now, now_ns)) {
             continue;
         }
         send_iov_[to_send] = {recv_iov_[i].iov_base, m.msg_len};

@@ -43,9 +43,10 @@ void UringPath::run() noexcept {
 void UringPath::relay() noexcept {
     if (!ring_.is_open()) return;
     uint64_t now = uv_now(loop_);
-    auto on_packet = [this, now](RingPacket& p) {
+    uint64_t now_ns = uv_hrtime();  // the batch's arrival, for the streams' jitter
+    auto on_packet = [this, now, now_ns](RingPacket& p) {
         Flow& in = *flow_of(p.data);
-        if (!admit(in, tally_, p.payload, p.len, p.truncated, p.from, now)) return;
+        if (!admit(in, tally_, p.payload, p.len, p.truncated, p.from, now, now_ns)) return;
         // From the flow's own endpoint, yet not on its connected socket: it wants one.
         if (connect_ && !is_connected_tag(p.data)) want_connect(in);
         Flow& out = *in.peer;

@@ -1,6 +1,8 @@
 // RFC 3550's sequence accounting and jitter for one stream. The owning worker's thread.
 #include "stream_quality.hpp"
 
+#include "e_model.hpp"
+
 namespace latch {
 
 bool ClockRates::set(uint8_t payload_type, uint32_t rate) noexcept {
@@ -22,6 +24,10 @@ uint32_t ClockRates::rate_of(uint8_t payload_type) const noexcept {
         if (types_[i] == payload_type) return rates_[i];
     }
     return static_clock_rate(payload_type);
+}
+
+void ClockRates::merge(const ClockRates& other) noexcept {
+    for (uint8_t i = 0; i < other.count_; ++i) set(other.types_[i], other.rates_[i]);
 }
 
 bool ClockRates::operator==(const ClockRates& other) const {
@@ -66,6 +72,19 @@ uint32_t static_clock_rate(uint8_t payload_type) noexcept {
             return 90000;
         default:
             return 0;
+    }
+}
+
+void MosSummary::add(const MosSample& s) {
+    if (samples == 0 || s.mos_x10 < lowest.mos_x10) lowest = s;
+    if (samples == 0 || s.mos_x10 > highest.mos_x10) highest = s;
+    ++samples;
+    mos_x10 += s.mos_x10;
+    loss_ppm += s.loss_ppm;
+    jitter_us += s.jitter_us;
+    if (s.rtt_us >= 0) {
+        rtt_us += static_cast<uint64_t>(s.rtt_us);
+        ++rtt_samples;
     }
 }
 
@@ -153,15 +172,17 @@ void StreamQuality::on_rtp(uint32_t ssrc, uint16_t seq, uint32_t timestamp, uint
 }
 
 void StreamQuality::jitter(uint32_t timestamp, uint8_t payload_type, uint64_t arrival_ns) noexcept {
-    if (payload_type != rate_type_) {
-        // A division only when the payload type changes.
+    if (rate_type_ < 0) {
+        // The stream's first payload type with a media clock is the one timed, until the next
+        // signalling: telephone events and comfort noise between its packets leave it alone.
+        uint32_t rate = rates_.rate_of(payload_type);
+        if (rate < 1000) return;
         rate_type_ = payload_type;
-        rate_ = rates_.rate_of(payload_type);
-        if (rate_ < 1000) rate_ = 0;  // not a media clock: no jitter
-        ns_per_tick_q16_ = rate_ ? (uint64_t{1'000'000'000} << 16) / rate_ : 0;
+        rate_ = rate;
+        ns_per_tick_q16_ = (uint64_t{1'000'000'000} << 16) / rate;  // once per signalling
         have_last_ = false;
     }
-    if (rate_ == 0) return;
+    if (payload_type != rate_type_) return;
     if (have_last_) {
         auto ticks = static_cast<int64_t>(static_cast<int32_t>(timestamp - last_timestamp_));
         // Beyond 2^24 ticks (over 3 minutes at 90 kHz) the timestamps jumped: a new baseline.
@@ -193,8 +214,34 @@ QualityFigures StreamQuality::figures() const {
     f.jitter_us = static_cast<uint32_t>((jitter_q4_ >> 4) / 1000);
     f.max_jitter_us = static_cast<uint32_t>((max_jitter_q4_ >> 4) / 1000);
     f.clock_rate = rate_;
+    f.payload_type = rate_type_ < 0 ? 0 : static_cast<uint8_t>(rate_type_);
     f.restarts = restarts_;
+    f.mos = mos_;
     return f;
+}
+
+void StreamQuality::sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rtt_us) {
+    if (!started_ || now_ms - sampled_at_ms_ < min_interval_ms) return;
+    QualityFigures now = figures();
+    if (now.received == sampled_received_) return;  // nothing arrived: nothing to rate
+    uint64_t expected = now.expected > sampled_expected_ ? now.expected - sampled_expected_ : 0;
+    uint64_t received = now.received - sampled_received_;
+    uint64_t lost = expected > received ? expected - received : 0;
+    MosSample s;
+    s.loss_ppm = expected ? static_cast<uint32_t>(lost * 1'000'000 / expected) : 0;
+    s.jitter_us = now.jitter_us;
+    s.rtt_us = rtt_us;
+    s.at_ms = now_ms;
+    Impairments in;
+    in.loss_percent = static_cast<double>(s.loss_ppm) / 10'000;
+    in.jitter_ms = static_cast<double>(s.jitter_us) / 1000;
+    in.rtt_ms = rtt_us < 0 ? -1 : static_cast<double>(rtt_us) / 1000;
+    in.codec = codec_impairment(now.payload_type);
+    s.mos_x10 = mos_x10(in);
+    mos_.add(s);
+    sampled_at_ms_ = now_ms;
+    sampled_expected_ = now.expected;
+    sampled_received_ = now.received;
 }
 
 }  // namespace latch

@@ -20,6 +20,8 @@ class ClockRates {
     // 0: unknown.
     uint32_t rate_of(uint8_t payload_type) const noexcept;
     std::size_t size() const { return count_; }
+    // Adds `other`'s entries (where there is room), its rates winning.
+    void merge(const ClockRates& other) noexcept;
     bool operator==(const ClockRates& other) const;
 
   private:
@@ -30,6 +32,32 @@ class ClockRates {
 
 // RFC 3551's static payload types (0 PCMU ... 34 H263); 0 for the dynamic and unassigned ones.
 uint32_t static_clock_rate(uint8_t payload_type) noexcept;
+
+// One MOS estimate: the E-model over an interval's loss, the jitter and round-trip time then.
+struct MosSample {
+    unsigned mos_x10 = 0;   // 44 is 4.4
+    uint32_t loss_ppm = 0;  // of the interval's expected packets
+    uint32_t jitter_us = 0;
+    int64_t rtt_us = -1;  // -1: unknown
+    uint64_t at_ms = 0;   // monotonic (uv_now) time it was taken
+};
+
+// The samples of a call: their sums (for averages), the lowest and the highest.
+struct MosSummary {
+    uint32_t samples = 0;
+    uint64_t mos_x10 = 0;
+    uint64_t loss_ppm = 0;
+    uint64_t jitter_us = 0;
+    uint64_t rtt_us = 0;
+    uint32_t rtt_samples = 0;  // samples with a round-trip time
+    MosSample lowest;
+    MosSample highest;
+
+    void add(const MosSample& s);
+    unsigned average_mos_x10() const {
+        return samples ? static_cast<unsigned>((mos_x10 + samples / 2) / samples) : 0;
+    }
+};
 
 // A stream's figures over the call so far (every SSRC it had).
 struct QualityFigures {
@@ -45,6 +73,8 @@ struct QualityFigures {
     uint32_t max_jitter_us = 0;       // its highest value over the call
     uint32_t clock_rate = 0;          // of the last packet's payload type; 0: unknown, no jitter
     uint32_t restarts = 0;            // a new SSRC, or a sequence jump the stream then kept to
+    uint8_t payload_type = 0;         // the one jitter is measured on (valid with clock_rate)
+    MosSummary mos;
 
     // Loss in parts per million of expected (0 without packets).
     uint32_t loss_ppm() const;
@@ -52,14 +82,22 @@ struct QualityFigures {
 
 class StreamQuality {
   public:
+    // The bytes from the object's start that an RTP packet touches (see prefetch_flow()).
+    static constexpr std::size_t kHotBytes = 120;
+
     void set_clock_rates(const ClockRates& rates) noexcept {
         rates_ = rates;
-        rate_type_ = -1;  // looked up again
+        rate_type_ = -1;  // the next packet's type is timed
+        rate_ = 0;
     }
     // One accepted RTP packet, with its arrival time (monotonic nanoseconds).
     void on_rtp(uint32_t ssrc, uint16_t seq, uint32_t timestamp, uint8_t payload_type,
                 uint64_t arrival_ns) noexcept;
     QualityFigures figures() const;
+    // Takes a MOS sample over what arrived since the last one, if anything did and the last
+    // is at least `min_interval_ms` old. `rtt_us`: the round-trip time known now, or -1.
+    // The worker's thread, off the packet path.
+    void sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rtt_us);
 
   private:
     // RFC 3550 A.1's limits: a jump forward beyond kMaxDropout, or back beyond kMaxMisorder,
@@ -73,35 +111,39 @@ class StreamQuality {
     void fold() noexcept;  // the current run's counts into the call's, before a restart
     void jitter(uint32_t timestamp, uint8_t payload_type, uint64_t arrival_ns) noexcept;
 
-    ClockRates rates_;
-    // The current run: one SSRC, sequence numbers without a restart.
-    bool started_ = false;
+    // What an RTP packet reads and writes, first and together (two cache lines): the current
+    // run (one SSRC, sequence numbers without a restart), the counts over the call, and the
+    // jitter (in nanoseconds times 16: RFC 3550 A.8's scaled form).
     uint32_t ssrc_ = 0;
     uint16_t max_seq_ = 0;
-    int64_t cycles_ = 0;    // sequence wraps, times 65536
-    int64_t base_seq_ = 0;  // the run's first extended sequence number
+    bool started_ = false;
+    bool have_last_ = false;  // a timed packet to measure the next against
     uint32_t bad_seq_ = kNoBadSeq;
+    int32_t rate_type_ = -1;  // the payload type timed; -1: none yet
+    int64_t cycles_ = 0;      // sequence wraps, times 65536
+    int64_t base_seq_ = 0;    // the run's first extended sequence number
     uint64_t run_received_ = 0;
     uint64_t seen_ = 0;  // bit i: max_seq_ - i arrived
-    // Earlier runs.
-    uint64_t past_expected_ = 0;
-    uint64_t past_received_ = 0;
-    // Over the call.
     uint64_t duplicates_ = 0;
     uint64_t reordered_ = 0;
     uint32_t longest_gap_ = 0;
-    uint32_t restarts_ = 0;
-    uint64_t longest_silence_ns_ = 0;
-    uint64_t last_arrival_ns_ = 0;  // any packet's, for the silences
-    // Jitter, in nanoseconds times 16 (RFC 3550 A.8's scaled form).
-    int rate_type_ = -1;  // the payload type whose rate is below; -1: none yet
-    uint32_t rate_ = 0;
-    uint64_t ns_per_tick_q16_ = 0;  // 1e9 / rate, as a 16.16 fixed-point number
-    bool have_last_ = false;
     uint32_t last_timestamp_ = 0;
+    uint64_t last_arrival_ns_ = 0;  // any packet's, for the silences
+    uint64_t longest_silence_ns_ = 0;
+    uint64_t ns_per_tick_q16_ = 0;  // 1e9 / rate, as a 16.16 fixed-point number
     uint64_t last_timed_ns_ = 0;
     uint64_t jitter_q4_ = 0;
     uint64_t max_jitter_q4_ = 0;
+    // Read at restarts, signalling and reports.
+    uint32_t rate_ = 0;
+    uint32_t restarts_ = 0;
+    uint64_t past_expected_ = 0;  // earlier runs
+    uint64_t past_received_ = 0;
+    ClockRates rates_;
+    MosSummary mos_;
+    uint64_t sampled_at_ms_ = 0;
+    uint64_t sampled_expected_ = 0;
+    uint64_t sampled_received_ = 0;
 };
 
 }  // namespace latch

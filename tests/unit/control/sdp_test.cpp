@@ -206,3 +206,30 @@ TEST_CASE("the rewriter finds the m= port as the parser does, whatever separates
         CHECK(again.media[0].port == (sdp.media[0].port == 0 ? 0u : 30000u));
     }
 }
+
+TEST_CASE("payload types' clock rates come from rtpmap, else the static table", "[sdp][quality]") {
+    Sdp sdp = parse_sdp(
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/AVP 111 0 9 101 96 13\r\n"
+        "a=rtpmap:111 opus/48000/2\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\n"
+        "a=rtpmap:96 broken\r\n"
+        "a=rtpmap:200 PCMU/8000\r\n"
+        "m=video 4002 RTP/AVP 97\r\n"
+        "a=rtpmap:97 H264/90000\r\n");
+    REQUIRE(sdp.media.size() == 2);
+    const SdpMedia& audio = sdp.media[0];
+    CHECK(audio.formats == std::vector<std::string>{"111", "0", "9", "101", "96", "13"});
+    REQUIRE(audio.rtpmaps.size() == 2);  // the malformed and out-of-range ones left out
+    CHECK(audio.rtpmaps[0].payload_type == 111);
+    CHECK(audio.rtpmaps[0].encoding == "opus");
+    CHECK(audio.rtpmaps[0].clock_rate == 48000);
+    ClockRates rates = clock_rates(audio);
+    CHECK(rates.rate_of(111) == 48000);
+    CHECK(rates.rate_of(0) == 8000);
+    CHECK(rates.rate_of(9) == 8000);
+    CHECK(rates.rate_of(101) == 8000);
+    CHECK(rates.rate_of(96) == 0);  // dynamic, with no usable rtpmap
+    CHECK(rates.size() == 5);
+    CHECK(clock_rates(sdp.media[1]).rate_of(97) == 90000);
+}

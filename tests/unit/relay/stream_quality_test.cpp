@@ -177,6 +177,34 @@ TEST_CASE("jitter needs the payload type's clock: static, from the SDP, or none"
     CHECK(opus.q.figures().jitter_us == Approx(2000).epsilon(0.01));
 }
 
+TEST_CASE("jitter is timed on the stream's first media type; events between leave it alone",
+          "[quality]") {
+    Sender s;
+    ClockRates rates;
+    rates.set(101, 8000);  // telephone-event/8000
+    s.q.set_clock_rates(rates);
+    for (int i = 0; i < 300; ++i) {
+        auto seq = static_cast<uint16_t>(i);
+        uint64_t at = kMs + static_cast<uint64_t>(i) * 20 * kMs;
+        if (i % 10 == 9) {
+            s.q.on_rtp(s.ssrc, seq, 4242, 101, at);  // an event: its timestamp stands still
+        } else {
+            s.send(seq, at);
+        }
+    }
+    QualityFigures f = s.q.figures();
+    CHECK(f.jitter_us == 0);
+    CHECK(f.payload_type == 0);
+    CHECK(f.received == 300);
+
+    // New signalling: the next packet's type is the one timed.
+    s.q.set_clock_rates(rates);
+    s.type = 101;
+    s.run(300, 10, 7000 * kMs);
+    CHECK(s.q.figures().payload_type == 101);
+    CHECK(s.q.figures().jitter_us == 0);
+}
+
 TEST_CASE("a clock-rate table holds a handful of types and refuses more", "[quality]") {
     ClockRates rates;
     for (uint8_t pt = 96; pt < 96 + ClockRates::kMax; ++pt) CHECK(rates.set(pt, 16000));
@@ -185,4 +213,38 @@ TEST_CASE("a clock-rate table holds a handful of types and refuses more", "[qual
     CHECK(rates.rate_of(96) == 48000);
     CHECK(rates.rate_of(120) == 0);
     CHECK(rates.size() == ClockRates::kMax);
+}
+
+TEST_CASE("MOS samples rate each interval's loss; the call keeps lowest, highest, average",
+          "[quality][emodel]") {
+    Sender s;
+    uint64_t t = kMs;
+    uint16_t seq = 0;
+    auto second = [&](int loss_every) {  // 50 packets; every loss_every-th lost
+        for (int i = 0; i < 50; ++i, ++seq, t += 20 * kMs) {
+            if (loss_every && i % loss_every == 0) continue;
+            s.send(seq, t);
+        }
+    };
+    s.q.sample(0, 5000, -1);  // nothing yet: no sample
+    CHECK(s.q.figures().mos.samples == 0);
+    for (int i = 0; i < 5; ++i) second(0);
+    s.q.sample(5000, 5000, -1);
+    for (int i = 0; i < 5; ++i) second(10);  // 10 % lost
+    s.q.sample(8000, 5000, -1);              // too soon: no sample
+    CHECK(s.q.figures().mos.samples == 1);
+    s.q.sample(10000, 5000, 40000);
+    s.q.sample(15000, 5000, -1);  // nothing arrived since: no sample
+
+    MosSummary m = s.q.figures().mos;
+    REQUIRE(m.samples == 2);
+    CHECK(m.highest.mos_x10 == 44);
+    CHECK(m.highest.loss_ppm == 0);
+    CHECK(m.highest.at_ms == 5000);
+    CHECK(m.lowest.loss_ppm == Approx(100000).margin(1000));
+    CHECK(m.lowest.mos_x10 < 40);
+    CHECK(m.lowest.rtt_us == 40000);
+    CHECK(m.lowest.at_ms == 10000);
+    CHECK(m.average_mos_x10() == (m.highest.mos_x10 + m.lowest.mos_x10 + 1) / 2);
+    CHECK(m.rtt_samples == 1);
 }

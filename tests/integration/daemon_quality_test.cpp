@@ -1,0 +1,123 @@
+// Quality figures through the real latchd: phones with a known loss, duplicate and pace, the
+// figures read back with ng query and delete in both encodings, where Kamailio's rtpengine
+// module reads them (the SSRC dictionary) and in latch's own keys.
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <thread>
+
+#include "daemon_process.hpp"
+#include "ng_client.hpp"
+#include "phone_sdp.hpp"
+#include "rtp_builder.hpp"
+#include "udp_peer.hpp"
+
+using namespace latch;
+using namespace latch::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+uint16_t sdp_port(const std::string& sdp) {
+    std::smatch m;
+    REQUIRE(std::regex_search(sdp, m, std::regex("m=audio ([0-9]+) ")));
+    return static_cast<uint16_t>(std::stoi(m[1].str()));
+}
+
+// The RTP stream of the leg tagged `tag` (what that party sent).
+const json& stream_of(const json& reply, const std::string& tag) {
+    return reply.at("tags").at(tag).at("medias").at(0).at("streams").at(0);
+}
+
+}  // namespace
+
+TEST_CASE("query and delete report each stream's loss, jitter and MOS as measured",
+          "[quality][daemon]") {
+    DaemonProcess latchd({"--port-min", "29600", "--port-max", "29699"});
+    NgClient client(latchd.ng());
+    for (NgEncoding encoding : {NgEncoding::bencode, NgEncoding::json}) {
+        std::string id = encoding == NgEncoding::json ? "q-json" : "q-bencode";
+        INFO(id);
+        UdpPeer a, b;
+        auto offer = client.request({{"command", "offer"},
+                                     {"call-id", id},
+                                     {"from-tag", "a"},
+                                     {"sdp", audio_sdp(a.local().port())}},
+                                    encoding, 3s);
+        REQUIRE(offer);
+        auto answer = client.request({{"command", "answer"},
+                                      {"call-id", id},
+                                      {"from-tag", "a"},
+                                      {"to-tag", "b"},
+                                      {"sdp", audio_sdp(b.local().port())}},
+                                     encoding, 3s);
+        REQUIRE(answer);
+        Endpoint a_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*answer)["sdp"]));
+        Endpoint b_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*offer)["sdp"]));
+
+        // 50 packets each way, 20 ms apart as G.711 is. A never sends 10, 20, 30 and 40, and
+        // sends 25 twice; B loses nothing.
+        auto next = std::chrono::steady_clock::now();
+        for (uint16_t seq = 1; seq <= 50; ++seq) {
+            if (seq % 10 != 0 || seq == 50) a.send_to(a_sends_to, make_rtp(0xA, seq, seq));
+            if (seq == 25) a.send_to(a_sends_to, make_rtp(0xA, seq, seq));
+            b.send_to(b_sends_to, make_rtp(0xB, seq, seq));
+            next += 20ms;
+            std::this_thread::sleep_until(next);
+        }
+        int at_b = 0, at_a = 0;
+        while (b.receive(200ms)) ++at_b;
+        while (a.receive(50ms)) ++at_a;
+        CHECK(at_b == 47);  // the duplicate is relayed as it came
+        CHECK(at_a == 50);
+
+        auto query = client.request({{"command", "query"}, {"call-id", id}}, encoding, 3s);
+        REQUIRE(query);
+        REQUIRE((*query)["result"] == "ok");
+        const json& from_a = stream_of(*query, "a");
+        CHECK(from_a["SSRC"] == 0xA);
+        const json& qa = from_a.at("quality");
+        CHECK(qa["packets expected"] == 50);
+        CHECK(qa["packets received"] == 46);
+        CHECK(qa["packets lost"] == 4);
+        CHECK(qa["loss ppm"] == 80000);
+        CHECK(qa["duplicates"] == 1);
+        CHECK(qa["reordered"] == 0);
+        CHECK(qa["longest gap"] == 1);
+        CHECK(qa["clock rate"] == 8000);
+        CHECK(qa["payload type"] == 0);
+        CHECK(qa["jitter us"].get<uint64_t>() < 10000);         // paced on loopback
+        CHECK(qa["longest silence ms"].get<uint64_t>() >= 35);  // around each lost one
+        const json& qb = stream_of(*query, "b").at("quality");
+        CHECK(qb["packets lost"] == 0);
+        CHECK(qb["packets received"] == 50);
+
+        // rtpengine's SSRC dictionary: what Kamailio's mos_*_pv read.
+        const json& ssrc = (*query).at("SSRC");
+        REQUIRE(ssrc.contains("10"));
+        REQUIRE(ssrc.contains("11"));
+        const json& mos_a = ssrc["10"];
+        CHECK(mos_a["cumulative loss"] == 4);
+        CHECK(mos_a["average MOS"]["packet loss"] == 8);
+        CHECK(mos_a["average MOS"]["samples"] == 1);
+        unsigned lossy = mos_a["average MOS"]["MOS"].get<unsigned>();
+        unsigned clean = ssrc["11"]["average MOS"]["MOS"].get<unsigned>();
+        CHECK(clean >= 43);
+        CHECK(lossy <= 38);
+        CHECK(lossy >= 30);
+        CHECK(mos_a["lowest MOS"]["MOS"] == lossy);
+        CHECK(mos_a["lowest MOS"]["reported at"].get<int64_t>() >=
+              (*query)["created"].get<int64_t>());
+        CHECK(mos_a["highest MOS"]["MOS"] == lossy);
+
+        auto deleted = client.request({{"command", "delete"}, {"call-id", id}, {"from-tag", "a"}},
+                                      encoding, 3s);
+        REQUIRE(deleted);
+        REQUIRE((*deleted)["result"] == "ok");
+        CHECK(stream_of(*deleted, "a")["quality"]["packets lost"] == 4);
+        CHECK((*deleted)["SSRC"]["10"]["cumulative loss"] == 4);
+    }
+    CHECK(latchd.stop() == 0);
+}
