@@ -58,12 +58,21 @@ struct {
 #define IP6_SRC_OFF (ETH_LEN + __builtin_offsetof(struct ipv6hdr, saddr))
 #define IP6_DST_OFF (ETH_LEN + __builtin_offsetof(struct ipv6hdr, daddr))
 
+/* What an RTP header says, for the stream's figures. */
+struct rtp_head {
+    __u32 ssrc;
+    __u32 timestamp;
+    __u16 seq;
+    __u8 payload_type;
+    __u8 rtp; /* 0: RTCP, nothing to count */
+};
+
 /* The userspace checks of rtp.cpp, on the first bytes of the payload: version 2, and for RTP
  * the header (CSRCs, extension) within the datagram, for RTCP the first packet's length. */
 static __always_inline int valid_media(struct __sk_buff* skb, __u32 off, __u32 len,
-                                       struct latch_flow_action* a) {
+                                       struct latch_flow_action* a, struct rtp_head* h) {
     __u8 flags = a->flags;
-    __u8 head[4];
+    __u8 head[8];
     if (len < 8 || bpf_skb_load_bytes(skb, off, head, sizeof head) < 0) return 0;
     if ((head[0] >> 6) != 2) return 0;
     int rtcp = head[1] >= 192 && head[1] <= 223;
@@ -90,8 +99,13 @@ static __always_inline int valid_media(struct __sk_buff* skb, __u32 off, __u32 l
     }
     __be32 ssrc;
     if (bpf_skb_load_bytes(skb, off + 8, &ssrc, sizeof ssrc) < 0) return 0;
-    a->last_ssrc = bpf_ntohl(ssrc);
-    a->last_seq = ((__u16)head[2]) << 8 | head[3];
+    h->rtp = 1;
+    h->ssrc = bpf_ntohl(ssrc);
+    h->seq = ((__u16)head[2]) << 8 | head[3];
+    h->payload_type = head[1] & 0x7f;
+    h->timestamp = ((__u32)head[4]) << 24 | ((__u32)head[5]) << 16 | ((__u32)head[6]) << 8 | head[7];
+    a->last_ssrc = h->ssrc;
+    a->last_seq = h->seq;
     return 1;
 }
 
@@ -107,10 +121,15 @@ static __always_inline int drop_stranger(struct latch_lock_key* lk, const __u8* 
     return TC_ACT_OK; /* the learned address, another port: userspace decides (rebinding) */
 }
 
-static __always_inline void count(struct latch_flow_action* a, __u32 bytes) {
+static __always_inline void count(struct latch_flow_action* a, __u32 bytes,
+                                  const struct rtp_head* h) {
+    __u64 now = bpf_ktime_get_ns();
     __sync_fetch_and_add(&a->packets, 1);
     __sync_fetch_and_add(&a->bytes, bytes);
-    a->last_ns = bpf_ktime_get_ns();
+    a->last_ns = now;
+    /* A stream's datagrams arrive on one queue, so on one CPU at a time: no lock. */
+    if (h->rtp)
+        latch_quality_on_rtp(&a->quality, h->ssrc, h->seq, h->timestamp, h->payload_type, now);
 }
 
 /* How the datagram will leave: 1 by the FIB's answer, 0 by the device that holds the relay's
@@ -142,7 +161,7 @@ static __always_inline int leave(struct __sk_buff* skb, struct bpf_fib_lookup* f
 }
 
 static __always_inline int forward4(struct __sk_buff* skb, struct iphdr* ip, struct udphdr* udp,
-                                    struct latch_flow_action* a) {
+                                    struct latch_flow_action* a, const struct rtp_head* h) {
     struct bpf_fib_lookup fib = {};
     fib.family = AF_INET;
     fib.tos = a->tos;
@@ -177,12 +196,12 @@ static __always_inline int forward4(struct __sk_buff* skb, struct iphdr* ip, str
     bpf_skb_store_bytes(skb, ETH_LEN, &new_word, 2, 0);
     bpf_skb_store_bytes(skb, IP4_SRC_OFF, new_addrs, 8, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP4_LEN, new_ports, 4, 0);
-    count(a, skb->len - ETH_LEN - IP4_LEN - UDP_LEN);
+    count(a, skb->len - ETH_LEN - IP4_LEN - UDP_LEN, h);
     return leave(skb, &fib, via_fib, a->ifindex);
 }
 
 static __always_inline int forward6(struct __sk_buff* skb, struct ipv6hdr* ip, struct udphdr* udp,
-                                    struct latch_flow_action* a) {
+                                    struct latch_flow_action* a, const struct rtp_head* h) {
     struct bpf_fib_lookup fib = {};
     fib.family = AF_INET6;
     fib.l4_protocol = IPPROTO_UDP;
@@ -220,7 +239,7 @@ static __always_inline int forward6(struct __sk_buff* skb, struct ipv6hdr* ip, s
     bpf_skb_store_bytes(skb, IP6_DST_OFF, a->dst_addr, 16, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP6_LEN, &a->src_port, 2, 0);
     bpf_skb_store_bytes(skb, ETH_LEN + IP6_LEN + 2, &a->dst_port, 2, 0);
-    count(a, skb->len - ETH_LEN - IP6_LEN - UDP_LEN);
+    count(a, skb->len - ETH_LEN - IP6_LEN - UDP_LEN, h);
     return leave(skb, &fib, via_fib, a->ifindex);
 }
 
@@ -258,8 +277,10 @@ int latch_ingress(struct __sk_buff* skb) {
             __builtin_memcpy(lk.local_addr, &ip->daddr, 4);
             return drop_stranger(&lk, key.remote_addr, 4);
         }
-        if (!valid_media(skb, ETH_LEN + IP4_LEN + UDP_LEN, udp_len - UDP_LEN, a)) return TC_ACT_OK;
-        return forward4(skb, ip, udp, a);
+        struct rtp_head h = {};
+        if (!valid_media(skb, ETH_LEN + IP4_LEN + UDP_LEN, udp_len - UDP_LEN, a, &h))
+            return TC_ACT_OK;
+        return forward4(skb, ip, udp, a, &h);
     }
     if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr* ip = (void*)(eth + 1);
@@ -281,8 +302,10 @@ int latch_ingress(struct __sk_buff* skb) {
             __builtin_memcpy(lk.local_addr, &ip->daddr, 16);
             return drop_stranger(&lk, key.remote_addr, 16);
         }
-        if (!valid_media(skb, ETH_LEN + IP6_LEN + UDP_LEN, udp_len - UDP_LEN, a)) return TC_ACT_OK;
-        return forward6(skb, ip, udp, a);
+        struct rtp_head h = {};
+        if (!valid_media(skb, ETH_LEN + IP6_LEN + UDP_LEN, udp_len - UDP_LEN, a, &h))
+            return TC_ACT_OK;
+        return forward6(skb, ip, udp, a, &h);
     }
     return TC_ACT_OK;
 }

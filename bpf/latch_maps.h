@@ -7,6 +7,8 @@
 
 #include <linux/types.h>
 
+#include "latch_quality.h"
+
 #define LATCH_FLOWS_MAX 65536
 #define LATCH_LOCKS_MAX 65536
 
@@ -48,6 +50,9 @@ struct latch_flow_action {
     __u32 last_ssrc; /* the last RTP packet's SSRC and sequence number (host order), which */
     __u16 last_seq;  /* userspace needs to recognise the stream after a NAT rebinding */
     __u16 pad3;
+    /* The RTP stream's figures since the program took it over: userspace writes the seed
+     * (latch_quality_seed) with the entry and adds what it reads to its own. */
+    struct latch_rtp_quality quality;
 };
 
 /* A locked stream: datagrams to `local` from another address than its learned source are

@@ -14,6 +14,11 @@ namespace {
 // How many pairs to try when ports of our slice are held by some other program.
 constexpr int kMaxBindAttempts = 32;
 
+// A stream's figures, with what the kernel path measured of it since it took it over.
+QualityFigures quality_of(const Flow& flow) {
+    return flow.quality.figures(flow.kernel_flow ? &flow.kernel.quality : nullptr);
+}
+
 int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
     int rc = flow.socket.open(*env.sockets, local, &flow, env.config->is_floating(local));
     if (rc == 0) flow.local = local;
@@ -203,7 +208,11 @@ void Session::harvest_kernel(uint64_t now_ms) {
 void Session::sample_quality(uint64_t now_ms, uint64_t min_interval_ms) {
     for (auto& media : media_) {
         if (media->transport != Transport::rtp) continue;
-        for (auto& leg : media->flows) leg[0].quality.sample(now_ms, min_interval_ms, -1);
+        for (auto& leg : media->flows) {
+            Flow& flow = leg[0];
+            flow.quality.sample(now_ms, min_interval_ms, -1,
+                                flow.kernel_flow ? &flow.kernel.quality : nullptr);
+        }
     }
 }
 
@@ -276,8 +285,7 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
                 if (flow.connected) fs.connected = flow.connected_to;
                 fs.kernel = flow.kernel_flow;
                 fs.counters = flow.counters;
-                if (c == 0 && media->transport == Transport::rtp)
-                    fs.quality = flow.quality.figures();
+                if (c == 0 && media->transport == Transport::rtp) fs.quality = quality_of(flow);
                 snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
             }
         }

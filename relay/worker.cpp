@@ -221,6 +221,8 @@ void Worker::sweep() {
     std::vector<SessionId> idle;
     for (const auto& [id, session] : sessions_) {
         if (session->kernel_pending()) session->sync_kernel(env_, now);
+        // A rating needs what the kernel path measured too: read as often as ratings are due.
+        if (session->in_kernel()) session->harvest_kernel_older(now, kMosIntervalMs);
         session->sample_quality(now, kMosIntervalMs);
         bool quiet = now - session->last_activity_ms() >= config_.idle_timeout_ms;
         // Media the kernel forwards shows in userspace only once its counts are read.

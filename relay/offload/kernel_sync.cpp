@@ -42,6 +42,9 @@ void drop_flow_entry(Flow& flow, KernelPath& kernel, FlowCounters& tally) {
     kernel.remove_flow(flow.kernel.key);
     flow.kernel_flow = false;
     flow.kernel.packets = flow.kernel.bytes = 0;
+    // What the program measured of the stream is the flow's own from now on.
+    flow.quality.absorb(flow.kernel.quality);
+    flow.kernel.quality = latch_rtp_quality{};
 }
 
 void drop_lock_entry(Flow& flow, KernelPath& kernel, FlowCounters& tally) {
@@ -105,10 +108,13 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed, FlowCounters& tal
         same(&action, &flow.kernel.action, sizeof action))
         return true;
     drop_flow_entry(flow, kernel, tally);
-    if (kernel.put_flow(key, action)) {
+    latch_flow_action written = action;
+    written.quality = flow.quality.seed();  // the program measures the stream on from here
+    if (kernel.put_flow(key, written)) {
         flow.kernel_flow = true;
         flow.kernel.key = key;
         flow.kernel.action = action;
+        flow.kernel.quality = written.quality;
         flow.kernel.packets = flow.kernel.bytes = 0;
     }
     return true;
@@ -121,6 +127,7 @@ void kernel_harvest(Flow& flow, const KernelPath& kernel, FlowCounters& tally) n
         uint64_t packets = now.packets - k.packets, bytes = now.bytes - k.bytes;
         k.packets = now.packets;
         k.bytes = now.bytes;
+        k.quality = now.quality;
         for (FlowCounters* in : {&flow.counters, &tally}) {
             in->packets_in += packets;
             in->bytes_in += bytes;

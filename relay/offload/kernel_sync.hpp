@@ -22,7 +22,10 @@ struct FlowCounters;
 struct KernelEntry {
     bool lock = false;  // a lock entry drops other addresses' datagrams
     latch_flow_key key{};
-    latch_flow_action action{};  // as written (its counters 0)
+    latch_flow_action action{};  // as written (its counters 0, no seed)
+    // What the program measured of the stream since it took it over, as last read (see
+    // StreamQuality::figures()).
+    latch_rtp_quality quality{};
     latch_lock_key lock_key{};
     latch_lock_value lock_value{};
     // What of the entries' counts is already in the flow's counters.

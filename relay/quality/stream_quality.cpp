@@ -3,6 +3,8 @@
 
 #include "e_model.hpp"
 
+#include <cstring>
+
 namespace latch {
 
 bool ClockRates::set(uint8_t payload_type, uint32_t rate) noexcept {
@@ -92,140 +94,85 @@ uint32_t QualityFigures::loss_ppm() const {
     return expected == 0 ? 0 : static_cast<uint32_t>(lost * 1'000'000 / expected);
 }
 
-void StreamQuality::start(uint32_t ssrc, uint16_t seq) noexcept {
-    started_ = true;
-    ssrc_ = ssrc;
-    max_seq_ = seq;
-    cycles_ = 0;
-    base_seq_ = seq;
-    bad_seq_ = kNoBadSeq;
-    run_received_ = 1;
-    seen_ = 1;
-    have_last_ = false;  // another source's clock: jitter starts again from here
+StreamQuality::StreamQuality() {
+    std::memset(&state_, 0, sizeof state_);
+    state_.bad_seq = LATCH_NO_BAD_SEQ;
+    state_.timed_type = -1;
 }
 
-void StreamQuality::fold() noexcept {
-    past_expected_ += static_cast<uint64_t>(cycles_ + max_seq_ - base_seq_ + 1);
-    past_received_ += run_received_;
+void StreamQuality::set_clock_rates(const ClockRates& rates) noexcept {
+    rates_ = rates;
+    // The next packet's type is the one timed: new signalling may have changed the codec.
+    state_.timed_type = -1;
+    state_.ns_per_tick_q16 = 0;
+    untimed_type_ = -1;
+    rate_ = 0;
 }
 
-void StreamQuality::on_rtp(uint32_t ssrc, uint16_t seq, uint32_t timestamp, uint8_t payload_type,
-                           uint64_t arrival_ns) noexcept {
-    if (last_arrival_ns_ != 0 && arrival_ns > last_arrival_ns_ &&
-        arrival_ns - last_arrival_ns_ > longest_silence_ns_)
-        longest_silence_ns_ = arrival_ns - last_arrival_ns_;
-    last_arrival_ns_ = arrival_ns;
-
-    if (!started_ || ssrc != ssrc_) {
-        if (started_) {
-            fold();
-            ++restarts_;
-        }
-        start(ssrc, seq);
-        jitter(timestamp, payload_type, arrival_ns);
+void StreamQuality::choose_timed(uint8_t payload_type) noexcept {
+    // The stream's first payload type with a media clock is the one timed, until the next
+    // signalling: telephone events and comfort noise between its packets leave it alone.
+    uint32_t rate = rates_.rate_of(payload_type);
+    if (rate < 1000) {
+        untimed_type_ = payload_type;
         return;
     }
-    auto ahead = static_cast<uint16_t>(seq - max_seq_);
-    if (ahead == 0) {
-        ++duplicates_;
-        return;
-    }
-    if (ahead < kMaxDropout) {
-        if (seq < max_seq_) cycles_ += 65536;
-        max_seq_ = seq;
-        seen_ = ahead >= kWindow ? 1 : (seen_ << ahead) | 1;
-        if (ahead - 1U > longest_gap_) longest_gap_ = ahead - 1U;
-        ++run_received_;
-        bad_seq_ = kNoBadSeq;
-    } else if (ahead <= 65536 - kMaxMisorder) {
-        // A jump: a restart of the sender only if the next packet follows on from it.
-        if (seq != bad_seq_) {
-            bad_seq_ = (seq + 1U) & 0xffffU;
-            return;
-        }
-        // The run starts at the packet before, which is counted now.
-        fold();
-        ++restarts_;
-        start(ssrc, static_cast<uint16_t>(seq - 1U));
-        max_seq_ = seq;
-        if (seq == 0) cycles_ = 65536;
-        seen_ = 3;
-        run_received_ = 2;
-    } else {
-        // Behind the newest: late, or a duplicate of one the window remembers.
-        auto back = static_cast<uint16_t>(max_seq_ - seq);
-        if (back < kWindow) {
-            uint64_t bit = uint64_t{1} << back;
-            if (seen_ & bit) {
-                ++duplicates_;
-                return;
-            }
-            seen_ |= bit;
-        }
-        ++reordered_;
-        ++run_received_;
-        // Before the run's first packet (which was itself late): the run starts earlier.
-        int64_t extended = cycles_ + seq - (seq > max_seq_ ? 65536 : 0);
-        if (extended < base_seq_) base_seq_ = extended;
-    }
-    jitter(timestamp, payload_type, arrival_ns);
+    state_.timed_type = payload_type;
+    state_.ns_per_tick_q16 = (uint64_t{1'000'000'000} << 16) / rate;
+    state_.have_last = 0;
+    rate_ = rate;
 }
 
-void StreamQuality::jitter(uint32_t timestamp, uint8_t payload_type, uint64_t arrival_ns) noexcept {
-    if (rate_type_ < 0) {
-        // The stream's first payload type with a media clock is the one timed, until the next
-        // signalling: telephone events and comfort noise between its packets leave it alone.
-        uint32_t rate = rates_.rate_of(payload_type);
-        if (rate < 1000) return;
-        rate_type_ = payload_type;
-        rate_ = rate;
-        ns_per_tick_q16_ = (uint64_t{1'000'000'000} << 16) / rate;  // once per signalling
-        have_last_ = false;
-    }
-    if (payload_type != rate_type_) return;
-    if (have_last_) {
-        auto ticks = static_cast<int64_t>(static_cast<int32_t>(timestamp - last_timestamp_));
-        // Beyond 2^24 ticks (over 3 minutes at 90 kHz) the timestamps jumped: a new baseline.
-        if (ticks > -(int64_t{1} << 24) && ticks < (int64_t{1} << 24)) {
-            int64_t media_ns = ticks * static_cast<int64_t>(ns_per_tick_q16_) / 65536;
-            int64_t d = static_cast<int64_t>(arrival_ns - last_timed_ns_) - media_ns;
-            auto abs_d = static_cast<uint64_t>(d < 0 ? -d : d);
-            // J += (|D| - J) / 16, with J kept times 16 (RFC 3550 A.8).
-            jitter_q4_ = jitter_q4_ + abs_d - ((jitter_q4_ + 8) >> 4);
-            if (jitter_q4_ > max_jitter_q4_) max_jitter_q4_ = jitter_q4_;
-        }
-    }
-    have_last_ = true;
-    last_timestamp_ = timestamp;
-    last_timed_ns_ = arrival_ns;
-}
-
-QualityFigures StreamQuality::figures() const {
+QualityFigures figures_of(const latch_rtp_quality& q, uint32_t clock_rate) {
     QualityFigures f;
-    if (!started_) return f;
-    f.ssrc = ssrc_;
-    f.expected = past_expected_ + static_cast<uint64_t>(cycles_ + max_seq_ - base_seq_ + 1);
-    f.received = past_received_ + run_received_;
+    if (!q.started) return f;
+    f.ssrc = q.ssrc;
+    f.expected = q.past_expected + latch_quality_run_expected(&q);
+    f.received = q.past_received + q.run_received;
     f.lost = f.expected > f.received ? f.expected - f.received : 0;
-    f.duplicates = duplicates_;
-    f.reordered = reordered_;
-    f.longest_gap = longest_gap_;
-    f.longest_silence_ms = static_cast<uint32_t>(longest_silence_ns_ / 1'000'000);
-    f.jitter_us = static_cast<uint32_t>((jitter_q4_ >> 4) / 1000);
-    f.max_jitter_us = static_cast<uint32_t>((max_jitter_q4_ >> 4) / 1000);
-    f.clock_rate = rate_;
-    f.payload_type = rate_type_ < 0 ? 0 : static_cast<uint8_t>(rate_type_);
-    f.restarts = restarts_;
+    f.duplicates = q.duplicates;
+    f.reordered = q.reordered;
+    f.longest_gap = q.longest_gap;
+    f.longest_silence_ms = static_cast<uint32_t>(q.longest_silence_ns / 1'000'000);
+    f.jitter_us = static_cast<uint32_t>((q.jitter_q4 >> 4) / 1000);
+    f.max_jitter_us = static_cast<uint32_t>((q.max_jitter_q4 >> 4) / 1000);
+    if (q.timed_type >= 0 && q.ns_per_tick_q16 != 0) {
+        f.clock_rate = clock_rate;
+        f.payload_type = static_cast<uint8_t>(q.timed_type);
+    }
+    f.restarts = q.restarts;
+    return f;
+}
+
+QualityFigures StreamQuality::figures(const latch_rtp_quality* later) const {
+    QualityFigures f;
+    if (later != nullptr && later->started) {
+        latch_rtp_quality both = state_;
+        latch_quality_absorb(&both, later);
+        f = figures_of(both, rate_);
+    } else {
+        f = figures_of(state_, rate_);
+    }
     f.mos = mos_;
     return f;
 }
 
-void StreamQuality::sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rtt_us) {
-    if (!started_ || now_ms - sampled_at_ms_ < min_interval_ms) return;
-    QualityFigures now = figures();
-    if (now.received == sampled_received_) return;  // nothing arrived: nothing to rate
+latch_rtp_quality StreamQuality::seed() const {
+    latch_rtp_quality s;
+    latch_quality_seed(&s, &state_);
+    return s;
+}
+
+void StreamQuality::sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rtt_us,
+                           const latch_rtp_quality* later) {
+    if (now_ms - sampled_at_ms_ < min_interval_ms) return;
+    QualityFigures now = figures(later);
+    if (now.ssrc == 0 && now.received == 0) return;  // no RTP yet
+    if (now.received == sampled_received_) return;   // nothing arrived: nothing to rate
     uint64_t expected = now.expected > sampled_expected_ ? now.expected - sampled_expected_ : 0;
     uint64_t received = now.received - sampled_received_;
+    // A rating over a handful of packets says little; the last one of a call is taken anyway.
+    if (min_interval_ms != 0 && expected < kMinSamplePackets) return;
     uint64_t lost = expected > received ? expected - received : 0;
     MosSample s;
     s.loss_ppm = expected ? static_cast<uint32_t>(lost * 1'000'000 / expected) : 0;

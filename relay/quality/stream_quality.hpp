@@ -1,12 +1,14 @@
-// StreamQuality: what one flow's incoming RTP says about its stream, measured as it passes:
-// RFC 3550 sequence accounting (appendix A.1), interarrival jitter (A.8), duplicates,
-// reordering and the longest gap. The owning worker's thread; on_rtp() is on the packet path:
-// no allocation, no division, a few integer operations on state the flow owns.
+// StreamQuality: what one flow's incoming RTP says about its stream, measured as it passes
+// (bpf/latch_quality.h, which the kernel path shares), the clock rates it needs, and its MOS
+// samples. The owning worker's thread; on_rtp() is on the packet path: no allocation, no
+// division, a few integer operations on state the flow owns.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+
+#include "latch_quality.h"
 
 namespace latch {
 
@@ -80,65 +82,44 @@ struct QualityFigures {
     uint32_t loss_ppm() const;
 };
 
+// The figures of a stream's state (see latch_quality.h), with its clock rate.
+QualityFigures figures_of(const latch_rtp_quality& q, uint32_t clock_rate);
+
 class StreamQuality {
   public:
     // The bytes from the object's start that an RTP packet touches (see prefetch_flow()).
-    static constexpr std::size_t kHotBytes = 120;
+    static constexpr std::size_t kHotBytes = sizeof(latch_rtp_quality);
 
-    void set_clock_rates(const ClockRates& rates) noexcept {
-        rates_ = rates;
-        rate_type_ = -1;  // the next packet's type is timed
-        rate_ = 0;
-    }
+    StreamQuality();
+    void set_clock_rates(const ClockRates& rates) noexcept;
     // One accepted RTP packet, with its arrival time (monotonic nanoseconds).
     void on_rtp(uint32_t ssrc, uint16_t seq, uint32_t timestamp, uint8_t payload_type,
-                uint64_t arrival_ns) noexcept;
-    QualityFigures figures() const;
-    // Takes a MOS sample over what arrived since the last one, if anything did and the last
-    // is at least `min_interval_ms` old. `rtt_us`: the round-trip time known now, or -1.
-    // The worker's thread, off the packet path.
-    void sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rtt_us);
+                uint64_t arrival_ns) noexcept {
+        if (state_.timed_type < 0 && payload_type != untimed_type_) choose_timed(payload_type);
+        latch_quality_on_rtp(&state_, ssrc, seq, timestamp, payload_type, arrival_ns);
+    }
+    // The stream's figures; with `later`, as if what the kernel path measured since it took the
+    // stream over (from seed()) had been measured here.
+    QualityFigures figures(const latch_rtp_quality* later = nullptr) const;
+    // Takes a MOS sample over what arrived since the last one, if the last is at least
+    // `min_interval_ms` old and kMinSamplePackets were expected since (any number with 0).
+    // `rtt_us`: the round-trip time known now, or -1. The worker's thread, off the packet path.
+    void sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rtt_us,
+                const latch_rtp_quality* later = nullptr);
+
+    // Handing the stream to the kernel path and back: what its state there starts from, and
+    // taking what it measured in for good.
+    latch_rtp_quality seed() const;
+    void absorb(const latch_rtp_quality& later) noexcept { latch_quality_absorb(&state_, &later); }
 
   private:
-    // RFC 3550 A.1's limits: a jump forward beyond kMaxDropout, or back beyond kMaxMisorder,
-    // is a restart if the next packet follows it.
-    static constexpr uint32_t kMaxDropout = 3000;
-    static constexpr uint32_t kMaxMisorder = 100;
-    static constexpr uint32_t kWindow = 64;          // sequence numbers remembered for duplicates
-    static constexpr uint32_t kNoBadSeq = 1U << 16;  // no sequence number is this
+    static constexpr uint64_t kMinSamplePackets = 50;  // a second of 20 ms packets
 
-    void start(uint32_t ssrc, uint16_t seq) noexcept;
-    void fold() noexcept;  // the current run's counts into the call's, before a restart
-    void jitter(uint32_t timestamp, uint8_t payload_type, uint64_t arrival_ns) noexcept;
+    void choose_timed(uint8_t payload_type) noexcept;
 
-    // What an RTP packet reads and writes, first and together (two cache lines): the current
-    // run (one SSRC, sequence numbers without a restart), the counts over the call, and the
-    // jitter (in nanoseconds times 16: RFC 3550 A.8's scaled form).
-    uint32_t ssrc_ = 0;
-    uint16_t max_seq_ = 0;
-    bool started_ = false;
-    bool have_last_ = false;  // a timed packet to measure the next against
-    uint32_t bad_seq_ = kNoBadSeq;
-    int32_t rate_type_ = -1;  // the payload type timed; -1: none yet
-    int64_t cycles_ = 0;      // sequence wraps, times 65536
-    int64_t base_seq_ = 0;    // the run's first extended sequence number
-    uint64_t run_received_ = 0;
-    uint64_t seen_ = 0;  // bit i: max_seq_ - i arrived
-    uint64_t duplicates_ = 0;
-    uint64_t reordered_ = 0;
-    uint32_t longest_gap_ = 0;
-    uint32_t last_timestamp_ = 0;
-    uint64_t last_arrival_ns_ = 0;  // any packet's, for the silences
-    uint64_t longest_silence_ns_ = 0;
-    uint64_t ns_per_tick_q16_ = 0;  // 1e9 / rate, as a 16.16 fixed-point number
-    uint64_t last_timed_ns_ = 0;
-    uint64_t jitter_q4_ = 0;
-    uint64_t max_jitter_q4_ = 0;
-    // Read at restarts, signalling and reports.
-    uint32_t rate_ = 0;
-    uint32_t restarts_ = 0;
-    uint64_t past_expected_ = 0;  // earlier runs
-    uint64_t past_received_ = 0;
+    latch_rtp_quality state_;  // first: what every packet reads and writes
+    int untimed_type_ = -1;    // a payload type found without a clock (not looked up again)
+    uint32_t rate_ = 0;        // the timed type's clock rate
     ClockRates rates_;
     MosSummary mos_;
     uint64_t sampled_at_ms_ = 0;

@@ -27,6 +27,17 @@ uint16_t sdp_port(const std::string& sdp) {
     return static_cast<uint16_t>(std::stoi(m[1].str()));
 }
 
+// A phone on a port of its own: the kernel picks it from its ephemeral range, which holds the
+// sprayed media range too, and a phone there would hear the attacker directly.
+UdpPeer phone_outside(uint32_t low, uint32_t high) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        UdpPeer phone;
+        if (phone.local().port() < low || phone.local().port() > high) return phone;
+    }
+    FAIL("no port outside the media range");
+    return UdpPeer();
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -53,7 +64,7 @@ TEST_CASE(
             (rtp_tag(d->data) == kAttackerTag ? injected : delivered)++;
     };
     for (NgEncoding encoding : {NgEncoding::bencode, NgEncoding::json}) {
-        UdpPeer a, b;
+        UdpPeer a = phone_outside(port_min, port_max), b = phone_outside(port_min, port_max);
         std::string id = encoding == NgEncoding::json ? "bleed-json" : "bleed-bencode";
         auto offer = client.request({{"command", "offer"},
                                      {"call-id", id},

@@ -20,6 +20,7 @@
 
 #include "latch_fwd.skel.h"
 #include "latch_maps.h"
+#include "stream_quality.hpp"
 
 namespace {
 
@@ -210,9 +211,11 @@ struct Program {
     }
     void flow(const Addr& local, uint16_t lport, const Addr& remote, uint16_t rport,
               const Addr& src, uint16_t sport, const Addr& dst, uint16_t dport, uint8_t tos,
-              uint8_t flags = 0, uint32_t ifindex = 0) const {
+              uint8_t flags = 0, uint32_t ifindex = 0,
+              const latch_rtp_quality* seed = nullptr) const {
         latch_flow_key k = flow_key(local, lport, remote, rport);
         latch_flow_action a{};
+        if (seed != nullptr) a.quality = *seed;
         a.flags = flags;
         a.tos = tos;
         a.ifindex = ifindex;
@@ -400,4 +403,55 @@ TEST_CASE("on a host that does not forward, a flow leaves by its address's devic
     Run own = p.run(frame(kPhoneA4, 4000, kRelay4, 30020, payload));
     CHECK(own.retval == TC_ACT_REDIRECT);
     CHECK(own.out == frame(kRelay4, 30022, kPhoneB4, 5000, payload));
+}
+
+TEST_CASE("the program measures the RTP it forwards as userspace does, from userspace's seed",
+          "[kernel][bpf][quality]") {
+    if (skipped()) return;
+    Program p;
+    if (skipped(&p)) return;
+    // What userspace hands over: G.711 timed, a jitter so far, nothing counted.
+    latch::StreamQuality user;
+    uint64_t t = 1'000'000;
+    for (uint16_t seq = 96; seq < 100; ++seq, t += 20'000'000)
+        user.on_rtp(0x5eed, seq, seq * 160u, 0, t);
+    latch_rtp_quality seed = user.seed();
+    // RTP and RTCP on one port (rtcp-mux): the RTCP is forwarded and measures nothing.
+    p.flow(kRelay4, 30000, kPhoneA4, 4000, kRelay4, 30002, kPhoneB4, 5000, 0, LATCH_FLOW_MUX, 0,
+           &seed);
+    auto rtp = [](uint16_t seq) {
+        Bytes b = rtp_payload();
+        b[2] = static_cast<uint8_t>(seq >> 8), b[3] = static_cast<uint8_t>(seq);
+        uint32_t ts = seq * 160u;
+        b[4] = static_cast<uint8_t>(ts >> 24), b[5] = static_cast<uint8_t>(ts >> 16);
+        b[6] = static_cast<uint8_t>(ts >> 8), b[7] = static_cast<uint8_t>(ts);
+        b[8] = 0, b[9] = 0, b[10] = 0x5e, b[11] = 0xed;
+        return b;
+    };
+    // 100 and 101 lost at the hand-over; then 102, 104, 104 again, 103 late, 105.
+    for (uint16_t seq : {102, 104, 104, 103, 105})
+        CHECK(p.run(frame(kPhoneA4, 4000, kRelay4, 30000, rtp(seq))).retval == TC_ACT_REDIRECT);
+    Bytes rtcp = rtp_payload(0x80, 201, 8);
+    rtcp[2] = 0, rtcp[3] = 1;
+    CHECK(p.run(frame(kPhoneA4, 4000, kRelay4, 30000, rtcp)).retval == TC_ACT_REDIRECT);
+    latch_flow_action a = p.action(kRelay4, 30000, kPhoneA4, 4000);
+    CHECK(a.packets == 6);
+    const latch_rtp_quality& k = a.quality;
+    CHECK(k.started);
+    CHECK(k.ssrc == 0x5eed);
+    CHECK(k.run_received == 4);
+    CHECK(k.duplicates == 1);
+    CHECK(k.reordered == 1);
+    CHECK(k.max_seq == 105);
+    CHECK(k.timed_type == 0);
+    CHECK(k.last_arrival_ns > 0);
+
+    // Userspace adds it to its own: 96-105 expected, 100 and 101 lost.
+    latch::QualityFigures f = user.figures(&k);
+    CHECK(f.expected == 10);
+    CHECK(f.received == 8);
+    CHECK(f.lost == 2);
+    CHECK(f.duplicates == 1);
+    CHECK(f.reordered == 1);
+    CHECK(f.longest_gap == 2);
 }

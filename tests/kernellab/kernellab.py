@@ -61,11 +61,16 @@ def media(args):
             args.rebind_at = 0
         if dest and sent[0] < args.count and now >= next_send:
             pkt = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, args.ssrc) + bytes(160)
-            try:
-                socks[0].sendto(pkt, dest)
-                sent[0] += 1
-            except OSError:
-                pass
+            # A known impairment: every --lose-every'th sequence number never sent, every
+            # --dup-every'th sent twice.
+            lost = args.lose_every and seq % args.lose_every == args.lose_every // 2
+            copies = 0 if lost else 2 if args.dup_every and seq % args.dup_every == 0 else 1
+            for _ in range(copies):
+                try:
+                    socks[0].sendto(pkt, dest)
+                except OSError:
+                    pass
+            sent[0] += 1
             seq += 1
             if sent[0] % 25 == 0:  # an RTCP receiver report now and then
                 rr = struct.pack("!BBHI", 0x80, 201, 1, args.ssrc)
@@ -120,14 +125,14 @@ def ns_run(ns, *cmd):
 
 
 def start_media(ns, bind, port, to, ssrc, count=400, interval_ms=5, duration_ms=None, delay_ms=0,
-                first_seq=1, rebind_at=0, rebind_port=0):
+                first_seq=1, rebind_at=0, rebind_port=0, lose_every=0, dup_every=0):
     if duration_ms is None:
         duration_ms = delay_ms + count * interval_ms + 700
     cmd = ns_run(ns, sys.executable, os.path.abspath(__file__), "media", "--bind", bind, "--port",
                  str(port), "--ssrc", str(ssrc), "--count", str(count), "--interval-ms",
                  str(interval_ms), "--duration-ms", str(duration_ms), "--delay-ms", str(delay_ms),
                  "--first-seq", str(first_seq), "--rebind-at", str(rebind_at), "--rebind-port",
-                 str(rebind_port))
+                 str(rebind_port), "--lose-every", str(lose_every), "--dup-every", str(dup_every))
     if to:
         cmd += ("--to", to)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -273,6 +278,40 @@ def media_call(relay, checks, name, fam, kernel, a_port, b_port, count=400):
       f"{b_sent}/{rb['rtp']}")
     relay.request({"command": "delete", "call-id": name})
     return ra, rb
+
+
+def quality(relay, checks, kernel, a_port, b_port, count=400):
+    """A's stream loses every 10th packet and repeats every 50th: the figures query reports
+    are the same whichever path forwards it (the kernel takes over after the first packets)."""
+    name = f"quality-{'kernel' if kernel else 'user'}"
+    (a_to, _, _), (b_to, _, _) = call(relay, name, 4, a_port, b_port)
+    pa = start_media("a", PHONES["a"][0], a_port, a_to, 0xA2, count=count, delay_ms=300,
+                     lose_every=10, dup_every=50)
+    pb = start_media("b", PHONES["b"][0], b_port, b_to, 0xB2, count=count, delay_ms=300)
+    time.sleep(0.3 + count * 0.005 / 2)
+    _, mid = streams(relay, name)
+    finish(pa), finish(pb)
+    q, st = streams(relay, name)
+    c = lambda what, ok, detail="": checks.check(name, what, ok, detail)
+    want_path = "kernel" if kernel else "userspace"
+    c(f"mid-call A's stream is on the {want_path} path", mid[("A", 0)].get("path") == want_path)
+    fa, fb = st[("A", 0)].get("quality", {}), st[("B", 0)].get("quality", {})
+    lost, dups = count // 10, count // 50
+    got = (fa.get("packets expected"), fa.get("packets received"), fa.get("packets lost"),
+           fa.get("duplicates"))
+    c("A's stream: expected, received, lost and duplicates as sent", got ==
+      (count, count - lost, lost, dups), f"{got}")
+    c("B's clean stream loses nothing", fb.get("packets lost") == 0 and
+      fb.get("packets received") == count, f"{fb.get('packets received')}/{count}")
+    # 5 ms apart with 20 ms of timestamp each: every transit differs by 15 ms from the last.
+    jitter = fa.get("jitter us", 0)
+    c("A's jitter is RFC 3550's for its pace (about 15 ms)", 12000 <= jitter <= 18000,
+      f"{jitter} us")
+    ssrc = q.get("SSRC", {}).get(str(0xA2), {})
+    c("rtpengine's SSRC entry has the cumulative loss and a MOS",
+      ssrc.get("cumulative loss") == lost and ssrc.get("average MOS", {}).get("MOS", 0) > 10,
+      f"{ssrc.get('cumulative loss')}, MOS {ssrc.get('average MOS', {}).get('MOS')}")
+    relay.request({"command": "delete", "call-id": name})
 
 
 def counted(relay, checks, tag, kernel, sent):
@@ -436,6 +475,8 @@ def main():
         p.add_argument("--first-seq", type=int, default=1)
         p.add_argument("--rebind-at", type=int, default=0)
         p.add_argument("--rebind-port", type=int, default=0)
+        p.add_argument("--lose-every", type=int, default=0)
+        p.add_argument("--dup-every", type=int, default=0)
         a = p.parse_args()
         return media(a) if a.mode == "media" else spray(a)
     p = argparse.ArgumentParser()
@@ -465,6 +506,7 @@ def main():
             media_call(r, checks, f"ipv6-{tag}", 6, kernel, 40020 + (0 if kernel else 10),
                        42020 + (0 if kernel else 10))
             stranger(r, checks, kernel, 40100 + (0 if kernel else 10), 42100 + (0 if kernel else 10))
+            quality(r, checks, kernel, 40200 + (0 if kernel else 10), 42200 + (0 if kernel else 10))
             reoffer(r, checks, kernel)
             rebinding(r, checks, kernel)
             log = r.finish()

@@ -248,3 +248,77 @@ TEST_CASE("MOS samples rate each interval's loss; the call keeps lowest, highest
     CHECK(m.average_mos_x10() == (m.highest.mos_x10 + m.lowest.mos_x10 + 1) / 2);
     CHECK(m.rtt_samples == 1);
 }
+
+namespace {
+
+// Packets (ssrc, seq) at 20 ms spacing from `start`, into a C state as the kernel path keeps it.
+void feed(latch_rtp_quality& q, uint32_t ssrc, std::initializer_list<int> seqs, uint64_t start) {
+    uint64_t t = start;
+    for (int seq : seqs) {
+        auto s = static_cast<uint16_t>(seq);
+        latch_quality_on_rtp(&q, ssrc, s, static_cast<uint32_t>(s) * 160u, 0, t);
+        t += 20 * kMs;
+    }
+}
+
+void feed(StreamQuality& q, uint32_t ssrc, std::initializer_list<int> seqs, uint64_t start) {
+    uint64_t t = start;
+    for (int seq : seqs) {
+        auto s = static_cast<uint16_t>(seq);
+        q.on_rtp(ssrc, s, static_cast<uint32_t>(s) * 160u, 0, t);
+        t += 20 * kMs;
+    }
+}
+
+void same_counts(const QualityFigures& a, const QualityFigures& b) {
+    CHECK(a.ssrc == b.ssrc);
+    CHECK(a.expected == b.expected);
+    CHECK(a.received == b.received);
+    CHECK(a.lost == b.lost);
+    CHECK(a.duplicates == b.duplicates);
+    CHECK(a.reordered == b.reordered);
+    CHECK(a.longest_gap == b.longest_gap);
+    CHECK(a.restarts == b.restarts);
+    CHECK(a.longest_silence_ms == b.longest_silence_ms);
+    CHECK(a.clock_rate == b.clock_rate);
+}
+
+}  // namespace
+
+TEST_CASE("a stream measured partly by the kernel path adds up as if measured in one place",
+          "[quality][kernel]") {
+    SECTION("the same SSRC, packets lost at the hand-over and after it") {
+        StreamQuality alone, user;
+        feed(alone, 7, {65530, 65531, 65533, 65534, 65535}, kMs);
+        feed(alone, 7, {2, 3, 3, 5, 4, 6}, 200 * kMs);
+        feed(user, 7, {65530, 65531, 65533, 65534, 65535}, kMs);
+        latch_rtp_quality kernel = user.seed();
+        CHECK_FALSE(kernel.started);
+        CHECK(kernel.timed_type == 0);
+        feed(kernel, 7, {2, 3, 3, 5, 4, 6}, 200 * kMs);
+        same_counts(user.figures(&kernel), alone.figures());
+        CHECK(user.figures(&kernel).lost == 3);  // 65532, 0 and 1
+        CHECK(user.figures(&kernel).longest_silence_ms == 119);
+        // Taken in for good, and measured on here.
+        user.absorb(kernel);
+        feed(user, 7, {7, 8}, 400 * kMs);
+        feed(alone, 7, {7, 8}, 400 * kMs);
+        same_counts(user.figures(), alone.figures());
+    }
+    SECTION("a new SSRC at the hand-over is a restart") {
+        StreamQuality alone, user;
+        feed(alone, 7, {10, 11, 12}, kMs);
+        feed(alone, 8, {500, 502}, 100 * kMs);
+        feed(user, 7, {10, 11, 12}, kMs);
+        latch_rtp_quality kernel = user.seed();
+        feed(kernel, 8, {500, 502}, 100 * kMs);
+        same_counts(user.figures(&kernel), alone.figures());
+        CHECK(user.figures(&kernel).restarts == 1);
+    }
+    SECTION("nothing reached the kernel: the stream's own figures") {
+        StreamQuality user;
+        feed(user, 7, {1, 2, 4}, kMs);
+        latch_rtp_quality kernel = user.seed();
+        same_counts(user.figures(&kernel), user.figures());
+    }
+}
