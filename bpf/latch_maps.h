@@ -24,7 +24,7 @@ struct latch_flow_key {
 };
 
 #define LATCH_FLOW_RTCP 1 /* the flow's datagrams are RTCP (else RTP) */
-#define LATCH_FLOW_MUX 2  /* RTP and RTCP share the port: either is valid */
+#define LATCH_FLOW_MUX 2  /* RTP and RTCP share the port (the RTCP goes to userspace) */
 /* The device the flow arrives on does not forward: the FIB would not answer, so the program
  * does not ask it and leaves by `ifindex` at once. */
 #define LATCH_FLOW_OWN_ROUTE 4

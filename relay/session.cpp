@@ -208,9 +208,14 @@ void Session::harvest_kernel(uint64_t now_ms) {
 void Session::sample_quality(uint64_t now_ms, uint64_t min_interval_ms) {
     for (auto& media : media_) {
         if (media->transport != Transport::rtp) continue;
+        // The stream's round trip: the relay's to each party, from RTCP; where only one is
+        // known, the other is taken to be the same.
+        int64_t a = media->flows[0][0].quality.party_rtt_us();
+        int64_t b = media->flows[1][0].quality.party_rtt_us();
+        int64_t rtt = a >= 0 && b >= 0 ? a + b : a >= 0 ? 2 * a : b >= 0 ? 2 * b : -1;
         for (auto& leg : media->flows) {
             Flow& flow = leg[0];
-            flow.quality.sample(now_ms, min_interval_ms, -1,
+            flow.quality.sample(now_ms, min_interval_ms, rtt,
                                 flow.kernel_flow ? &flow.kernel.quality : nullptr);
         }
     }

@@ -58,6 +58,14 @@ nlohmann::json quality_json(const QualityFigures& q, const Clocks& clocks) {
         {"jitter us", q.jitter_us},       {"highest jitter us", q.max_jitter_us},
         {"clock rate", q.clock_rate},     {"restarts", q.restarts}};
     if (q.clock_rate) j["payload type"] = q.payload_type;
+    // From RTCP: the relay's round trip to the stream's sender, and what its receiver reported.
+    if (q.party_rtt_us >= 0) j["sender round-trip time us"] = q.party_rtt_us;
+    if (q.reports) {
+        j["reported by receiver"] = {{"reports", q.reports},
+                                     {"fraction lost", q.reported_fraction_lost},
+                                     {"cumulative lost", q.reported_cumulative_lost},
+                                     {"jitter us", q.reported_jitter_us}};
+    }
     if (q.mos.samples) {
         j["MOS"] = {{"average", q.mos.average_mos_x10()},
                     {"lowest", q.mos.lowest.mos_x10},

@@ -46,6 +46,28 @@ inline void prefetch_arriving(const Flow* flow) noexcept {
     __builtin_prefetch(quality + StreamQuality::kHotBytes - 1);
 }
 
+// An accepted RTCP datagram from the party on `in`'s leg: its sender reports, the round trip
+// its report blocks' echo of the other party's sender reports gives, and what it says about
+// the stream it receives.
+inline void note_rtcp(Flow& in, const uint8_t* data, std::size_t len, uint64_t now_ns) noexcept {
+    Flow& sent = in.rtp != nullptr ? *in.rtp : in;  // the RTP this party sends
+    if (sent.peer == nullptr) return;
+    Flow& received = *sent.peer;  // the RTP it receives, measured as it came from the other
+    walk_rtcp(
+        data, len, [&](uint32_t ntp_middle) { sent.quality.on_sender_report(ntp_middle, now_ns); },
+        [&](const RtcpReportBlock& block) {
+            uint32_t ssrc = received.quality.ssrc();
+            if (ssrc != 0 && block.source_ssrc != ssrc) return;  // not the stream we relay
+            received.quality.on_receiver_report(block);
+            if (block.lsr == 0) return;
+            // The other party's report passed here at sr_at; this one echoes it after dlsr.
+            uint64_t sr_at = received.quality.sender_report_at(block.lsr);
+            uint64_t dlsr_ns = (uint64_t{block.dlsr} * 1'000'000'000) >> 16;
+            if (sr_at != 0 && now_ns > sr_at + dlsr_ns)
+                sent.quality.on_party_rtt(now_ns - sr_at - dlsr_ns);
+        });
+}
+
 // One datagram that arrived on `in` from `from`: true when it goes on to `in.peer`'s
 // destination; otherwise it is a counted drop.
 // `now` in milliseconds (uv_now), `now_ns` the same clock in nanoseconds: when the batch that
@@ -104,6 +126,8 @@ inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_
     counters.last_packet_ms = now;
     if (facts.rtp)
         in.quality.on_rtp(info.ssrc, info.seq, info.timestamp, info.payload_type, now_ns);
+    else if (facts.rtcp)
+        note_rtcp(in, data, len, now_ns);
     if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
         count_drop(in, tally, DropReason::no_destination);
         return false;

@@ -86,8 +86,10 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed, FlowCounters& tal
     // the peer's media goes, as the packet path would send them.
     const Flow& peer = *flow.peer;
     const Endpoint* to = peer.latch.destination();
-    bool want_flow = to != nullptr && peer.socket && to->family() == peer.local.family() &&
-                     !to->is_unspecified_address() && to->port() != 0;
+    // RTCP stays in userspace (see the program): an RTCP port has no flow entry, only its lock.
+    bool want_flow = flow.component == 0 && to != nullptr && peer.socket &&
+                     to->family() == peer.local.family() && !to->is_unspecified_address() &&
+                     to->port() != 0;
     if (!want_flow) {
         drop_flow_entry(flow, kernel, tally);
         return true;

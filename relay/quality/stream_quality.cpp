@@ -154,7 +154,27 @@ QualityFigures StreamQuality::figures(const latch_rtp_quality* later) const {
         f = figures_of(state_, rate_);
     }
     f.mos = mos_;
+    f.party_rtt_us = party_rtt_us();
+    f.reports = reports_;
+    f.reported_fraction_lost = reported_.fraction_lost;
+    f.reported_cumulative_lost = reported_.cumulative_lost;
+    if (rate_ != 0)
+        f.reported_jitter_us =
+            static_cast<uint32_t>(uint64_t{reported_.jitter} * 1'000'000 / rate_);
     return f;
+}
+
+void StreamQuality::on_sender_report(uint32_t ntp_middle, uint64_t arrival_ns) noexcept {
+    sr_ntp_[sr_next_] = ntp_middle;
+    sr_at_[sr_next_] = arrival_ns;
+    sr_next_ = (sr_next_ + 1) % kSenderReports;
+}
+
+uint64_t StreamQuality::sender_report_at(uint32_t lsr) const noexcept {
+    for (std::size_t i = 0; i < kSenderReports; ++i) {
+        if (sr_at_[i] != 0 && sr_ntp_[i] == lsr) return sr_at_[i];
+    }
+    return 0;
 }
 
 latch_rtp_quality StreamQuality::seed() const {

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "latch_quality.h"
+#include "rtcp_reports.hpp"
 
 namespace latch {
 
@@ -77,6 +78,14 @@ struct QualityFigures {
     uint32_t restarts = 0;            // a new SSRC, or a sequence jump the stream then kept to
     uint8_t payload_type = 0;         // the one jitter is measured on (valid with clock_rate)
     MosSummary mos;
+    // From RTCP: the round trip between the relay and this stream's sender (its SRs echoed
+    // back by the other party, and its own reports echoing the other's), and what the
+    // receiving party last reported about the stream.
+    int64_t party_rtt_us = -1;           // -1: not measured
+    uint32_t reports = 0;                // report blocks about the stream
+    uint8_t reported_fraction_lost = 0;  // of 256
+    int32_t reported_cumulative_lost = 0;
+    uint32_t reported_jitter_us = 0;  // 0 without the clock rate
 
     // Loss in parts per million of expected (0 without packets).
     uint32_t loss_ppm() const;
@@ -112,6 +121,23 @@ class StreamQuality {
     latch_rtp_quality seed() const;
     void absorb(const latch_rtp_quality& later) noexcept { latch_quality_absorb(&state_, &later); }
 
+    // RTCP, as it passes (the packet path). The stream's sender sent a sender report.
+    void on_sender_report(uint32_t ntp_middle, uint64_t arrival_ns) noexcept;
+    // When the sender report whose NTP middle bits are `lsr` passed; 0: not remembered.
+    uint64_t sender_report_at(uint32_t lsr) const noexcept;
+    // The receiving party reported on the stream.
+    void on_receiver_report(const RtcpReportBlock& block) noexcept {
+        reported_ = block;
+        ++reports_;
+    }
+    // A round trip between the relay and the stream's sender was measured.
+    void on_party_rtt(uint64_t rtt_ns) noexcept { party_rtt_ns_ = rtt_ns; }
+    uint32_t ssrc() const { return state_.ssrc; }  // the current one; 0: none yet
+    // -1: none measured.
+    int64_t party_rtt_us() const {
+        return party_rtt_ns_ ? static_cast<int64_t>(party_rtt_ns_ / 1000) : -1;
+    }
+
   private:
     static constexpr uint64_t kMinSamplePackets = 50;  // a second of 20 ms packets
 
@@ -125,6 +151,15 @@ class StreamQuality {
     uint64_t sampled_at_ms_ = 0;
     uint64_t sampled_expected_ = 0;
     uint64_t sampled_received_ = 0;
+    // RTCP: the sender's last few SRs (a receiver echoes the last it got, which may not be the
+    // newest), the last round trip, the last report about the stream.
+    static constexpr std::size_t kSenderReports = 4;
+    std::array<uint32_t, kSenderReports> sr_ntp_{};
+    std::array<uint64_t, kSenderReports> sr_at_{};
+    std::size_t sr_next_ = 0;
+    uint64_t party_rtt_ns_ = 0;
+    RtcpReportBlock reported_;
+    uint32_t reports_ = 0;
 };
 
 }  // namespace latch

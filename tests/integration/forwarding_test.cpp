@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "relay_harness.hpp"
 #include "rtp_builder.hpp"
 #include "udp_peer.hpp"
@@ -509,5 +511,47 @@ TEST_CASE("a worker's statistics are its sessions' counters summed, and outlive 
     CHECK(after.totals.drops == before.totals.drops);
     exchange_rtp(a, relay_rtp(two, 0), b, relay_rtp(two, 1), 3);
     CHECK(h.call(0, Op::stats, 0).stats.totals.packets_out == before.totals.packets_out + 2);
+    CHECK(h.shutdown());
+}
+
+TEST_CASE("RTCP passing through gives each party's round trip and its reports on the stream",
+          "[forwarding][quality]") {
+    RelayHarness h(config(29800));
+    UdpPeer a, a_rtcp, b, b_rtcp;
+    SessionSpec spec = audio_spec(kLocal, a.local(), b.local());
+    spec.media[0].legs[0].expected_rtcp = a_rtcp.local();
+    spec.media[0].legs[1].expected_rtcp = b_rtcp.local();
+    auto created = h.call(0, Op::create, 1, spec);
+    REQUIRE(created.status == ReplyStatus::ok);
+    for (uint16_t seq = 1; seq <= 3; ++seq)
+        exchange_rtp(a, relay_rtp(created, 0), b, relay_rtp(created, 1), seq);
+
+    // A's sender report reaches B; B answers 80 ms later, saying it held it for 50 ms: the
+    // relay's round trip to B is what is left, about 30 ms.
+    Bytes sr = make_rtcp_report(200, 0xa, 0xb);
+    a_rtcp.send_to(relay_rtcp(created, 0), sr);
+    expect_datagram(b_rtcp, sr, relay_rtcp(created, 1));
+    std::this_thread::sleep_for(80ms);
+    Bytes rr = make_rtcp_report(201, 0xb, 0xa, 64, kReportNtpMiddle, 50 * 65536 / 1000);
+    b_rtcp.send_to(relay_rtcp(created, 1), rr);
+    expect_datagram(a_rtcp, rr, relay_rtcp(created, 0));
+    // A report about a stream this call does not carry is left alone.
+    Bytes other = make_rtcp_report(201, 0xb, 0x5555, 255);
+    b_rtcp.send_to(relay_rtcp(created, 1), other);
+    expect_datagram(a_rtcp, other, relay_rtcp(created, 0));
+
+    auto q = h.call(0, Op::query, 1);
+    REQUIRE(q.status == ReplyStatus::ok);
+    const QualityFigures& from_a = q.snapshot.media[0].flows[0][0].quality;
+    const QualityFigures& from_b = q.snapshot.media[0].flows[1][0].quality;
+    CHECK(from_b.party_rtt_us >= 25000);
+    CHECK(from_b.party_rtt_us < 70000);
+    CHECK(from_a.party_rtt_us == -1);  // B sent no sender report for A to echo
+    CHECK(from_a.reports == 1);
+    CHECK(from_a.reported_fraction_lost == 64);
+    CHECK(from_a.reported_cumulative_lost == 3);
+    CHECK(from_a.reported_jitter_us == 20000);
+    CHECK(from_b.reports == 1);  // the block of A's sender report, about B's stream
+    CHECK(from_b.reported_fraction_lost == 0);
     CHECK(h.shutdown());
 }

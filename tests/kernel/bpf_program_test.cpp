@@ -18,7 +18,12 @@
 #include <string>
 #include <vector>
 
+// The skeleton holds the program's object as one string literal, longer than the 64 KiB
+// that -Wpedantic has compilers warn about.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
 #include "latch_fwd.skel.h"
+#pragma GCC diagnostic pop
 #include "latch_maps.h"
 #include "stream_quality.hpp"
 
@@ -416,7 +421,7 @@ TEST_CASE("the program measures the RTP it forwards as userspace does, from user
     for (uint16_t seq = 96; seq < 100; ++seq, t += 20'000'000)
         user.on_rtp(0x5eed, seq, seq * 160u, 0, t);
     latch_rtp_quality seed = user.seed();
-    // RTP and RTCP on one port (rtcp-mux): the RTCP is forwarded and measures nothing.
+    // RTP and RTCP on one port (rtcp-mux): the RTCP goes to userspace, which reads its reports.
     p.flow(kRelay4, 30000, kPhoneA4, 4000, kRelay4, 30002, kPhoneB4, 5000, 0, LATCH_FLOW_MUX, 0,
            &seed);
     auto rtp = [](uint16_t seq) {
@@ -433,9 +438,11 @@ TEST_CASE("the program measures the RTP it forwards as userspace does, from user
         CHECK(p.run(frame(kPhoneA4, 4000, kRelay4, 30000, rtp(seq))).retval == TC_ACT_REDIRECT);
     Bytes rtcp = rtp_payload(0x80, 201, 8);
     rtcp[2] = 0, rtcp[3] = 1;
-    CHECK(p.run(frame(kPhoneA4, 4000, kRelay4, 30000, rtcp)).retval == TC_ACT_REDIRECT);
+    Run passed = p.run(frame(kPhoneA4, 4000, kRelay4, 30000, rtcp));
+    CHECK(passed.retval == TC_ACT_OK);
+    CHECK(passed.out == frame(kPhoneA4, 4000, kRelay4, 30000, rtcp));
     latch_flow_action a = p.action(kRelay4, 30000, kPhoneA4, 4000);
-    CHECK(a.packets == 6);
+    CHECK(a.packets == 5);
     const latch_rtp_quality& k = a.quality;
     CHECK(k.started);
     CHECK(k.ssrc == 0x5eed);

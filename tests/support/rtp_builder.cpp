@@ -23,6 +23,27 @@ Bytes make_rtp(uint32_t ssrc, uint16_t seq, uint32_t tag, std::size_t payload_si
     return b;
 }
 
+Bytes make_rtcp_report(uint8_t type, uint32_t sender, uint32_t about, uint8_t fraction,
+                       uint32_t lsr, uint32_t dlsr) {
+    std::size_t head = type == 200 ? 28 : 8;
+    Bytes b(head + 24, 0);
+    b[0] = 0x81;
+    b[1] = type;
+    b[3] = static_cast<uint8_t>(b.size() / 4 - 1);
+    put32(b, 4, sender);
+    if (type == 200) {
+        put32(b, 8, kReportNtpMiddle >> 16);
+        put32(b, 12, kReportNtpMiddle << 16);
+    }
+    put32(b, head, about);
+    b[head + 4] = fraction;
+    b[head + 7] = 3;
+    put32(b, head + 12, 160);
+    put32(b, head + 16, lsr);
+    put32(b, head + 20, dlsr);
+    return b;
+}
+
 Bytes make_rtcp_rr(uint32_t ssrc) {
     Bytes b(8, 0);
     b[0] = 0x80;

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 using namespace latch;
+using Bytes = std::vector<uint8_t>;
 
 namespace {
 
@@ -320,5 +321,62 @@ TEST_CASE("a stream measured partly by the kernel path adds up as if measured in
         feed(user, 7, {1, 2, 4}, kMs);
         latch_rtp_quality kernel = user.seed();
         same_counts(user.figures(&kernel), user.figures());
+    }
+}
+
+namespace {
+
+void put32(Bytes& b, std::size_t at, uint32_t v) {
+    b[at] = static_cast<uint8_t>(v >> 24), b[at + 1] = static_cast<uint8_t>(v >> 16);
+    b[at + 2] = static_cast<uint8_t>(v >> 8), b[at + 3] = static_cast<uint8_t>(v);
+}
+
+}  // namespace
+
+TEST_CASE("RTCP's sender reports and report blocks are read from a compound packet",
+          "[quality][rtcp]") {
+    // SR with one block, RR with two, SDES; then a packet whose length overruns the datagram.
+    Bytes p(28 + 24 + 8 + 48 + 12 + 8, 0);
+    p[0] = 0x81, p[1] = 200, p[3] = 12;  // 13 words
+    put32(p, 4, 0xA);
+    put32(p, 8, 0x83AA7E80), put32(p, 12, 0x12345678);  // NTP
+    put32(p, 28, 0xB);                                  // block: about B's stream
+    p[32] = 64;                                         // a quarter lost
+    p[33] = 0xff, p[34] = 0xff, p[35] = 0xfe;           // -2 cumulative (duplicates)
+    put32(p, 40, 80), put32(p, 44, 0x11112222), put32(p, 48, 0x8000);
+    std::size_t rr = 52;
+    p[rr] = 0x82, p[rr + 1] = 201, p[rr + 3] = 13;  // 14 words
+    put32(p, rr + 4, 0xA);
+    put32(p, rr + 8, 0xC), put32(p, rr + 32, 0xD);
+    p[rr + 14] = 0x01, p[rr + 15] = 0x00;  // block C: 256 lost
+    std::size_t sdes = rr + 56;
+    p[sdes] = 0x81, p[sdes + 1] = 202, p[sdes + 3] = 2;
+    std::size_t bad = sdes + 12;
+    p[bad] = 0x80, p[bad + 1] = 201, p[bad + 3] = 9;  // claims 40 bytes of 8
+    std::vector<uint32_t> srs;
+    std::vector<RtcpReportBlock> blocks;
+    walk_rtcp(
+        p.data(), p.size(), [&](uint32_t ntp) { srs.push_back(ntp); },
+        [&](const RtcpReportBlock& b) { blocks.push_back(b); });
+    REQUIRE(srs.size() == 1);
+    CHECK(srs[0] == 0x7E801234);
+    REQUIRE(blocks.size() == 3);
+    CHECK(blocks[0].source_ssrc == 0xB);
+    CHECK(blocks[0].fraction_lost == 64);
+    CHECK(blocks[0].cumulative_lost == -2);
+    CHECK(blocks[0].jitter == 80);
+    CHECK(blocks[0].lsr == 0x11112222);
+    CHECK(blocks[0].dlsr == 0x8000);
+    CHECK(blocks[1].source_ssrc == 0xC);
+    CHECK(blocks[1].cumulative_lost == 256);
+    CHECK(blocks[2].source_ssrc == 0xD);
+
+    // Truncated anywhere: never a read past the end, never a block that does not fit.
+    for (std::size_t n = 0; n < p.size(); ++n) {
+        Bytes cut(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n));
+        std::size_t seen = 0;
+        walk_rtcp(
+            cut.data(), cut.size(), [](uint32_t) {}, [&](const RtcpReportBlock&) { ++seen; });
+        CHECK(seen <= 3);
     }
 }
