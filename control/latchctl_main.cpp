@@ -19,7 +19,8 @@ const char* kUsage = R"(usage: latchctl [--server ADDR:PORT] [--json] [--timeout
 commands:
   ping              check that latchd answers, and how fast
   list [LIMIT]      the call-ids of active calls (at most LIMIT, default 1000)
-  query CALL-ID     one call: its parties, streams, learned addresses and counters
+  query CALL-ID     one call: its parties, streams, learned addresses and counters, and each
+                    RTP stream's loss, jitter, round trip and MOS
   delete CALL-ID    end a call now and print its final counters
   statistics        calls, packets, drops and port use of the whole relay
 
@@ -63,6 +64,52 @@ std::string age_text(int64_t when) {
     return age <= 0 ? "now" : fmt::format("{} s ago", age);
 }
 
+// "4.1" from MOS times ten; "-" when not rated.
+std::string mos_text(const json& mos, const char* key) {
+    if (!mos.contains(key)) return "-";
+    unsigned x10 = mos[key].get<unsigned>();
+    return fmt::format("{}.{}", x10 / 10, x10 % 10);
+}
+
+// What each RTP stream measured: a second table, after the counters.
+void print_quality(const json& reply) {
+    std::vector<std::vector<std::string>> rows = {
+        {"PARTY", "MEDIA", "SSRC", "EXPECTED", "LOST", "LOSS %", "DUPS", "LATE", "JITTER ms",
+         "MAX JITTER", "RTT ms", "MOS AVG", "MOS LOW", "REPORTED LOSS %"}};
+    const json tags = reply.value("tags", json::object());
+    for (const auto& [key, party] : tags.items()) {
+        for (const auto& media : party.value("medias", json::array())) {
+            for (const auto& s : media.value("streams", json::array())) {
+                if (!s.contains("quality")) continue;
+                const json& q = s["quality"];
+                const json mos = q.value("MOS", json::object());
+                const json reported = q.value("reported by receiver", json::object());
+                auto ms = [](uint64_t us) { return fmt::format("{:.1f}", us / 1000.0); };
+                rows.push_back(
+                    {key, std::to_string(media.value("index", 0)),
+                     std::to_string(s.value("SSRC", 0u)),
+                     std::to_string(q.value("packets expected", 0ull)),
+                     std::to_string(q.value("packets lost", 0ull)),
+                     fmt::format("{:.2f}", q.value("loss ppm", 0u) / 10000.0),
+                     std::to_string(q.value("duplicates", 0ull)),
+                     std::to_string(q.value("reordered", 0ull)), ms(q.value("jitter us", 0u)),
+                     ms(q.value("highest jitter us", 0u)),
+                     q.contains("sender round-trip time us")
+                         ? ms(q["sender round-trip time us"].get<uint64_t>())
+                         : "-",
+                     mos_text(mos, "average"), mos_text(mos, "lowest"),
+                     reported.contains("fraction lost")
+                         ? fmt::format("{:.1f}",
+                                       reported["fraction lost"].get<unsigned>() * 100.0 / 256)
+                         : "-"});
+            }
+        }
+    }
+    if (rows.size() == 1) return;
+    std::puts("");
+    print_table(rows);
+}
+
 void print_call(const json& reply) {
     std::vector<std::vector<std::string>> rows = {{"PARTY", "MEDIA", "STREAM", "RELAY PORT",
                                                    "ENDPOINT", "LATCH", "PACKETS IN", "BYTES IN",
@@ -84,6 +131,7 @@ void print_call(const json& reply) {
         }
     }
     print_table(rows);
+    print_quality(reply);
     const json& t = reply["totals"];
     std::printf("\ntotals: RTP %llu packets, %llu bytes; RTCP %llu packets\n",
                 t["RTP"].value("packets", 0ull), t["RTP"].value("bytes", 0ull),

@@ -33,6 +33,17 @@ std::string call_summary(const Call& call, const SessionSnapshot& snap) {
                            leg ? "; " : "", call.tags[leg].empty() ? "-" : call.tags[leg],
                            source.to_string(), rtp.packets_in, rtp.packets_out, rtp.total_drops(),
                            rtcp.packets_in, rtcp.packets_out);
+        // What the party's RTP streams sounded like: loss, jitter, MOS (the lowest, if rated).
+        for (const auto& m : snap.media) {
+            const QualityFigures& q = m.flows[leg][0].quality;
+            if (q.expected == 0) continue;
+            out += fmt::format(" lost={}/{} jitter={}ms", q.lost, q.expected,
+                               (q.jitter_us + 500) / 1000);
+            if (q.mos.samples)
+                out += fmt::format(" mos={}.{} lowest={}.{}", q.mos.average_mos_x10() / 10,
+                                   q.mos.average_mos_x10() % 10, q.mos.lowest.mos_x10 / 10,
+                                   q.mos.lowest.mos_x10 % 10);
+        }
     }
     return out;
 }

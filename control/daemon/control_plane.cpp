@@ -48,6 +48,7 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
     }
     calls_.set_limits(config.max_sessions, config.max_packet_rate);
     calls_.add_observer(call_log_);
+    calls_.add_observer(quality_tally_);
     calls_.add_observer(rtpp_commands_);
     ng_commands_.set_control_report([this] { return report(); });
 }
@@ -217,7 +218,9 @@ void ControlPlane::refresh() {
         }
         last_relayed_ = relayed;
         last_sample_ms_ = now;
-        if (metrics_) metrics_->publish(MetricsSnapshot{stats, calls_.calls(), report()});
+        if (metrics_)
+            metrics_->publish(
+                MetricsSnapshot{stats, calls_.calls(), report(), quality_tally_.histograms()});
     });
 }
 

@@ -74,6 +74,7 @@ class ControlPlane {
     Relay relay_;
     CallControl calls_;
     CallLog call_log_;
+    QualityTally quality_tally_;
     NgCommands ng_commands_;
     RtppCommands rtpp_commands_;
     NgServer ng_;

@@ -5,6 +5,7 @@
 #include <prometheus/exposer.h>
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 
@@ -28,6 +29,23 @@ void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels 
         m.gauge.value = value;
     }
     f.metric.push_back(std::move(m));
+}
+
+MetricFamily histogram(std::string name, std::string help, const Histogram& h) {
+    MetricFamily f = family(std::move(name), std::move(help), MetricType::Histogram);
+    ClientMetric m;
+    m.histogram.sample_count = h.count;
+    m.histogram.sample_sum = h.sum;
+    uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.counts.size(); ++i) {
+        cumulative += h.counts[i];
+        ClientMetric::Bucket b;
+        b.cumulative_count = cumulative;
+        b.upper_bound = i < h.bounds.size() ? h.bounds[i] : std::numeric_limits<double>::infinity();
+        m.histogram.bucket.push_back(b);
+    }
+    f.metric.push_back(std::move(m));
+    return f;
 }
 
 }  // namespace
@@ -121,6 +139,15 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
     single("latch_call_observer_failures_total",
            "Call observers (logging, notifications...) that failed", MetricType::Counter,
            static_cast<double>(s.control.observer_failures));
+    out.push_back(histogram("latch_stream_mos",
+                            "Ended calls' RTP streams by average MOS (E-model estimate)",
+                            s.quality.mos));
+    out.push_back(histogram("latch_stream_loss_percent",
+                            "Ended calls' RTP streams by packet loss over the call, in percent",
+                            s.quality.loss_percent));
+    out.push_back(histogram("latch_stream_jitter_ms",
+                            "Ended calls' RTP streams by highest interarrival jitter, in ms",
+                            s.quality.jitter_ms));
     return out;
 }
 

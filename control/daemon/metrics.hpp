@@ -12,6 +12,7 @@
 
 #include "control_counters.hpp"
 #include "endpoint.hpp"
+#include "quality_tally.hpp"
 #include "relay_types.hpp"
 
 namespace prometheus {
@@ -24,6 +25,7 @@ struct MetricsSnapshot {
     std::vector<WorkerStats> workers;
     uint64_t calls = 0;
     ControlReport control;
+    QualityHistograms quality;  // of ended calls' streams
 };
 
 // The metric families for one snapshot (pure; what a scrape returns).

@@ -410,28 +410,6 @@ TEST_CASE("a burst of bad control input does not disturb a live call", "[ng][jun
     CHECK(latchd.stop() == 0);
 }
 
-namespace {
-// GET http://ep/path over a plain TCP socket; the body, or "" on failure.
-std::string http_get(const Endpoint& ep, const std::string& path) {
-    int fd = ::socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{2, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string out;
-    if (::connect(fd, ep.sockaddr_ptr(), ep.sockaddr_len()) == 0) {
-        std::string req = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
-        if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
-            char buf[4096];
-            ssize_t n;
-            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-                out.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    ::close(fd);
-    auto body = out.find("\r\n\r\n");
-    return body == std::string::npos ? "" : out.substr(body + 4);
-}
-}  // namespace
-
 TEST_CASE("Prometheus metrics count calls, packets, drops and commands", "[ng][metrics]") {
     DaemonProcess latchd({"--workers", "2", "--port-min", "27100", "--port-max", "27299",
                           "--metrics", "127.0.0.1:0"});

@@ -52,4 +52,7 @@ struct ProgramResult {
 ProgramResult run_program(const std::string& path, const std::vector<std::string>& args,
                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// GET http://ep/path over a plain TCP socket; the body, or "" on failure.
+std::string http_get(const Endpoint& ep, const std::string& path);
+
 }  // namespace latch::test
