@@ -35,6 +35,15 @@ struct CallMedia {
     std::array<bool, kLegs> signalled{};          // this leg's SDP has described the stream
     std::array<bool, kLegs> rtcp_mux{};           // this leg's SDP offered or accepted rtcp-mux
     std::array<ClockRates, kLegs> clock_rates{};  // this leg's SDP's payload types
+
+    // The clocks of what `leg`'s party sends: it numbers its payload types as the SDP it
+    // received does (RFC 3264 has the answer keep the offer's, so both usually agree), and its
+    // own fill the gaps.
+    ClockRates sent_by(int leg) const {
+        ClockRates rates = clock_rates[leg];
+        rates.merge(clock_rates[1 - leg]);
+        return rates;
+    }
 };
 
 struct Call {

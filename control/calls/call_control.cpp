@@ -178,13 +178,7 @@ void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
         info.rtcp_mux[leg] = m.rtcp_mux;
         info.clock_rates[leg] = m.clock_rates;
         int other = 1 - leg;
-        // A party sends with the payload type numbers of the SDP it received (RFC 3264 has the
-        // answer keep the offer's, so both usually agree); its own fill the gaps.
-        for (int l = 0; l < kLegs; ++l) {
-            ClockRates& sends = ms.legs[l].clock_rates;
-            sends = info.clock_rates[l];
-            sends.merge(info.clock_rates[1 - l]);
-        }
+        for (int l = 0; l < kLegs; ++l) ms.legs[l].clock_rates = info.sent_by(l);
         ms.rtcp_mux = info.rtcp_mux[leg] && (!info.signalled[other] || info.rtcp_mux[other]);
     }
 }

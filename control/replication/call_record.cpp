@@ -99,6 +99,10 @@ std::string to_json(const CallRecord& r) {
         json legs = json::array();
         for (int leg = 0; leg < kLegs; ++leg) {
             const LegSpec& l = m.legs[leg];
+            json clocks = json::array();
+            info.clock_rates[leg].for_each([&](uint8_t type, uint32_t rate) {
+                clocks.push_back({type, rate});
+            });
             json learned = json::array();
             for (const auto& one : l.learned)
                 learned.push_back({{"source", endpoint_text(one.source)},
@@ -114,6 +118,7 @@ std::string to_json(const CallRecord& r) {
                  {"media handover", l.policy.media_handover},
                  {"signalled", info.signalled[leg]},
                  {"rtcp-mux offered", info.rtcp_mux[leg]},
+                 {"clock rates", std::move(clocks)},
                  {"learned", std::move(learned)}});
         }
         media.push_back({{"type", info.type},
@@ -192,6 +197,18 @@ CallRecord parse_call_record(std::string_view text_form) {
                                     flag(l, "strict source"), flag(l, "media handover")};
             info.signalled[leg] = flag(l, "signalled");
             info.rtcp_mux[leg] = flag(l, "rtcp-mux offered");
+            // The party's payload types' clocks (records written before they were kept have
+            // none: the stream's jitter waits for the next signalling).
+            if (auto clocks = l.find("clock rates"); clocks != l.end()) {
+                if (!clocks->is_array()) bad("'clock rates' is not a list");
+                for (const json& c : *clocks) {
+                    if (!c.is_array() || c.size() != 2 || !c[0].is_number_unsigned() ||
+                        !c[1].is_number_unsigned() || c[0].get<uint64_t>() > 127 ||
+                        c[1].get<uint64_t>() > 10'000'000)
+                        bad("a clock rate is not [payload type, rate]");
+                    info.clock_rates[leg].set(c[0].get<uint8_t>(), c[1].get<uint32_t>());
+                }
+            }
             const json& learned = pair(l, "learned");
             for (int c = 0; c < kComponents; ++c) {
                 const json& one = learned[static_cast<std::size_t>(c)];
@@ -200,6 +217,7 @@ CallRecord parse_call_record(std::string_view text_form) {
             }
         }
         if (spec.ports[0] == 0 || spec.ports[1] == 0) bad("a stream without its relay ports");
+        for (int leg = 0; leg < kLegs; ++leg) spec.legs[leg].clock_rates = info.sent_by(leg);
         r.media.push_back(std::move(info));
         r.spec.media.push_back(std::move(spec));
     }

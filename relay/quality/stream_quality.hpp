@@ -25,6 +25,11 @@ class ClockRates {
     std::size_t size() const { return count_; }
     // Adds `other`'s entries (where there is room), its rates winning.
     void merge(const ClockRates& other) noexcept;
+    // Calls f(payload type, rate) for each entry.
+    template <typename F>
+    void for_each(F&& f) const {
+        for (uint8_t i = 0; i < count_; ++i) f(types_[i], rates_[i]);
+    }
     bool operator==(const ClockRates& other) const;
 
   private:

@@ -29,7 +29,10 @@ struct Sample {
         call.last_signal_us = 1795461650633000;
         call.notify_socket = "unix:/run/kamailio/timeout.sock";
         call.notify_tag = "tag1";
-        call.media = {CallMedia{"audio", "RTP/AVP", {true, true}, {false, true}}};
+        call.media = {CallMedia{"audio", "RTP/AVP", {true, true}, {false, true}, {}}};
+        call.media[0].clock_rates[0].set(111, 48000);  // the offer's opus
+        call.media[0].clock_rates[0].set(0, 8000);
+        call.media[0].clock_rates[1].set(96, 48000);  // the answer numbered it 96
         MediaSpec m;
         m.tos = 184;
         m.legs[0].expected_rtp = *Endpoint::parse("198.51.100.7:4000");
@@ -81,6 +84,15 @@ TEST_CASE("a call record holds what a restore needs, and reads back the same", "
     CHECK(m.legs[1].policy.learning == LearningMode::immediate);
     CHECK(m.legs[1].policy.strict_source);
     CHECK(m.legs[1].learned[0].state == LatchState::learning);
+    // Each party's payload types, and what each sends with, as signalling left them.
+    CHECK(back.media[0].clock_rates == s.call.media[0].clock_rates);
+    CHECK(m.legs[0].clock_rates.rate_of(96) == 48000);
+    CHECK(m.legs[0].clock_rates.rate_of(111) == 48000);
+    CHECK(m.legs[1].clock_rates.rate_of(111) == 48000);
+    // Records written before clock rates were kept restore without them.
+    json old = json::parse(to_json(r));
+    for (auto& leg : old["media"][0]["legs"]) leg.erase("clock rates");
+    CHECK(parse_call_record(old.dump()).spec.media[0].legs[0].clock_rates.size() == 0);
     // Written the same way twice: a record is a function of the call.
     CHECK(to_json(back) == to_json(r));
 }
@@ -116,6 +128,12 @@ TEST_CASE("a record that cannot be restored says why", "[record]") {
         {with([](json& j) { j["media"][0]["legs"][0]["learned"][0]["state"] = "sure"; }),
          "unknown latch state"},
         {with([](json& j) { j["media"][0]["tos"] = 300; }), "'tos' is not a byte"},
+        {with([](json& j) { j["media"][0]["legs"][0]["clock rates"] = 8000; }),
+         "'clock rates' is not a list"},
+        {with([](json& j) {
+             j["media"][0]["legs"][0]["clock rates"] = {{200, 8000}};
+         }),
+         "not [payload type, rate]"},
     };
     for (const auto& c : cases) {
         INFO(c.text);
