@@ -389,9 +389,11 @@ def rebinding(relay, checks, kernel):
     userspace must still recognise it while the kernel forwards the stream."""
     name = f"rebinding-{'kernel' if kernel else 'user'}"
     (a_to, _, _), (b_to, _, _) = call(relay, name, 4, 40700, 42700)
+    # Both start sending once both have their sockets, as in media_call(): a phone that is
+    # still starting cannot hear the first packets, and that is not the relay's loss.
     pa = start_media("a", PHONES["a"][0], 40700, a_to, 0xA7, count=500, rebind_at=250,
-                     rebind_port=40750)
-    pb = start_media("b", PHONES["b"][0], 42700, b_to, 0xB7, count=500)
+                     rebind_port=40750, delay_ms=300)
+    pb = start_media("b", PHONES["b"][0], 42700, b_to, 0xB7, count=500, delay_ms=300)
     time.sleep(0.9)
     _, mid = streams(relay, name)
     ra, rb = finish(pa), finish(pb)
