@@ -100,7 +100,8 @@ static __always_inline int valid_media(struct __sk_buff* skb, __u32 off, __u32 l
     h->ssrc = bpf_ntohl(ssrc);
     h->seq = ((__u16)head[2]) << 8 | head[3];
     h->payload_type = head[1] & 0x7f;
-    h->timestamp = ((__u32)head[4]) << 24 | ((__u32)head[5]) << 16 | ((__u32)head[6]) << 8 | head[7];
+    h->timestamp =
+        ((__u32)head[4]) << 24 | ((__u32)head[5]) << 16 | ((__u32)head[6]) << 8 | head[7];
     a->last_ssrc = h->ssrc;
     a->last_seq = h->seq;
     return 1;

@@ -17,8 +17,8 @@
  * numbering if the next packet follows it (RFC 3550 A.1's limits). */
 #define LATCH_MAX_DROPOUT 3000
 #define LATCH_MAX_MISORDER 100
-#define LATCH_SEQ_WINDOW 64       /* sequence numbers remembered, for duplicates */
-#define LATCH_NO_BAD_SEQ 0x10000  /* no sequence number is this */
+#define LATCH_SEQ_WINDOW 64              /* sequence numbers remembered, for duplicates */
+#define LATCH_NO_BAD_SEQ 0x10000         /* no sequence number is this */
 #define LATCH_JITTER_MAX_TICKS (1 << 24) /* timestamps further apart: a new jitter baseline */
 
 struct latch_rtp_quality {
@@ -26,8 +26,8 @@ struct latch_rtp_quality {
     __u32 ssrc;
     __u16 max_seq;
     __u8 started;
-    __u8 have_last; /* a timed packet to measure the next one against */
-    __u32 bad_seq;  /* LATCH_NO_BAD_SEQ: none */
+    __u8 have_last;   /* a timed packet to measure the next one against */
+    __u32 bad_seq;    /* LATCH_NO_BAD_SEQ: none */
     __s32 timed_type; /* the payload type jitter is measured on; -1: none yet */
     __s64 cycles;     /* sequence wraps, times 65536 */
     __s64 base_seq;   /* the run's first extended sequence number */
@@ -98,8 +98,7 @@ LATCH_QUALITY_FN void latch_quality_jitter(struct latch_rtp_quality* q, __u32 ti
 
 /* One RTP packet of the stream, arrived at `arrival_ns` (CLOCK_MONOTONIC). */
 LATCH_QUALITY_FN void latch_quality_on_rtp(struct latch_rtp_quality* q, __u32 ssrc, __u16 seq,
-                                           __u32 timestamp, __u8 payload_type,
-                                           __u64 arrival_ns) {
+                                           __u32 timestamp, __u8 payload_type, __u64 arrival_ns) {
     if (q->first_arrival_ns == 0) q->first_arrival_ns = arrival_ns;
     if (q->last_arrival_ns != 0 && arrival_ns > q->last_arrival_ns &&
         arrival_ns - q->last_arrival_ns > q->longest_silence_ns)
@@ -194,8 +193,8 @@ LATCH_QUALITY_FN void latch_quality_absorb(struct latch_rtp_quality* q,
                                 : later->longest_silence_ns;
     if (silence > longest_silence) longest_silence = silence;
     __u64 first_arrival = q->first_arrival_ns ? q->first_arrival_ns : later->first_arrival_ns;
-    __u64 max_jitter = q->max_jitter_q4 > later->max_jitter_q4 ? q->max_jitter_q4
-                                                               : later->max_jitter_q4;
+    __u64 max_jitter =
+        q->max_jitter_q4 > later->max_jitter_q4 ? q->max_jitter_q4 : later->max_jitter_q4;
     *q = *later;
     q->past_expected = expected + later->past_expected;
     q->past_received = received + later->past_received;
