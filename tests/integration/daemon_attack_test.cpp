@@ -21,12 +21,6 @@ namespace {
 
 constexpr uint32_t kAttackerTag = 0xBADBAD;
 
-uint16_t sdp_port(const std::string& sdp) {
-    std::smatch m;
-    REQUIRE(std::regex_search(sdp, m, std::regex("m=audio ([0-9]+) ")));
-    return static_cast<uint16_t>(std::stoi(m[1].str()));
-}
-
 // A phone on a port of its own: the kernel picks it from its ephemeral range, which holds the
 // sprayed media range too, and a phone there would hear the attacker directly.
 UdpPeer phone_outside(uint32_t low, uint32_t high) {
@@ -66,21 +60,8 @@ TEST_CASE(
     for (NgEncoding encoding : {NgEncoding::bencode, NgEncoding::json}) {
         UdpPeer a = phone_outside(port_min, port_max), b = phone_outside(port_min, port_max);
         std::string id = encoding == NgEncoding::json ? "bleed-json" : "bleed-bencode";
-        auto offer = client.request({{"command", "offer"},
-                                     {"call-id", id},
-                                     {"from-tag", "a"},
-                                     {"sdp", audio_sdp(a.local().port())}},
-                                    encoding, 3s);
-        REQUIRE(offer);
-        auto answer = client.request({{"command", "answer"},
-                                      {"call-id", id},
-                                      {"from-tag", "a"},
-                                      {"to-tag", "b"},
-                                      {"sdp", audio_sdp(b.local().port())}},
-                                     encoding, 3s);
-        REQUIRE(answer);
-        Endpoint a_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*answer)["sdp"]));
-        Endpoint b_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*offer)["sdp"]));
+        auto [a_sends_to, b_sends_to] =
+            set_up_call(client, id, a.local().port(), b.local().port(), encoding);
         // From the answer on, paced like media: three rounds before the phones start.
         for (uint16_t round = 1; round <= 3; ++round) {
             spray(round);

@@ -20,12 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-uint16_t sdp_port(const std::string& sdp) {
-    std::smatch m;
-    REQUIRE(std::regex_search(sdp, m, std::regex("m=audio ([0-9]+) ")));
-    return static_cast<uint16_t>(std::stoi(m[1].str()));
-}
-
 bool is_rtp(const Bytes& d) {
     return d.size() >= 12 && (d[1] < 192 || d[1] > 223);
 }
@@ -48,21 +42,8 @@ TEST_CASE("query and delete report each stream's loss, jitter and MOS as measure
         std::string id = encoding == NgEncoding::json ? "q-json" : "q-bencode";
         INFO(id);
         UdpPeer a, b;
-        auto offer = client.request({{"command", "offer"},
-                                     {"call-id", id},
-                                     {"from-tag", "a"},
-                                     {"sdp", audio_sdp(a.local().port())}},
-                                    encoding, 3s);
-        REQUIRE(offer);
-        auto answer = client.request({{"command", "answer"},
-                                      {"call-id", id},
-                                      {"from-tag", "a"},
-                                      {"to-tag", "b"},
-                                      {"sdp", audio_sdp(b.local().port())}},
-                                     encoding, 3s);
-        REQUIRE(answer);
-        Endpoint a_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*answer)["sdp"]));
-        Endpoint b_sends_to = *Endpoint::parse("127.0.0.1", sdp_port((*offer)["sdp"]));
+        auto [a_sends_to, b_sends_to] =
+            set_up_call(client, id, a.local().port(), b.local().port(), encoding);
 
         // 50 packets each way, 20 ms apart as G.711 is. A never sends 10, 20, 30 and 40, and
         // sends 25 twice; B loses nothing. A's sender report at 20 comes back in B's receiver

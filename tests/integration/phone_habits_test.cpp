@@ -19,12 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-Endpoint relay_rtp(const std::string& body) {
-    std::smatch m;
-    REQUIRE(std::regex_search(body, m, std::regex("m=audio ([0-9]+) ")));
-    return *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(m[1].str())));
-}
-
 Endpoint rtcp_of(const Endpoint& rtp) {
     return rtp.with_port(static_cast<uint16_t>(rtp.port() + 1));
 }
@@ -70,7 +64,7 @@ TEST_CASE(
                                   {"received-from", {"IP4", "127.0.0.1"}},
                                   {"sdp", audio_sdp(caller_rtp.local().port())}},
                                  NgEncoding::bencode, 3s);
-    Endpoint callee_sends_to = relay_rtp(offer["sdp"]);
+    Endpoint callee_sends_to = relay_rtp_of(offer["sdp"]);
     // The callee's early RTCP, before its answer reaches latch: not learned from.
     callee_rtcp.send_to(rtcp_of(callee_sends_to), make_rtcp_rr(0xB));
     CHECK_FALSE(caller_rtcp.receive(200ms));
@@ -81,7 +75,7 @@ TEST_CASE(
                                    {"received-from", {"IP4", "127.0.0.2"}},
                                    {"sdp", audio_sdp(callee_rtp.local().port())}},
                                   NgEncoding::bencode, 3s);
-    Endpoint caller_sends_to = relay_rtp(answer["sdp"]);
+    Endpoint caller_sends_to = relay_rtp_of(answer["sdp"]);
     // Audio both ways from the start (the callee, having sent its 200 OK, speaks first).
     for (uint16_t seq = 1; seq <= 5; ++seq) {
         callee_rtp.send_to(callee_sends_to, make_rtp(0xB, seq));
@@ -120,7 +114,8 @@ TEST_CASE(
                                    {"to-tag", "b"},
                                    {"sdp", audio_sdp(4000, "192.168.1.20")}},
                                   NgEncoding::json, 3s);
-    Endpoint callee_sends_to = relay_rtp(offer["sdp"]), caller_sends_to = relay_rtp(answer["sdp"]);
+    Endpoint callee_sends_to = relay_rtp_of(offer["sdp"]),
+             caller_sends_to = relay_rtp_of(answer["sdp"]);
     int reached_caller = 0;
     for (uint16_t seq = 1; seq <= 10; ++seq) {
         callee_rtp.send_to(callee_sends_to, make_rtp(0xB, seq));
