@@ -14,9 +14,9 @@ namespace {
 // How many pairs to try when ports of our slice are held by some other program.
 constexpr int kMaxBindAttempts = 32;
 
-// A stream's figures, with what the kernel path measured of it since it took it over.
-QualityFigures quality_of(const Flow& flow) {
-    return flow.quality.figures(flow.kernel_flow ? &flow.kernel.quality : nullptr);
+// What the kernel path measured of a flow's stream since it took it over; null while it has not.
+const latch_rtp_quality* kernel_share(const Flow& flow) {
+    return flow.kernel_flow ? &flow.kernel.quality : nullptr;
 }
 
 int open_flow(Flow& flow, const Endpoint& local, SessionEnv& env) {
@@ -215,8 +215,7 @@ void Session::sample_quality(uint64_t now_ms, uint64_t min_interval_ms) {
         int64_t rtt = a >= 0 && b >= 0 ? a + b : a >= 0 ? 2 * a : b >= 0 ? 2 * b : -1;
         for (auto& leg : media->flows) {
             Flow& flow = leg[0];
-            flow.quality.sample(now_ms, min_interval_ms, rtt,
-                                flow.kernel_flow ? &flow.kernel.quality : nullptr);
+            flow.quality.sample(now_ms, min_interval_ms, rtt, kernel_share(flow));
         }
     }
 }
@@ -290,7 +289,8 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
                 if (flow.connected) fs.connected = flow.connected_to;
                 fs.kernel = flow.kernel_flow;
                 fs.counters = flow.counters;
-                if (c == 0 && media->transport == Transport::rtp) fs.quality = quality_of(flow);
+                if (c == 0 && media->transport == Transport::rtp)
+                    fs.quality = flow.quality.figures(kernel_share(flow));
                 snap.last_packet_ms = std::max(snap.last_packet_ms, flow.counters.last_packet_ms);
             }
         }
