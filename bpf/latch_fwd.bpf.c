@@ -126,7 +126,7 @@ static __always_inline void count(struct latch_flow_action* a, __u32 bytes,
     __sync_fetch_and_add(&a->bytes, bytes);
     a->last_ns = now;
     /* A stream's datagrams arrive on one queue, so on one CPU at a time: no lock. */
-    if (h->rtp)
+    if (h->rtp && (a->flags & LATCH_FLOW_MEASURE))
         latch_quality_on_rtp(&a->quality, h->ssrc, h->seq, h->timestamp, h->payload_type, now);
 }
 

@@ -28,6 +28,8 @@ struct latch_flow_key {
 /* The device the flow arrives on does not forward: the FIB would not answer, so the program
  * does not ask it and leaves by `ifindex` at once. */
 #define LATCH_FLOW_OWN_ROUTE 4
+/* The stream's quality figures are kept: the program measures what it forwards. */
+#define LATCH_FLOW_MEASURE 8
 
 /* What becomes of it: sent from the other leg's socket (src) to where its media goes (dst),
  * with the call's TOS; counted. */

@@ -33,6 +33,7 @@ struct Flow {
     bool wants_connect = false;   // the packet path asked for `connected` (see Worker)
     bool connect_failed = false;  // the kernel refused it: not asked again until signalling
     bool kernel_flow = false;     // the kernel path forwards the learned source's datagrams
+    bool measured = true;         // quality figures are kept (RelayConfig::quality_figures)
     uint8_t tos = 0;
     FlowCounters counters;
     Latch latch;

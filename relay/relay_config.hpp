@@ -47,6 +47,8 @@ struct RelayConfig {
     // On io_uring: give each flow that carries media a connected socket toward its endpoint.
     bool connected_sockets = true;
     KernelMode kernel_path = KernelMode::off;
+    // Each stream's loss, jitter, round trip and MOS (relay/quality), on both paths.
+    bool quality_figures = true;
     // Addresses that move between hosts (keepalived): media sockets on them are bound even
     // while this host does not hold them.
     std::vector<Endpoint> floating;

@@ -150,6 +150,7 @@ WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t 
         for (int leg = 0; leg < kLegs; ++leg) {
             media.flows[leg][0].quality.set_clock_rates(spec.media[i].legs[leg].clock_rates);
             for (auto& flow : media.flows[leg]) {
+                flow.measured = env.config->quality_figures;
                 flow.rtcp_mux = media.rtcp_mux;
                 flow.connect_failed = false;
                 if (tos_changed) set_tos(flow, media.tos);

@@ -50,7 +50,8 @@ struct Call {
     std::string call_id;
     SessionId session = 0;
     unsigned worker = 0;
-    std::array<std::string, kLegs> tags;  // 0: the first offerer, 1: its answerer
+    std::array<std::string, kLegs> tags;    // 0: the first offerer, 1: its answerer
+    std::array<std::string, kLegs> labels;  // what the signalling named each party (ng label)
     std::array<const Interface*, kLegs> interfaces{};
     SessionSpec spec;  // what the worker was last told
     std::vector<CallMedia> media;

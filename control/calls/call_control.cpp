@@ -157,6 +157,7 @@ void CallControl::on_worker_reply(WorkerReply& reply) {
 }
 
 void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
+    if (!s.label.empty()) call.labels[leg] = s.label;
     for (const MediaDescription& m : s.media) {
         while (call.spec.media.size() <= m.index) {
             MediaSpec ms;

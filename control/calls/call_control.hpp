@@ -42,6 +42,7 @@ struct Signal {
     bool strict_source = false;
     bool media_handover = false;
     std::optional<uint8_t> tos;
+    std::string label;    // names the party whose SDP this is; empty: as it was
     Endpoint sip_source;  // where the signalling came from (ng received-from); unset: unknown
     // Used when an offer creates the call: the legs' interfaces, and the address family each
     // prefers (AF_UNSPEC: any).

@@ -12,6 +12,7 @@ bool CallControl::adopt(Call& call, const CallRecord& record) {
             return false;
     }
     call.tags = record.tags;
+    call.labels = record.labels;
     call.spec = record.spec;
     for (MediaSpec& m : call.spec.media) {
         for (int leg = 0; leg < kLegs; ++leg) m.legs[leg].local = call.interfaces[leg]->bind;

@@ -60,6 +60,8 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             on io_uring, give each stream that carries media a second socket
                             on its port, connected to its endpoint: cheaper to send and
                             receive (default yes)
+  --quality-figures yes|no  measure each stream's loss, jitter, round trip and MOS (default
+                            yes)
   --port-min N              lowest media port (default 30000)
   --port-max N              highest media port (default 40000)
   --idle-timeout SECONDS    end a call after this long without media or signalling (default 60)
@@ -216,6 +218,13 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             else
                 throw std::invalid_argument("--connected-sockets: '" + value +
                                             "' is not yes or no");
+        } else if (option == "--quality-figures") {
+            if (take() == "yes")
+                c.relay.quality_figures = true;
+            else if (value == "no")
+                c.relay.quality_figures = false;
+            else
+                throw std::invalid_argument("--quality-figures: '" + value + "' is not yes or no");
         } else if (option == "--port-min") {
             c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
         } else if (option == "--port-max") {

@@ -73,6 +73,7 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
         if (!s.learning) throw NgParamError("'learning' must be heuristic, immediate or off");
     }
     if (p.tos) s.tos = static_cast<uint8_t>(*p.tos);
+    s.label = p.label;
     s.from_interface = p.from_interface;
     s.to_interface = p.to_interface;
     // The offerer's leg speaks its SDP's family; "address family" asks for the SDP that goes

@@ -20,16 +20,19 @@ nlohmann::json counters_json(const FlowCounters& c) {
 }
 
 // One MOS sample in rtpengine's form (what Kamailio's rtpengine module reads): MOS times ten,
-// round-trip time in microseconds, jitter in milliseconds, loss in percent.
-nlohmann::json mos_json(unsigned mos_x10, int64_t rtt_us, uint64_t jitter_us, uint64_t loss_ppm) {
+// round-trip times in microseconds (end to end, and the relay's to the stream's sender), jitter
+// in milliseconds, loss in percent.
+nlohmann::json mos_json(unsigned mos_x10, int64_t rtt_us, int64_t leg_rtt_us, uint64_t jitter_us,
+                        uint64_t loss_ppm) {
     return {{"MOS", mos_x10},
             {"round-trip time", rtt_us < 0 ? 0 : rtt_us},
+            {"round-trip time leg", leg_rtt_us < 0 ? 0 : leg_rtt_us},
             {"jitter", (jitter_us + 500) / 1000},
             {"packet loss", (loss_ppm + 5000) / 10000}};
 }
 
 nlohmann::json mos_sample_json(const MosSample& s, const Clocks& clocks) {
-    nlohmann::json j = mos_json(s.mos_x10, s.rtt_us, s.jitter_us, s.loss_ppm);
+    nlohmann::json j = mos_json(s.mos_x10, s.rtt_us, s.leg_rtt_us, s.jitter_us, s.loss_ppm);
     j["reported at"] = clocks.wall_seconds(s.at_ms);
     return j;
 }
@@ -40,6 +43,7 @@ nlohmann::json ssrc_json(const QualityFigures& q, const Clocks& clocks) {
     uint64_t n = m.samples;
     nlohmann::json average = mos_json(
         m.average_mos_x10(), m.rtt_samples ? static_cast<int64_t>(m.rtt_us / m.rtt_samples) : -1,
+        m.leg_rtt_samples ? static_cast<int64_t>(m.leg_rtt_us / m.leg_rtt_samples) : -1,
         m.jitter_us / n, m.loss_ppm / n);
     average["samples"] = n;
     return {{"cumulative loss", q.lost},
@@ -59,7 +63,11 @@ nlohmann::json quality_json(const QualityFigures& q, const Clocks& clocks) {
         {"clock rate", q.clock_rate},     {"restarts", q.restarts}};
     if (q.clock_rate) j["payload type"] = q.payload_type;
     // From RTCP: the relay's round trip to the stream's sender, and what its receiver reported.
-    if (q.party_rtt_us >= 0) j["sender round-trip time us"] = q.party_rtt_us;
+    if (q.party_rtt_us >= 0) {
+        j["sender round-trip time us"] = q.party_rtt_us;
+        j["sender round-trip time average us"] = q.party_rtt_average_us;
+        j["sender round-trip time samples"] = q.party_rtt_samples;
+    }
     if (q.reports) {
         j["reported by receiver"] = {{"reports", q.reports},
                                      {"fraction lost", q.reported_fraction_lost},
@@ -123,6 +131,7 @@ nlohmann::json format_call(const Call& call, const SessionSnapshot& snap, const 
         std::string tag =
             call.tags[leg].empty() ? "(leg " + std::to_string(leg + 1) + ")" : call.tags[leg];
         tags[tag] = {{"tag", call.tags[leg]}, {"medias", std::move(medias)}};
+        if (!call.labels[leg].empty()) tags[tag]["label"] = call.labels[leg];
     }
     return {{"created", call.created_us / 1000000},
             {"created_us", call.created_us % 1000000},

@@ -108,6 +108,8 @@ NgParams read_ng_params(const nlohmann::json& dict) {
             p.limit = integer(v, key);
         else if (key == "TOS" || key == "tos")
             p.tos = integer(v, key);
+        else if (key == "label")
+            p.label = text(v, key);
     }
     if (p.direction.size() > 2) throw NgParamError("'direction' must name at most two interfaces");
     if (!p.direction.empty()) {
@@ -121,6 +123,8 @@ NgParams read_ng_params(const nlohmann::json& dict) {
         throw NgParamError("'delete-delay' must not be negative");
     if (p.limit < 0) throw NgParamError("'limit' must not be negative");
     if (p.tos && (*p.tos < 0 || *p.tos > 255)) throw NgParamError("'TOS' must be from 0 to 255");
+    if (p.label.size() > kMaxLabel)
+        throw NgParamError("'label' must be at most " + std::to_string(kMaxLabel) + " characters");
     return p;
 }
 

@@ -18,6 +18,9 @@ class NgParamError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The longest party label accepted (it is kept with the call and in its record).
+constexpr std::size_t kMaxLabel = 256;
+
 struct NgParams {
     std::string command;
     std::string call_id, from_tag, to_tag, via_branch;
@@ -36,6 +39,7 @@ struct NgParams {
     std::optional<int64_t> delete_delay;  // seconds
     int64_t limit = 32;                   // list
     std::optional<int64_t> tos;
+    std::string label;  // names the party whose SDP this is (rtpengine's label)
 
     bool flag(const char* name) const { return flags.count(name) != 0; }
 };

@@ -67,6 +67,7 @@ CallRecord record_of(const Call& call, const SessionSnapshot& snap, const std::s
     r.call_id = call.call_id;
     r.instance = instance;
     r.tags = call.tags;
+    r.labels = call.labels;
     for (int leg = 0; leg < kLegs; ++leg)
         r.interfaces[leg] = call.interfaces[leg] ? call.interfaces[leg]->name : "";
     r.created_us = call.created_us;
@@ -132,6 +133,7 @@ std::string to_json(const CallRecord& r) {
               {"instance", r.instance},
               {"call-id", r.call_id},
               {"tags", r.tags},
+              {"labels", r.labels},
               {"interfaces", r.interfaces},
               {"created us", r.created_us},
               {"last signal us", r.last_signal_us},
@@ -162,6 +164,14 @@ CallRecord parse_call_record(std::string_view text_form) {
         if (!t.is_string() || !i.is_string()) bad("'tags' and 'interfaces' hold strings");
         r.tags[leg] = t.get<std::string>();
         r.interfaces[leg] = i.get<std::string>();
+    }
+    // Records written before labels were kept have none.
+    if (auto labels = j.find("labels"); labels != j.end()) {
+        for (int leg = 0; leg < kLegs; ++leg) {
+            const json& l = pair(j, "labels")[static_cast<std::size_t>(leg)];
+            if (!l.is_string()) bad("'labels' holds strings");
+            r.labels[leg] = l.get<std::string>();
+        }
     }
     r.created_us = integer(j, "created us");
     r.last_signal_us = integer(j, "last signal us");

@@ -27,6 +27,7 @@ struct CallRecord {
     std::string call_id;
     std::string instance;  // the instance that owns the call (and writes its record)
     std::array<std::string, kLegs> tags;
+    std::array<std::string, kLegs> labels;
     std::array<std::string, kLegs> interfaces;  // the legs' interface names
     int64_t created_us = 0, last_signal_us = 0;
     std::string notify_socket, notify_tag;  // rtpproxy's timeout notification

@@ -124,10 +124,12 @@ inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_
             return false;
     }
     counters.last_packet_ms = now;
-    if (facts.rtp)
-        in.quality.on_rtp(info.ssrc, info.seq, info.timestamp, info.payload_type, now_ns);
-    else if (facts.rtcp)
-        note_rtcp(in, data, len, now_ns);
+    if (in.measured) {
+        if (facts.rtp)
+            in.quality.on_rtp(info.ssrc, info.seq, info.timestamp, info.payload_type, now_ns);
+        else if (facts.rtcp)
+            note_rtcp(in, data, len, now_ns);
+    }
     if (in.peer->latch.destination() == nullptr || !in.peer->socket) {
         count_drop(in, tally, DropReason::no_destination);
         return false;

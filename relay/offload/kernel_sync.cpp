@@ -101,7 +101,8 @@ bool kernel_sync(Flow& flow, KernelPath& kernel, bool allowed, FlowCounters& tal
     latch_flow_action action{};
     action.flags = static_cast<__u8>((flow.component == 1 ? LATCH_FLOW_RTCP : 0) |
                                      (flow.rtcp_mux ? LATCH_FLOW_MUX : 0) |
-                                     (kernel.forwards(flow.local) ? 0 : LATCH_FLOW_OWN_ROUTE));
+                                     (kernel.forwards(flow.local) ? 0 : LATCH_FLOW_OWN_ROUTE) |
+                                     (flow.measured ? LATCH_FLOW_MEASURE : 0));
     action.tos = peer.tos;
     action.ifindex = kernel.ifindex_of(peer.local);
     put_address(peer.local, action.src_addr, action.src_port);

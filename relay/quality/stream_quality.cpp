@@ -88,6 +88,10 @@ void MosSummary::add(const MosSample& s) {
         rtt_us += static_cast<uint64_t>(s.rtt_us);
         ++rtt_samples;
     }
+    if (s.leg_rtt_us >= 0) {
+        leg_rtt_us += static_cast<uint64_t>(s.leg_rtt_us);
+        ++leg_rtt_samples;
+    }
 }
 
 uint32_t QualityFigures::loss_ppm() const {
@@ -155,6 +159,11 @@ QualityFigures StreamQuality::figures(const latch_rtp_quality* later) const {
     }
     f.mos = mos_;
     f.party_rtt_us = party_rtt_us();
+    if (party_rtt_samples_ != 0) {
+        f.party_rtt_average_us =
+            static_cast<int64_t>(party_rtt_sum_ns_ / party_rtt_samples_ / 1000);
+        f.party_rtt_samples = party_rtt_samples_;
+    }
     f.reports = reports_;
     f.reported_fraction_lost = reported_.fraction_lost;
     f.reported_cumulative_lost = reported_.cumulative_lost;
@@ -198,6 +207,7 @@ void StreamQuality::sample(uint64_t now_ms, uint64_t min_interval_ms, int64_t rt
     s.loss_ppm = expected ? static_cast<uint32_t>(lost * 1'000'000 / expected) : 0;
     s.jitter_us = now.jitter_us;
     s.rtt_us = rtt_us;
+    s.leg_rtt_us = party_rtt_us();
     s.at_ms = now_ms;
     Impairments in;
     in.loss_percent = static_cast<double>(s.loss_ppm) / 10'000;

@@ -46,8 +46,9 @@ struct MosSample {
     unsigned mos_x10 = 0;   // 44 is 4.4
     uint32_t loss_ppm = 0;  // of the interval's expected packets
     uint32_t jitter_us = 0;
-    int64_t rtt_us = -1;  // -1: unknown
-    uint64_t at_ms = 0;   // monotonic (uv_now) time it was taken
+    int64_t rtt_us = -1;      // end to end (the relay's to both parties); -1: unknown
+    int64_t leg_rtt_us = -1;  // the relay's to the stream's sender; -1: unknown
+    uint64_t at_ms = 0;       // monotonic (uv_now) time it was taken
 };
 
 // The samples of a call: their sums (for averages), the lowest and the highest.
@@ -58,6 +59,8 @@ struct MosSummary {
     uint64_t jitter_us = 0;
     uint64_t rtt_us = 0;
     uint32_t rtt_samples = 0;  // samples with a round-trip time
+    uint64_t leg_rtt_us = 0;
+    uint32_t leg_rtt_samples = 0;
     MosSample lowest;
     MosSample highest;
 
@@ -86,7 +89,9 @@ struct QualityFigures {
     // From RTCP: the round trip between the relay and this stream's sender (its SRs echoed
     // back by the other party, and its own reports echoing the other's), and what the
     // receiving party last reported about the stream.
-    int64_t party_rtt_us = -1;           // -1: not measured
+    int64_t party_rtt_us = -1;          // the last one; -1: not measured
+    int64_t party_rtt_average_us = -1;  // over the call
+    uint32_t party_rtt_samples = 0;
     uint32_t reports = 0;                // report blocks about the stream
     uint8_t reported_fraction_lost = 0;  // of 256
     int32_t reported_cumulative_lost = 0;
@@ -136,7 +141,11 @@ class StreamQuality {
         ++reports_;
     }
     // A round trip between the relay and the stream's sender was measured.
-    void on_party_rtt(uint64_t rtt_ns) noexcept { party_rtt_ns_ = rtt_ns; }
+    void on_party_rtt(uint64_t rtt_ns) noexcept {
+        party_rtt_ns_ = rtt_ns;
+        party_rtt_sum_ns_ += rtt_ns;
+        ++party_rtt_samples_;
+    }
     uint32_t ssrc() const { return state_.ssrc; }  // the current one; 0: none yet
     // -1: none measured.
     int64_t party_rtt_us() const {
@@ -157,12 +166,14 @@ class StreamQuality {
     uint64_t sampled_expected_ = 0;
     uint64_t sampled_received_ = 0;
     // RTCP: the sender's last few SRs (a receiver echoes the last it got, which may not be the
-    // newest), the last round trip, the last report about the stream.
+    // newest), the round trips, the last report about the stream.
     static constexpr std::size_t kSenderReports = 4;
     std::array<uint32_t, kSenderReports> sr_ntp_{};
     std::array<uint64_t, kSenderReports> sr_at_{};
     std::size_t sr_next_ = 0;
     uint64_t party_rtt_ns_ = 0;
+    uint64_t party_rtt_sum_ns_ = 0;
+    uint32_t party_rtt_samples_ = 0;
     RtcpReportBlock reported_;
     uint32_t reports_ = 0;
 };

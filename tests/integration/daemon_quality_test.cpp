@@ -34,7 +34,7 @@ const json& stream_of(const json& reply, const std::string& tag) {
 TEST_CASE("query and delete report each stream's loss, jitter and MOS as measured",
           "[quality][daemon]") {
     DaemonProcess latchd(
-        {"--port-min", "29600", "--port-max", "29699", "--metrics", "127.0.0.1:0"});
+        {"--port-min", "29600", "--port-max", "29689", "--metrics", "127.0.0.1:0"});
     auto metrics_port = latchd.wait_for_log("metrics on http://127.0.0.1:([0-9]+)/metrics");
     REQUIRE(metrics_port);
     NgClient client(latchd.ng());
@@ -42,8 +42,8 @@ TEST_CASE("query and delete report each stream's loss, jitter and MOS as measure
         std::string id = encoding == NgEncoding::json ? "q-json" : "q-bencode";
         INFO(id);
         UdpPeer a, b;
-        auto [a_sends_to, b_sends_to] =
-            set_up_call(client, id, a.local().port(), b.local().port(), encoding);
+        auto [a_sends_to, b_sends_to] = set_up_call(client, id, a.local().port(), b.local().port(),
+                                                    encoding, "caller", "callee");
 
         // 50 packets each way, 20 ms apart as G.711 is. A never sends 10, 20, 30 and 40, and
         // sends 25 twice; B loses nothing. A's sender report at 20 comes back in B's receiver
@@ -93,7 +93,15 @@ TEST_CASE("query and delete report each stream's loss, jitter and MOS as measure
         REQUIRE(qb.contains("sender round-trip time us"));
         CHECK(qb["sender round-trip time us"].get<int64_t>() >= 25000);
         CHECK(qb["sender round-trip time us"].get<int64_t>() < 70000);
+        // One round trip measured: the average over the call is that one.
+        CHECK(qb["sender round-trip time samples"] == 1);
+        CHECK(qb["sender round-trip time average us"] == qb["sender round-trip time us"]);
         CHECK(qa["reported by receiver"]["reports"] == 1);
+
+        // Each party under the label its SDP came with: Kamailio's mos_A_*/mos_B_* pick the
+        // streams by it.
+        CHECK((*query)["tags"]["a"]["label"] == "caller");
+        CHECK((*query)["tags"]["b"]["label"] == "callee");
 
         // rtpengine's SSRC dictionary: what Kamailio's mos_*_pv read.
         const json& ssrc = (*query).at("SSRC");
@@ -114,6 +122,10 @@ TEST_CASE("query and delete report each stream's loss, jitter and MOS as measure
         CHECK(mos_a["highest MOS"]["MOS"] == lossy);
         // Only the round trip to B is known: the stream's is taken as twice that.
         CHECK(mos_a["average MOS"]["round-trip time"].get<int64_t>() >= 50000);
+        // Per leg: the relay's round trip to each stream's sender, B's known, A's not.
+        CHECK(mos_a["average MOS"]["round-trip time leg"] == 0);
+        CHECK(ssrc["11"]["average MOS"]["round-trip time leg"].get<int64_t>() >= 25000);
+        CHECK(ssrc["11"]["average MOS"]["round-trip time leg"].get<int64_t>() < 70000);
 
         // latchctl's table of the same.
         auto table = run_program(LATCHCTL_PATH, {"--server", latchd.ng().to_string(), "query", id});
@@ -143,5 +155,33 @@ TEST_CASE("query and delete report each stream's loss, jitter and MOS as measure
     CHECK_THAT(body, Catch::Contains("latch_stream_loss_percent_bucket{le=\"5\"} 2"));
     CHECK_THAT(body, Catch::Contains("latch_stream_loss_percent_bucket{le=\"10\"} 4"));
     CHECK_THAT(body, Catch::Contains("latch_stream_jitter_ms_count 4"));
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("with --quality-figures no, media is relayed and no figures are kept",
+          "[quality][daemon]") {
+    DaemonProcess latchd({"--port-min", "29700", "--port-max", "29719", "--quality-figures", "no"});
+    NgClient client(latchd.ng());
+    UdpPeer a, b;
+    auto [a_sends_to, b_sends_to] =
+        set_up_call(client, "off", a.local().port(), b.local().port(), NgEncoding::bencode);
+    for (uint16_t seq = 1; seq <= 20; ++seq) {
+        a.send_to(a_sends_to, make_rtp(0xA, seq, seq));
+        b.send_to(b_sends_to, make_rtp(0xB, seq, seq));
+        std::this_thread::sleep_for(5ms);
+    }
+    int at_b = 0, at_a = 0;
+    while (auto d = b.receive(200ms)) at_b += is_rtp(d->data);
+    while (auto d = a.receive(50ms)) at_a += is_rtp(d->data);
+    CHECK(at_b >= 19);
+    CHECK(at_a >= 19);
+    auto query =
+        client.request({{"command", "query"}, {"call-id", "off"}}, NgEncoding::bencode, 3s);
+    REQUIRE(query);
+    REQUIRE((*query)["result"] == "ok");
+    const json& from_a = stream_of(*query, "a");
+    CHECK(from_a["stats"]["packets"] == 20);
+    CHECK_FALSE(from_a.contains("quality"));
+    CHECK((*query)["SSRC"].empty());
     CHECK(latchd.stop() == 0);
 }

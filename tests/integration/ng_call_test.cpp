@@ -232,6 +232,16 @@ TEST_CASE("bad ng requests get precise error reasons", "[ng][errors]") {
                   {"from-tag", "a"},
                   {"sdp", sdp},
                   {"TOS", 300}}) == "'TOS' must be from 0 to 255");
+    CHECK(reason({{"command", "offer"},
+                  {"call-id", "c"},
+                  {"from-tag", "a"},
+                  {"sdp", sdp},
+                  {"label", std::string(300, 'x')}}) == "'label' must be at most 256 characters");
+    CHECK(reason({{"command", "offer"},
+                  {"call-id", "c"},
+                  {"from-tag", "a"},
+                  {"sdp", sdp},
+                  {"label", 5}}) == "'label' must be a string");
 
     // An answer whose from-tag is not a party of the call.
     REQUIRE(call(client, {{"command", "offer"}, {"call-id", "c1"}, {"from-tag", "a"}, {"sdp", sdp}},

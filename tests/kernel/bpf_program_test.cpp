@@ -422,8 +422,8 @@ TEST_CASE("the program measures the RTP it forwards as userspace does, from user
         user.on_rtp(0x5eed, seq, seq * 160u, 0, t);
     latch_rtp_quality seed = user.seed();
     // RTP and RTCP on one port (rtcp-mux): the RTCP goes to userspace, which reads its reports.
-    p.flow(kRelay4, 30000, kPhoneA4, 4000, kRelay4, 30002, kPhoneB4, 5000, 0, LATCH_FLOW_MUX, 0,
-           &seed);
+    p.flow(kRelay4, 30000, kPhoneA4, 4000, kRelay4, 30002, kPhoneB4, 5000, 0,
+           LATCH_FLOW_MUX | LATCH_FLOW_MEASURE, 0, &seed);
     auto rtp = [](uint16_t seq) {
         Bytes b = rtp_payload();
         b[2] = static_cast<uint8_t>(seq >> 8), b[3] = static_cast<uint8_t>(seq);
@@ -461,4 +461,12 @@ TEST_CASE("the program measures the RTP it forwards as userspace does, from user
     CHECK(f.duplicates == 1);
     CHECK(f.reordered == 1);
     CHECK(f.longest_gap == 2);
+
+    // With the figures off (--quality-figures no) the program forwards and counts, nothing more.
+    p.flow(kRelay4, 30010, kPhoneA4, 4010, kRelay4, 30012, kPhoneB4, 5010, 0, 0);
+    CHECK(p.run(frame(kPhoneA4, 4010, kRelay4, 30010, rtp(7))).retval == TC_ACT_REDIRECT);
+    latch_flow_action off = p.action(kRelay4, 30010, kPhoneA4, 4010);
+    CHECK(off.packets == 1);
+    CHECK(off.quality.started == 0);
+    CHECK(off.quality.run_received == 0);
 }

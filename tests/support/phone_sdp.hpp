@@ -35,19 +35,23 @@ struct CallTargets {
     Endpoint a_sends_to;  // the answer's port
     Endpoint b_sends_to;  // the offer's
 };
+// `a_label`, `b_label`: rtpengine's label for each party, sent when not empty.
 inline CallTargets set_up_call(NgClient& client, const std::string& call_id, uint16_t a_port,
-                               uint16_t b_port, NgEncoding encoding) {
+                               uint16_t b_port, NgEncoding encoding,
+                               const std::string& a_label = "", const std::string& b_label = "") {
     using namespace std::chrono_literals;
-    auto offer = client.request(
-        {{"command", "offer"}, {"call-id", call_id}, {"from-tag", "a"}, {"sdp", audio_sdp(a_port)}},
-        encoding, 3s);
+    nlohmann::json offer_request = {
+        {"command", "offer"}, {"call-id", call_id}, {"from-tag", "a"}, {"sdp", audio_sdp(a_port)}};
+    if (!a_label.empty()) offer_request["label"] = a_label;
+    auto offer = client.request(offer_request, encoding, 3s);
     REQUIRE(offer);
-    auto answer = client.request({{"command", "answer"},
-                                  {"call-id", call_id},
-                                  {"from-tag", "a"},
-                                  {"to-tag", "b"},
-                                  {"sdp", audio_sdp(b_port)}},
-                                 encoding, 3s);
+    nlohmann::json answer_request = {{"command", "answer"},
+                                     {"call-id", call_id},
+                                     {"from-tag", "a"},
+                                     {"to-tag", "b"},
+                                     {"sdp", audio_sdp(b_port)}};
+    if (!b_label.empty()) answer_request["label"] = b_label;
+    auto answer = client.request(answer_request, encoding, 3s);
     REQUIRE(answer);
     return {relay_rtp_of((*answer)["sdp"]), relay_rtp_of((*offer)["sdp"])};
 }

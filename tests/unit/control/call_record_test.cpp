@@ -24,6 +24,7 @@ struct Sample {
     Sample() {
         call.call_id = "a84b4c76e66710@pc33.example.com";
         call.tags = {"1928301774", "a6c85cf"};
+        call.labels = {"caller", ""};
         call.interfaces = {&external, &internal};
         call.created_us = 1795461650632910;
         call.last_signal_us = 1795461650633000;
@@ -63,6 +64,7 @@ TEST_CASE("a call record holds what a restore needs, and reads back the same", "
     CHECK(back.call_id == s.call.call_id);
     CHECK(back.instance == "relay-1");
     CHECK(back.tags == s.call.tags);
+    CHECK(back.labels == std::array<std::string, 2>{"caller", ""});
     CHECK(back.interfaces == std::array<std::string, 2>{"external", "internal"});
     CHECK(back.created_us == s.call.created_us);
     CHECK(back.notify_socket == s.call.notify_socket);
@@ -93,6 +95,9 @@ TEST_CASE("a call record holds what a restore needs, and reads back the same", "
     json old = json::parse(to_json(r));
     for (auto& leg : old["media"][0]["legs"]) leg.erase("clock rates");
     CHECK(parse_call_record(old.dump()).spec.media[0].legs[0].clock_rates.size() == 0);
+    // And before labels were.
+    old.erase("labels");
+    CHECK(parse_call_record(old.dump()).labels == std::array<std::string, 2>{});
     // Written the same way twice: a record is a function of the call.
     CHECK(to_json(back) == to_json(r));
 }
@@ -118,6 +123,11 @@ TEST_CASE("a record that cannot be restored says why", "[record]") {
         {with([](json& j) { j["call-id"] = 5; }), "'call-id' is not a string"},
         {with([](json& j) { j["call-id"] = ""; }), "empty call-id"},
         {with([](json& j) { j["tags"] = {"one"}; }), "'tags' is not a pair"},
+        {with([](json& j) {
+             j["labels"] = {"caller", 7};
+         }),
+         "'labels' holds strings"},
+        {with([](json& j) { j["labels"] = "caller"; }), "'labels' is not a pair"},
         {with([](json& j) { j["media"] = json::array(); }), "'media' is not a list"},
         {with([](json& j) { j["media"][0]["legs"][0]["port"] = 70000; }), "'port' is not a port"},
         {with([](json& j) { j["media"][0]["legs"][1]["port"] = 0; }), "without its relay ports"},

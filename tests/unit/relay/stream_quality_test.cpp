@@ -380,3 +380,18 @@ TEST_CASE("RTCP's sender reports and report blocks are read from a compound pack
         CHECK(seen <= 3);
     }
 }
+
+TEST_CASE("the round trip to a stream's sender is kept as the last one and the call's average",
+          "[quality]") {
+    StreamQuality q;
+    CHECK(q.figures().party_rtt_us == -1);
+    CHECK(q.figures().party_rtt_average_us == -1);
+    CHECK(q.figures().party_rtt_samples == 0);
+    q.on_party_rtt(20'000'000);
+    q.on_party_rtt(40'000'000);
+    q.on_party_rtt(36'000'000);
+    QualityFigures f = q.figures();
+    CHECK(f.party_rtt_us == 36'000);
+    CHECK(f.party_rtt_average_us == 32'000);
+    CHECK(f.party_rtt_samples == 3);
+}
