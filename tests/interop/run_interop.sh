@@ -3,7 +3,7 @@
 # SIPp as both phones, and checks signalling, SDP rewriting and latchd's per-call counters.
 #
 #   run_interop.sh SCENARIO LATCHD LATCHCTL
-#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat | relayset
+#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat | relayset | quality
 #
 # Exit 0: pass; 1: fail; 77: skipped (kamailio or sipp missing and not installable).
 # Every process it starts it stops by PID; all traffic stays on 127.0.0.0/8.
@@ -48,6 +48,9 @@ case "$scenario" in
   # Two latchd in one relay set of Kamailio's rtpengine module, equal weights: the module
   # spreads the calls and keeps each on the instance that has it.
   relayset) n=7; calls=${RELAYSET_CALLS:-40}; rate=20; relays=2 ;;
+  # The rtpengine module's MOS pseudo-variables, filled from latch's delete reply, each side's
+  # by its label.
+  quality) n=8; manage="#!define QUALITY" ;;
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
 sip_port=$((15060 + 10 * n)); uas_port=$((sip_port + 1)); uac_port=$((sip_port + 2))
@@ -175,4 +178,23 @@ if len(rows) != calls: bad.append(f"{len(rows)} calls logged, {calls} placed")
 for b in bad[:10]: print("  " + b)
 sys.exit(1 if bad else 0)
 PY
+if [ "$scenario" = quality ]; then
+  # SIPp's pcap is G.711 without loss, echoed back: a clean call, both sides, each found by its
+  # label in the reply.
+  line=$(grep -o "quality: .*" "$work/kamailio.log" | tail -1)
+  echo "  Kamailio: $line"
+  python3 - "$line" <<'PY' || fail "the MOS pseudo-variables are not what latch measured"
+import re, sys
+v = dict(re.findall(r"(\w+)=(\S*)", sys.argv[1]))
+bad = []
+for key in ("average", "min", "max", "A", "B"):
+    if not re.fullmatch(r"\d\.\d", v.get(key, "")) or not 4.0 <= float(v[key]) <= 4.5:
+        bad.append(f"{key}={v.get(key)!r}, a clean G.711 call's MOS (4.0 to 4.5) wanted")
+if v.get("loss") != "0": bad.append(f"loss={v.get('loss')!r}, 0 wanted")
+if not v.get("samples", "").isdigit() or int(v["samples"]) < 1: bad.append(f"samples={v.get('samples')!r}")
+if not re.fullmatch(r"\d+:\d\d", v.get("min_at", "")): bad.append(f"min_at={v.get('min_at')!r}, m:ss wanted")
+for b in bad: print("  " + b)
+sys.exit(1 if bad else 0)
+PY
+fi
 echo "PASS ($scenario)"
