@@ -16,6 +16,7 @@ import argparse, json, os, select, socket, struct, subprocess, sys, time
 PREFIX = f"ll{os.getpid() % 100000}"
 LEARN_ALLOWANCE = 5      # packets a direction may lose while latch learns
 PACKETS = 50             # per phone per call, 20 ms apart (1 s)
+START_MS = 400           # from a phone's launch to its start: a busy machine's start-up time
 
 
 def run(*cmd, ns=None, check=True, capture=False):
@@ -38,7 +39,9 @@ def phone(args):
     if args.to:
         h, p = args.to.rsplit(":", 1)
         dest = (h, int(p))
-    start = time.monotonic()
+    # The lab's clock (namespaces share CLOCK_MONOTONIC): both phones of a call start together
+    # however long each took to start up.
+    start = max(time.monotonic(), args.start_at)
     first_send = start + args.delay_ms / 1000
     end = start + args.duration_ms / 1000
     sent, received, sources, seq = 0, 0, {}, args.first_seq
@@ -268,12 +271,14 @@ def sdp_target(text):
     return f"{c}:{m}"
 
 
-def start_phone(ns, bind, to, ssrc, delay_ms=0, count=PACKETS, duration_ms=None, rebind_at=0):
+def start_phone(ns, bind, to, ssrc, delay_ms=0, count=PACKETS, duration_ms=None, rebind_at=0,
+                start_at=None):
     if duration_ms is None:
         duration_ms = delay_ms + count * 20 + 800
     cmd = ["ip", "netns", "exec", f"{PREFIX}-{ns}", sys.executable, os.path.abspath(__file__), "phone",
            "--bind", bind, "--ssrc", str(ssrc), "--count", str(count), "--delay-ms", str(delay_ms),
-           "--duration-ms", str(duration_ms), "--rebind-at", str(rebind_at)]
+           "--duration-ms", str(duration_ms), "--rebind-at", str(rebind_at),
+           "--start-at", str(start_at or time.monotonic() + START_MS / 1000)]
     if to:
         cmd += ["--to", to]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -342,8 +347,9 @@ def two_phones(relay, call_id, a, b, direct, a_sdp_addr=None, a_port=40000, b_po
         b_to = f"{a_sdp_addr or a_addr}:{a_port}"
     else:
         a_to, b_to = call(relay, call_id, a, b, a_port, b_port, a_sdp_addr, received)
-    pa = start_phone(a_ns, f"{a_addr}:{a_port}", a_to, 0xA000 + a_port, **kw)
-    pb = start_phone(b_ns, f"{b_addr}:{b_port}", b_to, 0xB000 + b_port, **kw)
+    at = time.monotonic() + START_MS / 1000
+    pa = start_phone(a_ns, f"{a_addr}:{a_port}", a_to, 0xA000 + a_port, start_at=at, **kw)
+    pb = start_phone(b_ns, f"{b_addr}:{b_port}", b_to, 0xB000 + b_port, start_at=at, **kw)
     return finish(pa), finish(pb)
 
 
@@ -462,6 +468,7 @@ def main():
         p.add_argument("--duration-ms", type=int, default=4000)
         p.add_argument("--rebind-at", type=int, default=0)
         p.add_argument("--first-seq", type=int, default=1)
+        p.add_argument("--start-at", type=float, default=0)
         return phone(p.parse_args())
     p = argparse.ArgumentParser()
     p.add_argument("latchd")
