@@ -10,14 +10,16 @@ set -eu
 
 # Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc;
 # liburing gives the packet path io_uring; hiredis keeps call state in Redis; clang's BPF
-# target, bpftool's skeleton and libbpf build the kernel path into latchd).
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2 clang bpftool libbpf-dev"
+# target, bpftool's skeleton and libbpf build the kernel path into latchd; libpcap writes
+# recordings).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2 clang bpftool libbpf-dev libpcap-dev"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
 # NAT lab builds its networks from namespaces and nftables; the Redis tests and the HA lab run
-# redis-server, and the HA lab keepalived (with arping for its manual address moves).
-test="$package kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux"
+# redis-server, and the HA lab keepalived (with arping for its manual address moves); tshark
+# reads the recordings back.
+test="$package kamailio sip-tester baresip-core redis-server keepalived iputils-arping python3 iproute2 nftables conntrack util-linux tshark"
 # bench/compare measures Debian's rtpengine beside latch and plots with gnuplot; bench/kernel
 # builds its namespaces with iproute2.
 bench="rtpengine-daemon gnuplot-nox python3 iproute2 util-linux"

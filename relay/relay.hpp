@@ -43,6 +43,13 @@ class Relay {
     // Which worker owns a media port (workers.size() if none).
     unsigned worker_for_port(uint16_t port) const;
     Worker& worker(unsigned index) { return *workers_.at(index); }
+    // Every worker's ring of recorded datagrams (empty without RelayConfig::tap_slots).
+    std::vector<TapRing*> tap_rings() {
+        std::vector<TapRing*> rings;
+        for (auto& w : workers_)
+            if (w->tap_ring() != nullptr) rings.push_back(w->tap_ring());
+        return rings;
+    }
     // After stop(): every worker's loop closed with no handle left.
     bool closed_cleanly() const;
     const RelayConfig& config() const { return config_; }

@@ -49,6 +49,9 @@ struct RelayConfig {
     KernelMode kernel_path = KernelMode::off;
     // Each stream's loss, jitter, round trip and MOS (relay/quality), on both paths.
     bool quality_figures = true;
+    // Recording: each worker's ring of copies for the recorder (relay/tap), in datagrams;
+    // 0: no recording, and nothing allocated.
+    std::size_t tap_slots = 0;
     // Addresses that move between hosts (keepalived): media sockets on them are bound even
     // while this host does not hold them.
     std::vector<Endpoint> floating;

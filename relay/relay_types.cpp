@@ -87,6 +87,8 @@ WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
     ports_capacity += o.ports_capacity;
     ports_available += o.ports_available;
     totals += o.totals;
+    recorded += o.recorded;
+    recording_drops += o.recording_drops;
     return *this;
 }
 

@@ -88,6 +88,8 @@ struct SessionSpec {
     // A standby's copy of a call another instance serves: its sockets wait on the floating
     // address for it to arrive, and it never times out here (its record says when it ends).
     bool standby = false;
+    // The recording the session's relayed datagrams are copied to (relay/tap); 0: none.
+    uint64_t recording = 0;
 };
 
 struct FlowSnapshot {
@@ -115,6 +117,9 @@ struct SessionSnapshot {
     uint64_t last_signal_ms = 0;
     uint64_t last_packet_ms = 0;  // 0: never
     std::vector<MediaSnapshot> media;
+    uint64_t recording = 0;        // what its datagrams are copied to; 0: nothing
+    uint64_t recorded = 0;         // copies handed to the recorder, over the session
+    uint64_t recording_drops = 0;  // copies refused by a full ring (the datagram was relayed)
 };
 
 struct WorkerStats {
@@ -125,7 +130,9 @@ struct WorkerStats {
     uint64_t sessions_timed_out = 0;
     uint64_t ports_capacity = 0;  // pairs
     uint64_t ports_available = 0;
-    FlowCounters totals;  // every flow, live and ended
+    FlowCounters totals;           // every flow, live and ended
+    uint64_t recorded = 0;         // copies handed to the recorder
+    uint64_t recording_drops = 0;  // copies a full ring refused
 
     WorkerStats& operator+=(const WorkerStats& other);
 };
@@ -142,6 +149,7 @@ enum class Op : uint8_t {
     shutdown,  // ends every session and the worker's loop; no reply
     learned,   // unsolicited: a flow of the session learned or re-latched its source
     standby,   // sets the session's standby flag (spec.standby) and nothing else: no new window
+    record,    // sets the session's recording (spec.recording; 0 stops copying), nothing else
 };
 
 struct WorkerCommand {

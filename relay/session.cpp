@@ -132,6 +132,10 @@ WorkerFailure Session::open_media(const MediaSpec& spec, SessionEnv& env) {
 WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t now_ms) {
     learned_log_ = env.learned;
     standby_ = spec.standby;
+    recording_ = spec.recording;
+    tap_ = env.tap;
+    tapped_total_ = env.tapped;
+    tap_drops_total_ = env.tap_drops;
     std::size_t before = media_.size();
     for (std::size_t i = before; i < spec.media.size(); ++i) {
         if (auto error = open_media(spec.media[i], env)) {
@@ -189,7 +193,7 @@ void Session::sync_kernel(const SessionEnv& env, uint64_t now_ms) {
     for_each_flow([&](Flow& flow) { flow.latch.settle(now_ms); });
     bool settled = true;
     for_each_flow([&](Flow& flow) {
-        if (!kernel_sync(flow, *kernel_, !standby_, *tally_)) settled = false;
+        if (!kernel_sync(flow, *kernel_, !standby_ && recording_ == 0, *tally_)) settled = false;
     });
     kernel_pending_ = !settled;
 }
@@ -275,6 +279,9 @@ SessionSnapshot Session::snapshot(unsigned worker) const {
     snap.worker = worker;
     snap.created_ms = created_ms_;
     snap.last_signal_ms = last_signal_ms_;
+    snap.recording = recording_;
+    snap.recorded = tapped_;
+    snap.recording_drops = tap_drops_;
     for (const auto& media : media_) {
         MediaSnapshot ms;
         ms.transport = media->transport;

@@ -17,6 +17,7 @@
 #include "port_pool.hpp"
 #include "relay_config.hpp"
 #include "relay_types.hpp"
+#include "tap_ring.hpp"
 #include "udp_socket.hpp"
 
 namespace latch {
@@ -46,6 +47,11 @@ struct SessionEnv {
     KernelPath* kernel = nullptr;
     // The worker's sum of every flow's counters (see count_drop()): never null.
     FlowCounters* tally = nullptr;
+    // Recording: the worker's ring of copies for the recorder (null: the relay records
+    // nothing), and its counts of copies made and refused.
+    TapRing* tap = nullptr;
+    uint64_t* tapped = nullptr;
+    uint64_t* tap_drops = nullptr;
 };
 
 class Session {
@@ -115,6 +121,24 @@ class Session {
         if (kernel_ != nullptr) kernel_stream_position(flow, *kernel_, now_ms);
     }
 
+    // Recording: the recording its relayed datagrams are copied to (0: none). A recorded
+    // session stays out of the kernel path: every datagram has to pass here to be copied.
+    uint64_t recording() const { return recording_; }
+    void set_recording(uint64_t recording) { recording_ = recording; }
+    // The packet path: a copy of a datagram `in` accepted from `from`, for the recorder. A
+    // full ring refuses it (counted); the datagram goes on regardless.
+    void tap(const Flow& in, const sockaddr* from, const uint8_t* data, std::size_t len,
+             uint64_t now_ns) noexcept {
+        if (tap_ != nullptr &&
+            tap_->push(recording_, now_ns, Endpoint::from_sockaddr(from), in.local, data, len)) {
+            ++tapped_;
+            ++*tapped_total_;
+        } else {
+            ++tap_drops_;
+            if (tap_drops_total_ != nullptr) ++*tap_drops_total_;
+        }
+    }
+
   private:
     WorkerFailure open_media(const MediaSpec& spec, SessionEnv& env);
     static void close_media(Media& media, PortPool& pool);
@@ -142,6 +166,12 @@ class Session {
     bool kernel_pending_ = false;
     uint64_t kernel_harvest_ms_;  // sessions' reads spread as their calls came
     bool standby_ = false;
+    uint64_t recording_ = 0;
+    TapRing* tap_ = nullptr;  // set with the env in apply()
+    uint64_t* tapped_total_ = nullptr;
+    uint64_t* tap_drops_total_ = nullptr;
+    uint64_t tapped_ = 0;
+    uint64_t tap_drops_ = 0;
 };
 
 }  // namespace latch

@@ -73,6 +73,12 @@ void Worker::run(std::promise<std::string> opened) noexcept {
     env_.config = &config_;
     env_.learned = &learned_;
     env_.tally = &tally_;
+    if (config_.tap_slots != 0) {
+        tap_ = std::make_unique<TapRing>(config_.tap_slots);
+        env_.tap = tap_.get();
+    }
+    env_.tapped = &tapped_;
+    env_.tap_drops = &tap_drops_;
     if (path_->connects_flows()) {
         // An eighth of the descriptors (at least 256) stays for new calls' sockets.
         rlimit limit{};
@@ -189,6 +195,14 @@ void Worker::execute(WorkerCommand& command) {
             it->second->sync_kernel(env_, now);
             reply.snapshot = it->second->snapshot(index_);
             break;
+        case Op::record:
+            if (it == sessions_.end()) return fail({WorkerError::unknown_session, {}});
+            // Out of the kernel while recorded (every datagram must pass here), back after.
+            it->second->set_recording(command.spec.recording);
+            it->second->harvest_kernel(now);
+            it->second->sync_kernel(env_, now);
+            reply.snapshot = it->second->snapshot(index_);
+            break;
         case Op::shutdown:
         case Op::learned:
             break;
@@ -261,6 +275,8 @@ WorkerStats Worker::stats() {
     s.ports_capacity = pool_.capacity();
     s.ports_available = pool_.available();
     s.streams = streams_;
+    s.recorded = tapped_;
+    s.recording_drops = tap_drops_;
     // The kernel's counts of a session are read at most every kStatsHarvestMs here (query,
     // delete and the idle sweep read them at once): statistics lag by that much at most.
     if (env_.kernel != nullptr) {

@@ -40,6 +40,8 @@ class Worker final : private PacketHost {
     void start();
     // Before start(): the relay's kernel path, into which the worker writes its locked flows.
     void set_kernel_path(KernelPath* kernel) { env_.kernel = kernel; }
+    // Its ring of recorded datagrams' copies (the recorder reads it), or null.
+    TapRing* tap_ring() { return tap_.get(); }
     // Any thread. False once the worker is stopping.
     bool post(WorkerCommand command) { return inbox_.post(std::move(command)); }
     // Ends every session, closes every handle, joins the thread. Not from the worker itself.
@@ -96,6 +98,8 @@ class Worker final : private PacketHost {
     // Every flow's counters summed as they count, those of sessions gone included: statistics
     // need no walk over the sessions, which would hold up the packet path as calls grow.
     FlowCounters tally_;
+    std::unique_ptr<TapRing> tap_;  // with RelayConfig::tap_slots
+    uint64_t tapped_ = 0, tap_drops_ = 0;
     std::size_t streams_ = 0;  // media streams of the sessions up
     uint64_t sessions_created_ = 0;
     uint64_t sessions_timed_out_ = 0;

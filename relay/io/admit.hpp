@@ -134,6 +134,8 @@ inline bool admit(Flow& in, FlowCounters& tally, const uint8_t* data, std::size_
         count_drop(in, tally, DropReason::no_destination);
         return false;
     }
+    if (in.session->recording() != 0) [[unlikely]]
+        in.session->tap(in, from, data, len, now_ns);
     return true;
 }
 

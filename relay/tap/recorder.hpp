@@ -1,0 +1,93 @@
+// Recorder: the thread that writes recorded calls' datagrams to pcap files (with libpcap),
+// draining every worker's TapRing. The control thread opens and closes recordings and reads
+// their status (a mutex guards what the two threads share); files and rings are the recorder
+// thread's alone. A write that fails (a full disk) fails that recording, once, never a call.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tap_ring.hpp"
+
+namespace latch {
+
+struct RecordingStatus {
+    bool known = false;  // the recorder has (or had) this recording
+    bool open = false;   // its file is being written
+    bool failed = false;
+    std::string error;      // why it failed
+    uint64_t packets = 0;   // written to the file
+    uint64_t bytes = 0;     // of those datagrams
+    uint64_t first_ns = 0;  // the first and last written datagram's arrival (monotonic)
+    uint64_t last_ns = 0;
+};
+
+struct RecorderTotals {
+    uint64_t open = 0;       // recordings being written
+    uint64_t opened = 0;     // since start
+    uint64_t failed = 0;     // recordings that could not be opened or written
+    uint64_t packets = 0;    // written
+    uint64_t unmatched = 0;  // copies of a recording already closed or never opened
+};
+
+class Recorder {
+  public:
+    // What to write beside a closed recording, from its final status (the recorder thread).
+    using Epilogue = std::function<void(const RecordingStatus&)>;
+
+    explicit Recorder(std::vector<TapRing*> rings);
+    ~Recorder();  // stops the thread and closes every file
+    Recorder(const Recorder&) = delete;
+    Recorder& operator=(const Recorder&) = delete;
+
+    // Control thread. Opens `path` (created, mode 0640, never an existing file) for recording
+    // `id`: the status says when that failed. Copies of `id` are written from then on.
+    void open(uint64_t id, std::string path);
+    // Writes what the rings hold of `id` so far, closes the file, then runs `epilogue`.
+    void close(uint64_t id, Epilogue epilogue = {});
+    RecordingStatus status(uint64_t id) const;
+    RecorderTotals totals() const;
+    // Waits until every copy pushed before the call is written (tests, and shutdown).
+    void drain();
+
+  private:
+    struct File;
+    struct Request {
+        enum class Kind { open, close, drain } kind;
+        uint64_t id = 0;
+        std::string path;
+        Epilogue epilogue;
+        uint64_t ticket = 0;
+    };
+
+    void run();
+    void handle(Request& r);
+    void write_one(const TapPacket& p);
+    void fail(File& f, const std::string& why);
+    void flush_all();
+
+    std::vector<TapRing*> rings_;
+    std::map<uint64_t, std::unique_ptr<File>> files_;  // the recorder thread's
+    uint64_t wall_offset_ns_ = 0;                      // realtime minus monotonic
+    uint64_t packets_written_ = 0;
+
+    mutable std::mutex mutex_;  // guards what follows
+    std::condition_variable wake_, drained_;
+    std::vector<Request> requests_;
+    std::map<uint64_t, RecordingStatus> status_;
+    RecorderTotals totals_;
+    uint64_t tickets_ = 0, done_tickets_ = 0;
+    bool stop_ = false;
+
+    std::thread thread_;
+};
+
+}  // namespace latch
