@@ -218,11 +218,31 @@ void RtppCommands::query(const RtppCommand& c, const Respond& respond) {
             uint64_t last = std::max(r.snapshot.last_packet_ms, r.snapshot.last_signal_ms);
             uint64_t idle = now > last ? now - last : 0;
             uint64_t ttl = idle >= idle_timeout_ms_ ? 0 : (idle_timeout_ms_ - idle) / 1000;
-            respond(c.verbose
-                        ? fmt::format("ttl={} npkts_ina={} npkts_ino={} nrelayed={} ndropped={}",
-                                      ttl, from_caller, from_callee, relayed, dropped)
-                        : fmt::format("{} {} {} {} {}", ttl, from_caller, from_callee, relayed,
-                                      dropped));
+            if (!c.verbose) {
+                return respond(
+                    fmt::format("{} {} {} {} {}", ttl, from_caller, from_callee, relayed, dropped));
+            }
+            std::string out =
+                fmt::format("ttl={} npkts_ina={} npkts_ino={} nrelayed={} ndropped={}", ttl,
+                            from_caller, from_callee, relayed, dropped);
+            // The verbose form adds the first RTP stream's quality figures each way (the
+            // caller's stream "ina", the callee's "ino"), as far as they are measured.
+            for (const auto& m : r.snapshot.media) {
+                if (m.transport != Transport::rtp) continue;
+                for (int leg : {caller, 1 - caller}) {
+                    const QualityFigures& q = m.flows[leg][0].quality;
+                    if (q.ssrc == 0) continue;
+                    const char* side = leg == caller ? "ina" : "ino";
+                    out += fmt::format(" nexpected_{0}={1} nlost_{0}={2} jitter_{0}_us={3}", side,
+                                       q.expected, q.lost, q.jitter_us);
+                    if (q.mos.samples != 0) {
+                        unsigned mos = q.mos.average_mos_x10();
+                        out += fmt::format(" mos_{}={}.{}", side, mos / 10, mos % 10);
+                    }
+                }
+                break;
+            }
+            respond(out);
         }));
 }
 

@@ -288,7 +288,9 @@ void rtpp_matrix(const std::string& form, DaemonProcess& latchd, const RtppSend&
     run(s, l, is(answered));
     run(s, q, matches("[0-9]+ 3 3 6 0"));
     run(s, fmt::format("Qv {} caller callee", id),
-        matches("ttl=[0-9]+ npkts_ina=3 npkts_ino=3 nrelayed=6 ndropped=0"));
+        matches(
+            "ttl=[0-9]+ npkts_ina=3 npkts_ino=3 nrelayed=6 ndropped=0 nexpected_ina=3 "
+            "nlost_ina=0 jitter_ina_us=[0-9]+ nexpected_ino=3 nlost_ino=0 jitter_ino_us=[0-9]+"));
     run(s, "I", matches("sessions created: 1\nactive sessions: 1\n[^]*"));
     run(s, "Gv nsess_active npkt_relayed", is("nsess_active=1 npkt_relayed=6"));
     run(s, d, is("0"));
