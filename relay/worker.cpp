@@ -17,6 +17,8 @@ Worker::Worker(unsigned index, const RelayConfig& config, PortRange ports,
                Mailbox<WorkerReply>& replies)
     : index_(index), config_(config), pool_(ports), replies_(replies) {
     learned_.reserve(kLearnedLog);
+    // Here, not on the worker's thread: the recorder is given the rings before workers start.
+    if (config_.tap_slots != 0) tap_ = std::make_unique<TapRing>(config_.tap_slots);
 }
 
 Worker::~Worker() {
@@ -73,10 +75,7 @@ void Worker::run(std::promise<std::string> opened) noexcept {
     env_.config = &config_;
     env_.learned = &learned_;
     env_.tally = &tally_;
-    if (config_.tap_slots != 0) {
-        tap_ = std::make_unique<TapRing>(config_.tap_slots);
-        env_.tap = tap_.get();
-    }
+    env_.tap = tap_.get();
     env_.tapped = &tapped_;
     env_.tap_drops = &tap_drops_;
     if (path_->connects_flows()) {

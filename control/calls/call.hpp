@@ -35,6 +35,7 @@ struct CallMedia {
     std::array<bool, kLegs> signalled{};          // this leg's SDP has described the stream
     std::array<bool, kLegs> rtcp_mux{};           // this leg's SDP offered or accepted rtcp-mux
     std::array<ClockRates, kLegs> clock_rates{};  // this leg's SDP's payload types
+    std::array<std::string, kLegs> codecs{};      // its formats: "0 PCMU/8000, 101 ..."
 
     // The clocks of what `leg`'s party sends: it numbers its payload types as the SDP it
     // received does (RFC 3264 has the answer keep the offer's, so both usually agree), and its

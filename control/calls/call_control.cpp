@@ -122,6 +122,7 @@ void CallControl::send(const Call& call, Op op, Then then) {
     SessionSpec spec;
     if (op == Op::create || op == Op::update) spec = call.spec;
     if (op == Op::standby) spec.standby = call.spec.standby;
+    if (op == Op::record) spec.recording = call.spec.recording;
     WorkerCommand command{request, op, call.session, std::move(spec)};
     pending_.emplace(request, std::move(then));
     if (!relay_.post(call.worker, std::move(command))) {
@@ -178,6 +179,7 @@ void CallControl::describe_leg(Call& call, int leg, const Signal& s) {
         info.signalled[leg] = true;
         info.rtcp_mux[leg] = m.rtcp_mux;
         info.clock_rates[leg] = m.clock_rates;
+        info.codecs[leg] = m.codecs;
         int other = 1 - leg;
         for (int l = 0; l < kLegs; ++l) ms.legs[l].clock_rates = info.sent_by(l);
         ms.rtcp_mux = info.rtcp_mux[leg] && (!info.signalled[other] || info.rtcp_mux[other]);
@@ -348,6 +350,31 @@ void CallControl::query(const std::string& call_id, CallDone done) {
         return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second, [this, call_id, done]() { query(call_id, done); })) return;
     send(*found->second, Op::query, [this, call_id, done](WorkerReply& r) {
+        auto it = calls_.find(call_id);
+        if (it == calls_.end())
+            return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
+        if (r.status != ReplyStatus::ok) {
+            deliver(done, CallResult::relay_failed(r.failure));
+        } else {
+            CallResult result;
+            result.call = it->second.get();
+            result.snapshot = std::move(r.snapshot);
+            deliver(done, result);
+        }
+        release(call_id);
+    });
+}
+
+void CallControl::set_recording(const std::string& call_id, uint64_t recording, CallDone done) {
+    auto found = calls_.find(call_id);
+    if (found == calls_.end())
+        return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
+    if (wait_if_busy(*found->second, [this, call_id, recording, done]() {
+            set_recording(call_id, recording, done);
+        }))
+        return;
+    found->second->spec.recording = recording;
+    send(*found->second, Op::record, [this, call_id, done](WorkerReply& r) {
         auto it = calls_.find(call_id);
         if (it == calls_.end())
             return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));

@@ -12,7 +12,10 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
     : loop_(loop),
       interfaces_(config.interfaces),
       relay_(config.relay, loop),
+      recorder_(config.recording_dir.empty() ? nullptr
+                                             : std::make_unique<Recorder>(relay_.tap_rings())),
       calls_(loop, relay_, config.interfaces, config.learning),
+      recordings_(calls_, recorder_.get(), config.recording_dir),
       call_log_(config.relay.idle_timeout_ms),
       ng_commands_(calls_),
       rtpp_commands_(loop, calls_, config.interfaces, config.relay.idle_timeout_ms),
@@ -50,6 +53,8 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
     calls_.add_observer(call_log_);
     calls_.add_observer(quality_tally_);
     calls_.add_observer(rtpp_commands_);
+    calls_.add_observer(recordings_);
+    ng_commands_.set_recordings(&recordings_);
     ng_commands_.set_control_report([this] { return report(); });
 }
 
@@ -86,6 +91,7 @@ void ControlPlane::stop() {
     ng_.close();
     if (rtpp_) rtpp_->close();
     relay_.stop();
+    recordings_.close_all();  // no worker copies any more: every file is complete
     calls_.close();
     if (floating_) floating_->stop();
     if (replicator_) replicator_->stop();
@@ -106,6 +112,13 @@ ControlReport ControlPlane::report() const {
     r.stopped_exceptions = g_stopped_exceptions.load(std::memory_order_relaxed);
     r.observer_failures = calls_.observer_failures();
     if (const KernelPath* kernel = relay_.kernel_path()) r.kernel_devices = kernel->devices();
+    if (recordings_.enabled()) {
+        RecorderTotals t = recordings_.totals();
+        r.recording = {{"active", recordings_.active()},
+                       {"files opened", t.opened},
+                       {"files failed", t.failed},
+                       {"packets written", t.packets}};
+    }
     if (replicator_) {
         ReplicationCounters c = replicator_->counters();
         r.replication = {{"connected", c.connected ? 1 : 0},

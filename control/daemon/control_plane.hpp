@@ -17,6 +17,8 @@
 #include "metrics.hpp"
 #include "ng_commands.hpp"
 #include "ng_server.hpp"
+#include "recorder.hpp"
+#include "recordings.hpp"
 #include "relay.hpp"
 #include "replicator.hpp"
 #include "rtpp_commands.hpp"
@@ -72,7 +74,11 @@ class ControlPlane {
     uv_loop_t* loop_;
     const std::vector<Interface>& interfaces_;
     Relay relay_;
+    // With --recording-dir: the thread that writes recordings (it reads the workers' rings, so
+    // it goes before the relay does).
+    std::unique_ptr<Recorder> recorder_;
     CallControl calls_;
+    Recordings recordings_;
     CallLog call_log_;
     QualityTally quality_tally_;
     NgCommands ng_commands_;

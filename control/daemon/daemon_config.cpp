@@ -3,9 +3,12 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -77,6 +80,9 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
                             standby (repeat for more): the instance that holds it serves the
                             calls of --instance-id and writes their records; the other keeps
                             copies with their sockets bound on it, ready. Needs --redis
+  --recording-dir DIR       record calls asked to be recorded (ng start recording, record-call;
+                            rtpproxy R) into DIR: a pcap file and a JSON file per call, 0640
+                            (default: off; the directory must exist and be writable)
   --log-level LEVEL         error, warning, info or debug (default info)
   --help                    this text
   --version                 the version
@@ -218,6 +224,21 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
             else
                 throw std::invalid_argument("--connected-sockets: '" + value +
                                             "' is not yes or no");
+        } else if (option == "--recording-dir") {
+            c.recording_dir = take();
+            while (c.recording_dir.size() > 1 && c.recording_dir.back() == '/')
+                c.recording_dir.pop_back();
+            if (c.recording_dir.empty())
+                throw std::invalid_argument("--recording-dir: a directory is needed");
+            struct stat st {};
+            if (::stat(c.recording_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+                throw std::invalid_argument("--recording-dir: '" + c.recording_dir +
+                                            "' is not a directory");
+            if (::access(c.recording_dir.c_str(), W_OK | X_OK) != 0)
+                throw std::invalid_argument("--recording-dir: cannot write to '" + c.recording_dir +
+                                            "': " + std::strerror(errno));
+            // Room for a few hundred milliseconds of a busy worker's recorded media.
+            c.relay.tap_slots = 4096;
         } else if (option == "--quality-figures") {
             if (take() == "yes")
                 c.relay.quality_figures = true;

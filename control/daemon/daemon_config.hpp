@@ -34,6 +34,8 @@ struct DaemonConfig {
     // Call state in Redis (off when unset), under this instance's name (default: the host name).
     std::optional<RedisTarget> redis;
     std::string instance_id;
+    // Recordings (pcap and metadata files) go here; empty: latchd records nothing.
+    std::string recording_dir;
 };
 
 struct CommandLine {

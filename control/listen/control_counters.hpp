@@ -42,6 +42,8 @@ struct ControlReport {
     std::map<std::string, uint64_t> replication;
     // The devices the kernel path is attached to ("eth1 (tcx)"); empty: media in userspace.
     std::vector<std::string> kernel_devices;
+    // Recordings by name ("active", "files failed"...); empty when latchd records nothing.
+    std::map<std::string, uint64_t> recording;
 };
 
 // The listener's counters by name ("requests", "bad requests"...), for statistics and metrics.

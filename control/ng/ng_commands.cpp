@@ -31,6 +31,10 @@ NgCommands::NgCommands(CallControl& calls) : calls_(calls) {
     handlers_["query"] = std::bind(&NgCommands::query, this, _1, _2);
     handlers_["list"] = std::bind(&NgCommands::list, this, _1, _2);
     handlers_["statistics"] = std::bind(&NgCommands::statistics, this, _1, _2);
+    for (const char* what : {"start", "stop", "pause"}) {
+        handlers_[std::string(what) + " recording"] =
+            [this, what](NgParams& p, const Respond& respond) { recording(p, respond, what); };
+    }
 }
 
 void NgCommands::dispatch(NgRequest& request, const NgServer::Respond& respond) {
@@ -93,6 +97,7 @@ Signal NgCommands::signal_of(const NgParams& p, const Sdp& sdp) const {
         d.proto = m.proto;
         d.rtcp_mux = m.rtcp_mux && !p.rtcp_mux.count("demux");
         if (d.transport == Transport::rtp) d.clock_rates = clock_rates(m);
+        d.codecs = codec_list(m);
         if (m.port != 0) {
             std::string address = sip_source ? *p.received_from : sdp.media_address(i)->address;
             auto rtp = Endpoint::parse(address, static_cast<uint16_t>(m.port));
@@ -146,6 +151,13 @@ void NgCommands::signal(NgParams& p, bool is_offer, const Respond& respond) {
     Sdp sdp = request_sdp(p);
     auto reply = answering(respond, [this, p, sdp, respond](const CallResult& r) {
         reply_with_sdp(r, sdp, p, respond);
+        if (r.error != CallError::none || recordings_ == nullptr) return;
+        // "record-call" starts the recording with the call (or keeps it going); the metadata
+        // of a later offer or answer replaces the earlier one.
+        if (p.record_call && recordings_->enabled())
+            recordings_->start(p.call_id, p.metadata, [](const RecordingReply&) {});
+        else
+            recordings_->set_metadata(p.call_id, p.metadata);
     });
     if (is_offer) {
         calls_.offer(signal_of(p, sdp), std::move(reply));
@@ -173,9 +185,41 @@ void NgCommands::query(NgParams& p, const Respond& respond) {
     calls_.query(p.call_id, answering(respond, [this, respond](const CallResult& r) {
                      if (r.error != CallError::none) return respond(ng_error(r.message));
                      nlohmann::json reply = format_call(*r.call, r.snapshot, calls_.clocks());
+                     if (const RecordingInfo* rec =
+                             recordings_ ? recordings_->find(r.call->call_id) : nullptr) {
+                         RecordingStatus s = recordings_->status(*rec);
+                         reply["recording"] = {{"file", rec->file},
+                                               {"state", s.failed      ? "failed"
+                                                         : rec->paused ? "paused"
+                                                                       : "recording"},
+                                               {"packets recorded", s.packets},
+                                               {"packets not recorded", r.snapshot.recording_drops},
+                                               {"metadata", rec->metadata}};
+                         if (s.failed) reply["recording"]["error"] = s.error;
+                     }
                      reply["result"] = "ok";
                      respond(reply);
                  }));
+}
+
+void NgCommands::recording(NgParams& p, const Respond& respond, const char* what) {
+    require(p.call_id, "call-id");
+    if (recordings_ == nullptr)
+        return respond(
+            ng_error("recording is not configured here (latchd records with --recording-dir)"));
+    auto done = [respond](const RecordingReply& r) {
+        if (!r.ok()) return respond(ng_error(r.error));
+        nlohmann::json reply = {{"result", "ok"}};
+        if (!r.warning.empty()) reply["warning"] = r.warning;
+        respond(reply);
+    };
+    // The whole call is recorded, whichever party a from-tag names.
+    if (std::string(what) == "start")
+        recordings_->start(p.call_id, p.metadata, done);
+    else if (std::string(what) == "stop")
+        recordings_->stop(p.call_id, done);
+    else
+        recordings_->pause(p.call_id, done);
 }
 
 void NgCommands::list(const NgParams& p, const Respond& respond) {

@@ -10,6 +10,7 @@
 #include "guard.hpp"
 #include "ng_params.hpp"
 #include "ng_server.hpp"
+#include "recordings.hpp"
 #include "sdp.hpp"
 
 namespace latch {
@@ -41,6 +42,9 @@ class NgCommands {
         control_report_ = std::move(report);
     }
     const CommandResults& command_results() const { return results_; }
+    // Where "start/stop/pause recording", the record-call flag and query's recording go;
+    // without it they are refused as not configured.
+    void set_recordings(Recordings* recordings) { recordings_ = recordings; }
 
   private:
     void offer(NgParams& p, const Respond& respond);
@@ -51,6 +55,8 @@ class NgCommands {
     void query(NgParams& p, const Respond& respond);
     void list(const NgParams& p, const Respond& respond);
     void statistics(const NgParams& p, const Respond& respond);
+    // start recording, stop recording, pause recording.
+    void recording(NgParams& p, const Respond& respond, const char* what);
 
     // The CallControl form of an offer or answer carrying `sdp`. Throws NgParamError.
     Signal signal_of(const NgParams& p, const Sdp& sdp) const;
@@ -59,6 +65,7 @@ class NgCommands {
                         const Respond& respond) const;
 
     CallControl& calls_;
+    Recordings* recordings_ = nullptr;
     std::map<std::string, Handler> handlers_;
     std::function<ControlReport()> control_report_;
     CommandResults results_;

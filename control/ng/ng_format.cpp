@@ -161,6 +161,19 @@ nlohmann::json format_control(const ControlReport& report) {
     return control;
 }
 
+namespace {
+
+// Recordings: the workers' copies (and those a full ring refused: the datagrams were relayed,
+// not recorded) and the recorder's files.
+nlohmann::json recording_json(const WorkerStats& all, const ControlReport& report) {
+    nlohmann::json j = {{"packets copied", all.recorded},
+                        {"packets not recorded (ring full)", all.recording_drops}};
+    for (const auto& [name, n] : report.recording) j[name] = n;
+    return j;
+}
+
+}  // namespace
+
 nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64_t calls,
                                  const ControlReport& report) {
     const WorkerStats all = total(workers);
@@ -191,6 +204,7 @@ nlohmann::json format_statistics(const std::vector<WorkerStats>& workers, uint64
             {"drops", std::move(drops)},
             {"port pairs", {{"total", all.ports_capacity}, {"free", all.ports_available}}},
             {"workers", std::move(per_worker)},
+            {"recording", recording_json(all, report)},
             {"control", format_control(report)}};
 }
 

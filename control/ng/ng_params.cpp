@@ -110,6 +110,12 @@ NgParams read_ng_params(const nlohmann::json& dict) {
             p.tos = integer(v, key);
         else if (key == "label")
             p.label = text(v, key);
+        else if (key == "metadata")
+            p.metadata = text(v, key);
+        else if (key == "record-call") {
+            std::string on = normalize_flag(text(v, key));
+            p.record_call = on == "yes" || on == "on" || on == "true";
+        }
     }
     if (p.direction.size() > 2) throw NgParamError("'direction' must name at most two interfaces");
     if (!p.direction.empty()) {
@@ -123,6 +129,10 @@ NgParams read_ng_params(const nlohmann::json& dict) {
         throw NgParamError("'delete-delay' must not be negative");
     if (p.limit < 0) throw NgParamError("'limit' must not be negative");
     if (p.tos && (*p.tos < 0 || *p.tos > 255)) throw NgParamError("'TOS' must be from 0 to 255");
+    if (p.flag("record-call")) p.record_call = true;
+    if (p.metadata.size() > kMaxMetadata)
+        throw NgParamError("'metadata' must be at most " + std::to_string(kMaxMetadata) +
+                           " characters");
     if (p.label.size() > kMaxLabel)
         throw NgParamError("'label' must be at most " + std::to_string(kMaxLabel) + " characters");
     return p;

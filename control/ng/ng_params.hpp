@@ -20,6 +20,8 @@ class NgParamError : public std::runtime_error {
 
 // The longest party label accepted (it is kept with the call and in its record).
 constexpr std::size_t kMaxLabel = 256;
+// The longest recording metadata string accepted (it is written with the recording).
+constexpr std::size_t kMaxMetadata = 4096;
 
 struct NgParams {
     std::string command;
@@ -39,7 +41,9 @@ struct NgParams {
     std::optional<int64_t> delete_delay;  // seconds
     int64_t limit = 32;                   // list
     std::optional<int64_t> tos;
-    std::string label;  // names the party whose SDP this is (rtpengine's label)
+    std::string label;         // names the party whose SDP this is (rtpengine's label)
+    std::string metadata;      // kept with the call's recording
+    bool record_call = false;  // flag "record-call", or "record call": "yes"/"on"
 
     bool flag(const char* name) const { return flags.count(name) != 0; }
 };

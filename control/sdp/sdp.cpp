@@ -272,4 +272,33 @@ ClockRates clock_rates(const SdpMedia& media) {
     return rates;
 }
 
+std::string codec_list(const SdpMedia& media) {
+    std::string out;
+    std::size_t n = 0;
+    for (const std::string& format : media.formats) {
+        if (++n > 32) break;
+        if (!out.empty()) out += ", ";
+        out += format;
+        auto type = number(format);
+        bool named = false;
+        for (const SdpRtpmap& map : media.rtpmaps) {
+            if (type && map.payload_type == *type && !named) {
+                out += " " + map.encoding + "/" + std::to_string(map.clock_rate);
+                named = true;
+            }
+        }
+        // RFC 3551's static types that phones send without an rtpmap line.
+        static const std::pair<unsigned, const char*> kStatic[] = {
+            {0, "PCMU/8000"}, {3, "GSM/8000"}, {4, "G723/8000"}, {8, "PCMA/8000"},
+            {9, "G722/8000"}, {13, "CN/8000"}, {18, "G729/8000"}};
+        for (const auto& [number_of, name] : kStatic) {
+            if (!named && type && *type == number_of) {
+                out += std::string(" ") + name;
+                named = true;
+            }
+        }
+    }
+    return out;
+}
+
 }  // namespace latch

@@ -59,6 +59,9 @@ Sdp parse_sdp(std::string_view body);
 // The clock rates of a stream's payload types in the m= line's order (rtpmap, else RFC 3551's
 // static types), as many as the table holds.
 ClockRates clock_rates(const SdpMedia& media);
+// The stream's formats as its SDP names them: "0 PCMU/8000, 101 telephone-event/8000" (a
+// format without rtpmap by its number alone), at most 32 of them.
+std::string codec_list(const SdpMedia& media);
 
 struct SdpMediaRewrite {
     unsigned port = 0;       // relay RTP port (ignored for port-0 streams)

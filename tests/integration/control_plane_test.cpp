@@ -42,7 +42,7 @@ json exchange(NgClient& client, const std::string& wire, NgEncoding encoding) {
 }
 
 // Records what the observers hear. Written on the control thread, read by the test thread.
-struct Recorder final : CallObserver {
+struct EventLog final : CallObserver {
     std::mutex mutex;
     std::vector<std::string> events;
     SessionSnapshot final;
@@ -125,10 +125,10 @@ TEST_CASE("an observer that throws costs neither the call nor the other observer
             throw std::runtime_error("observer failure");
         }
     } failing;
-    Recorder recorder;
+    EventLog events;
     InProcessDaemon latchd(small("31100", "31199"), [&](ControlPlane& plane) {
         plane.add_observer(failing);
-        plane.add_observer(recorder);
+        plane.add_observer(events);
     });
     NgClient client(latchd.ng());
     UdpPeer a;
@@ -138,7 +138,7 @@ TEST_CASE("an observer that throws costs neither the call nor the other observer
                                   {"sdp", audio_sdp(a.local().port())}},
                                  NgEncoding::bencode, 3s);
     CHECK(offer["result"] == "ok");
-    CHECK(recorder.seen() == std::vector<std::string>{"created obs", "signalled obs leg 0"});
+    CHECK(events.seen() == std::vector<std::string>{"created obs", "signalled obs leg 0"});
     json stats = *client.request({{"command", "statistics"}}, NgEncoding::json, 3s);
     CHECK(stats["statistics"]["control"]["observer failures"] == 1);
     CHECK(stats["statistics"]["calls"] == 1);
@@ -147,9 +147,9 @@ TEST_CASE("an observer that throws costs neither the call nor the other observer
 
 TEST_CASE("observers hear a call created, signalled, learned and ended with its counters",
           "[control-plane][observers]") {
-    Recorder recorder;
+    EventLog events;
     InProcessDaemon latchd(small("31200", "31299"),
-                           [&](ControlPlane& plane) { plane.add_observer(recorder); });
+                           [&](ControlPlane& plane) { plane.add_observer(events); });
     NgClient client(latchd.ng());
     UdpPeer a, b;
     json offer = *client.request({{"command", "offer"},
@@ -174,7 +174,7 @@ TEST_CASE("observers hear a call created, signalled, learned and ended with its 
     // The learning reports arrive after the packets that taught: wait for both.
     auto deadline = std::chrono::steady_clock::now() + 3s;
     auto learned = [&] {
-        auto seen = recorder.seen();
+        auto seen = events.seen();
         return std::count(seen.begin(), seen.end(), "learned c1");
     };
     while (learned() < 2 && std::chrono::steady_clock::now() < deadline) a.receive(20ms);
@@ -185,9 +185,9 @@ TEST_CASE("observers hear a call created, signalled, learned and ended with its 
     CHECK(deleted["result"] == "ok");
     std::vector<std::string> expected = {"created c1", "signalled c1 leg 0", "signalled c1 leg 1",
                                          "learned c1", "learned c1",         "ended c1 deleted"};
-    CHECK(recorder.seen() == expected);
+    CHECK(events.seen() == expected);
     FlowCounters total;
-    for (const auto& m : recorder.final.media)
+    for (const auto& m : events.final.media)
         for (const auto& leg : m.flows)
             for (const auto& flow : leg) total += flow.counters;
     CHECK(total.packets_in == 6);

@@ -35,14 +35,17 @@ struct CallTargets {
     Endpoint a_sends_to;  // the answer's port
     Endpoint b_sends_to;  // the offer's
 };
-// `a_label`, `b_label`: rtpengine's label for each party, sent when not empty.
+// `a_label`, `b_label`: rtpengine's label for each party, sent when not empty; `offer_extra`:
+// more keys for the offer (flags, metadata...).
 inline CallTargets set_up_call(NgClient& client, const std::string& call_id, uint16_t a_port,
                                uint16_t b_port, NgEncoding encoding,
-                               const std::string& a_label = "", const std::string& b_label = "") {
+                               const std::string& a_label = "", const std::string& b_label = "",
+                               const nlohmann::json& offer_extra = nlohmann::json::object()) {
     using namespace std::chrono_literals;
     nlohmann::json offer_request = {
         {"command", "offer"}, {"call-id", call_id}, {"from-tag", "a"}, {"sdp", audio_sdp(a_port)}};
     if (!a_label.empty()) offer_request["label"] = a_label;
+    offer_request.update(offer_extra);
     auto offer = client.request(offer_request, encoding, 3s);
     REQUIRE(offer);
     nlohmann::json answer_request = {{"command", "answer"},

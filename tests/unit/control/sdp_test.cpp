@@ -232,4 +232,8 @@ TEST_CASE("payload types' clock rates come from rtpmap, else the static table", 
     CHECK(rates.rate_of(96) == 0);  // dynamic, with no usable rtpmap
     CHECK(rates.size() == 5);
     CHECK(clock_rates(sdp.media[1]).rate_of(97) == 90000);
+    // What recordings' metadata says of the codecs: each format by its rtpmap or static name.
+    CHECK(codec_list(audio) ==
+          "111 opus/48000, 0 PCMU/8000, 9 G722/8000, 101 telephone-event/8000, 96, 13 CN/8000");
+    CHECK(codec_list(sdp.media[1]) == "97 H264/90000");
 }

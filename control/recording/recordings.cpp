@@ -1,0 +1,225 @@
+// Recordings. Control thread only; the metadata file is written by the recorder's thread once
+// the pcap file is complete.
+#include "recordings.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "log.hpp"
+
+namespace latch {
+namespace {
+
+int64_t wall_now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string iso_time(int64_t us) {
+    std::time_t t = static_cast<std::time_t>(us / 1'000'000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:03}Z", buf, (us % 1'000'000) / 1000);
+}
+
+uint64_t fnv1a(const std::string& text) {
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+// Written next to the pcap file, 0640, never over an existing file. The recorder's thread.
+void write_metadata(const std::string& path, const std::string& text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    bool ok = fd >= 0;
+    if (ok) {
+        ::fchmod(fd, 0640);
+        std::size_t done = 0;
+        while (ok && done < text.size()) {
+            ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            ok = n > 0;
+            if (ok) done += static_cast<std::size_t>(n);
+        }
+        ok = ::close(fd) == 0 && ok;
+    }
+    if (!ok) log(LogLevel::warning, "recording metadata {}: {}", path, std::strerror(errno));
+}
+
+}  // namespace
+
+std::string recording_file_name(const std::string& call_id, uint64_t unique) {
+    std::string safe;
+    for (char c : call_id) {
+        if (safe.size() == 64) break;
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::strchr(".-_+=@", c) != nullptr;
+        safe += keep && c != '\0' ? c : '_';
+    }
+    if (safe.empty() || safe[0] == '.') safe.insert(safe.begin(), '_');
+    return fmt::format("{}-{:016x}-{}", safe, fnv1a(call_id), unique);
+}
+
+Recordings::Recordings(CallControl& calls, Recorder* recorder, std::string dir)
+    : calls_(calls), recorder_(recorder), dir_(std::move(dir)) {}
+
+const RecordingInfo* Recordings::find(const std::string& call_id) const {
+    auto it = active_.find(call_id);
+    return it == active_.end() ? nullptr : &it->second;
+}
+
+RecordingStatus Recordings::status(const RecordingInfo& r) const {
+    return recorder_ ? recorder_->status(r.id) : RecordingStatus{};
+}
+
+RecorderTotals Recordings::totals() const {
+    return recorder_ ? recorder_->totals() : RecorderTotals{};
+}
+
+void Recordings::set_metadata(const std::string& call_id, const std::string& metadata) {
+    auto it = active_.find(call_id);
+    if (it != active_.end() && !metadata.empty()) it->second.metadata = metadata;
+}
+
+void Recordings::start(const std::string& call_id, const std::string& metadata, Done done) {
+    if (!enabled()) {
+        return done({"recording is not configured here (latchd records with --recording-dir)", ""});
+    }
+    if (calls_.find(call_id) == nullptr) return done({"Unknown call-id", ""});
+    auto it = active_.find(call_id);
+    if (it != active_.end() && !it->second.paused) {
+        set_metadata(call_id, metadata);
+        return done({"", "the call is already being recorded"});
+    }
+    bool resume = it != active_.end();
+    uint64_t id = resume ? it->second.id : next_id_++;
+    if (!resume) {
+        RecordingInfo info;
+        info.id = id;
+        info.started_us = wall_now_us();
+        info.file = dir_ + "/" + recording_file_name(call_id, info.started_us / 1000) + ".pcap";
+        info.metadata = metadata;
+        recorder_->open(id, info.file);
+        active_.emplace(call_id, info);
+        log(LogLevel::info, "call {} recorded to {}", call_id, info.file);
+    } else {
+        it->second.paused = false;
+        set_metadata(call_id, metadata);
+    }
+    calls_.set_recording(call_id, id, [this, call_id, done, resume](const CallResult& r) {
+        if (r.error == CallError::none) return done({});
+        // The call went (or its worker refused) before the copies began.
+        if (!resume) finish(call_id, r.call, nullptr, "refused");
+        done({r.message.empty() ? "the call could not be recorded" : r.message, ""});
+    });
+}
+
+void Recordings::pause(const std::string& call_id, Done done) {
+    if (!enabled()) {
+        return done({"recording is not configured here (latchd records with --recording-dir)", ""});
+    }
+    if (calls_.find(call_id) == nullptr) return done({"Unknown call-id", ""});
+    auto it = active_.find(call_id);
+    if (it == active_.end()) return done({"", "the call is not being recorded"});
+    if (it->second.paused) return done({"", "the recording is paused already"});
+    it->second.paused = true;
+    calls_.set_recording(call_id, 0, [done](const CallResult& r) {
+        done(r.error == CallError::none ? RecordingReply{} : RecordingReply{r.message, ""});
+    });
+}
+
+void Recordings::stop(const std::string& call_id, Done done) {
+    if (!enabled()) {
+        return done({"recording is not configured here (latchd records with --recording-dir)", ""});
+    }
+    if (calls_.find(call_id) == nullptr) return done({"Unknown call-id", ""});
+    if (active_.find(call_id) == active_.end()) return done({"", "the call is not being recorded"});
+    calls_.set_recording(call_id, 0, [this, call_id, done](const CallResult& r) {
+        // Whatever the worker said, the copies stop here: the file is complete.
+        finish(call_id, r.call, r.error == CallError::none ? &r.snapshot : nullptr, "stopped");
+        done({});
+    });
+}
+
+void Recordings::call_ended(const Call& call, const SessionSnapshot& final, CallEnd why) {
+    if (active_.count(call.call_id) == 0) return;
+    finish(call.call_id, &call, &final,
+           why == CallEnd::deleted     ? "call deleted"
+           : why == CallEnd::timed_out ? "call timed out"
+                                       : "call failed");
+}
+
+void Recordings::close_all() {
+    while (!active_.empty()) {
+        std::string call_id = active_.begin()->first;
+        finish(call_id, calls_.find(call_id), nullptr, "latchd stopped");
+    }
+}
+
+void Recordings::finish(const std::string& call_id, const Call* call, const SessionSnapshot* final,
+                        const char* why) {
+    auto it = active_.find(call_id);
+    if (it == active_.end()) return;
+    RecordingInfo info = it->second;
+    active_.erase(it);
+    int64_t now = wall_now_us();
+    nlohmann::json meta = {{"call-id", call_id},
+                           {"file", info.file.substr(info.file.rfind('/') + 1)},
+                           {"metadata", info.metadata},
+                           {"started", iso_time(info.started_us)},
+                           {"stopped", iso_time(now)},
+                           {"started unix ms", info.started_us / 1000},
+                           {"stopped unix ms", now / 1000},
+                           {"ended by", why}};
+    if (call != nullptr) {
+        nlohmann::json parties = nlohmann::json::array();
+        for (int leg = 0; leg < kLegs; ++leg) {
+            nlohmann::json media = nlohmann::json::array();
+            for (std::size_t i = 0; i < call->media.size(); ++i) {
+                nlohmann::json m = {{"type", call->media[i].type},
+                                    {"protocol", call->media[i].proto},
+                                    {"codecs", call->media[i].codecs[leg]}};
+                if (final != nullptr && i < final->media.size()) {
+                    const auto& flows = final->media[i].flows[leg];
+                    m["relay port"] = flows[0].local.port();
+                    if (flows[0].learned.is_set()) m["rtp from"] = flows[0].learned.to_string();
+                    if (flows[1].learned.is_set()) m["rtcp from"] = flows[1].learned.to_string();
+                    m["packets"] = flows[0].counters.packets_in + flows[1].counters.packets_in;
+                }
+                media.push_back(std::move(m));
+            }
+            parties.push_back({{"tag", call->tags[leg]},
+                               {"label", call->labels[leg]},
+                               {"media", std::move(media)}});
+        }
+        meta["parties"] = std::move(parties);
+    }
+    if (final != nullptr) meta["packets dropped"] = final->recording_drops;
+    std::string path = info.file.substr(0, info.file.size() - 5) + ".json";
+    log(LogLevel::info, "call {}: recording {} closed ({})", call_id, info.file, why);
+    recorder_->close(info.id, [meta = std::move(meta), path](const RecordingStatus& s) mutable {
+        meta["packets recorded"] = s.packets;
+        meta["bytes recorded"] = s.bytes;
+        meta["failed"] = s.failed;
+        if (s.failed) meta["error"] = s.error;
+        write_metadata(path,
+                       meta.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    });
+}
+
+}  // namespace latch

@@ -1,0 +1,261 @@
+// Recording through the real latchd: calls recorded from the offer's record-call flag and by
+// start/pause/stop recording over ng, in both encodings; the pcap files read back by tshark
+// (every stream, its packet count, the caller's payload as sent), the metadata beside them,
+// and the requests that cannot be served answered precisely.
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "daemon_process.hpp"
+#include "ng_client.hpp"
+#include "phone_sdp.hpp"
+#include "rtp_builder.hpp"
+#include "udp_peer.hpp"
+
+using namespace latch;
+using namespace latch::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kTshark = "/usr/bin/tshark";
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/latch-recording-test.XXXXXX";
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+// The caller's "tone": a payload that differs with every packet, so that tshark's decode of
+// the recording can be held against exactly what was sent.
+Bytes tone(uint32_t ssrc, uint16_t seq) {
+    Bytes p = make_rtp(ssrc, seq, seq);
+    for (std::size_t i = 16; i < p.size(); ++i) p[i] = static_cast<uint8_t>(seq * 7 + i);
+    return p;
+}
+
+std::string hex(const Bytes& b, std::size_t from) {
+    std::string out;
+    for (std::size_t i = from; i < b.size(); ++i) out += fmt::format("{:02x}", b[i]);
+    return out;
+}
+
+// Both phones send `count` packets from `first`, 5 ms apart; each hears the other's.
+void talk(const UdpPeer& a, const Endpoint& a_to, const UdpPeer& b, const Endpoint& b_to,
+          uint16_t first, uint16_t count) {
+    for (uint16_t seq = first; seq < first + count; ++seq) {
+        a.send_to(a_to, tone(0xA, seq));
+        b.send_to(b_to, make_rtp(0xB, seq, seq));
+        std::this_thread::sleep_for(5ms);
+    }
+    int heard_a = 0, heard_b = 0;
+    while (b.receive(100ms)) ++heard_b;
+    while (a.receive(20ms)) ++heard_a;
+    CHECK(heard_b == count);
+    CHECK(heard_a == count);
+}
+
+// The recording files of a call in `dir`: its pcap and its metadata.
+std::pair<fs::path, fs::path> files_of(const fs::path& dir, const std::string& call_id) {
+    fs::path pcap, meta;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        std::string name = e.path().filename().string();
+        if (name.rfind(call_id + "-", 0) != 0) continue;
+        if (e.path().extension() == ".pcap") pcap = e.path();
+        if (e.path().extension() == ".json") meta = e.path();
+    }
+    return {pcap, meta};
+}
+
+json read_json(const fs::path& p) {
+    std::ifstream in(p);
+    return json::parse(in);
+}
+
+// tshark's RTP streams of a recording: SSRC -> packets.
+std::map<std::string, int> rtp_streams(const fs::path& pcap) {
+    auto r = run_program(
+        kTshark, {"-r", pcap.string(), "-q", "-o", "rtp.heuristic_rtp:TRUE", "-z", "rtp,streams"},
+        30s);
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    std::map<std::string, int> streams;
+    std::regex line(R"((0x[0-9A-Fa-f]{8})\s+\S+\s+(\d+)\s+(-?\d+))");
+    for (std::sregex_iterator it(r.output.begin(), r.output.end(), line), end; it != end; ++it)
+        streams[(*it)[1].str()] = std::stoi((*it)[2].str());
+    return streams;
+}
+
+// tshark's decode of one stream of a recording: "seq payload-hex" per packet.
+std::vector<std::string> decoded(const fs::path& pcap, uint32_t ssrc) {
+    auto r = run_program(kTshark,
+                         {"-r", pcap.string(), "-o", "rtp.heuristic_rtp:TRUE", "-Y",
+                          fmt::format("rtp.ssrc == {:#x}", ssrc), "-T", "fields", "-e", "rtp.seq",
+                          "-e", "rtp.payload"},
+                         30s);
+    CHECK(r.exit_code == 0);
+    std::vector<std::string> lines;
+    std::istringstream in(r.output);
+    for (std::string l; std::getline(in, l);) {
+        l.erase(std::remove(l.begin(), l.end(), ':'), l.end());
+        std::replace(l.begin(), l.end(), '\t', ' ');
+        if (!l.empty() && std::isdigit(static_cast<unsigned char>(l[0])))  // not tshark's notes
+            lines.push_back(l);
+    }
+    return lines;
+}
+
+json ng(NgClient& client, json request, NgEncoding encoding) {
+    auto reply = client.request(request, encoding, 3s);
+    REQUIRE(reply);
+    return *reply;
+}
+
+}  // namespace
+
+TEST_CASE("calls recorded through ng are pcap files tshark reads as what was relayed",
+          "[recording][daemon]") {
+    if (access(kTshark, X_OK) != 0) {
+        WARN("tshark is not installed (apt-get install tshark): the recordings go unread");
+        return;
+    }
+    TempDir dir;
+    DaemonProcess latchd(
+        {"--port-min", "29720", "--port-max", "29759", "--recording-dir", dir.path.string()});
+    NgClient client(latchd.ng());
+
+    SECTION("from the offer's record-call flag, with metadata (bencode)") {
+        UdpPeer a, b;
+        auto [a_to, b_to] =
+            set_up_call(client, "rec-flag", a.local().port(), b.local().port(), NgEncoding::bencode,
+                        "", "", {{"flags", {"record-call"}}, {"metadata", "customer=42"}});
+        talk(a, a_to, b, b_to, 1, 50);
+        json q = ng(client, {{"command", "query"}, {"call-id", "rec-flag"}}, NgEncoding::bencode);
+        REQUIRE(q.contains("recording"));
+        CHECK(q["recording"]["state"] == "recording");
+        CHECK(q["recording"]["metadata"] == "customer=42");
+        CHECK(q["recording"]["file"].get<std::string>().rfind(dir.path.string(), 0) == 0);
+        CHECK(ng(client, {{"command", "delete"}, {"call-id", "rec-flag"}},
+                 NgEncoding::bencode)["result"] == "ok");
+        fs::path pcap, meta;
+        for (int i = 0; i < 50 && meta.empty(); ++i) {  // written once the recorder closed it
+            std::tie(pcap, meta) = files_of(dir.path, "rec-flag");
+            if (meta.empty()) std::this_thread::sleep_for(20ms);
+        }
+        REQUIRE(!pcap.empty());
+        REQUIRE(!meta.empty());
+        struct stat st {};
+        REQUIRE(stat(pcap.c_str(), &st) == 0);
+        CHECK((st.st_mode & 0777) == 0640);
+
+        auto streams = rtp_streams(pcap);
+        CHECK(streams.size() == 2);
+        CHECK(streams["0x0000000A"] + streams["0x0000000a"] == 50);
+        CHECK(streams["0x0000000B"] + streams["0x0000000b"] == 50);
+        auto lines = decoded(pcap, 0xA);
+        REQUIRE(lines.size() == 50);
+        for (uint16_t seq = 1; seq <= 50; ++seq)
+            CHECK(lines[seq - 1] == fmt::format("{} {}", seq, hex(tone(0xA, seq), 12)));
+
+        json m = read_json(meta);
+        CHECK(m["call-id"] == "rec-flag");
+        CHECK(m["metadata"] == "customer=42");
+        CHECK(m["packets recorded"] == 100);
+        CHECK(m["packets dropped"] == 0);
+        CHECK(m["failed"] == false);
+        CHECK(m["ended by"] == "call deleted");
+        REQUIRE(m["parties"].size() == 2);
+        CHECK(m["parties"][0]["tag"] == "a");
+        CHECK(m["parties"][0]["media"][0]["codecs"] == "0 PCMU/8000");
+        CHECK(m["parties"][0]["media"][0]["rtp from"] == a.local().to_string());
+        CHECK(m["parties"][1]["media"][0]["rtp from"] == b.local().to_string());
+    }
+
+    SECTION("started, paused, resumed and stopped by command mid-call (JSON)") {
+        UdpPeer a, b;
+        auto [a_to, b_to] =
+            set_up_call(client, "rec-cmd", a.local().port(), b.local().port(), NgEncoding::json);
+        auto cmd = [&](const char* what) {
+            return ng(client, {{"command", what}, {"call-id", "rec-cmd"}, {"from-tag", "a"}},
+                      NgEncoding::json);
+        };
+        talk(a, a_to, b, b_to, 1, 10);  // before: not recorded
+        CHECK(cmd("stop recording")["warning"] == "the call is not being recorded");
+        CHECK(cmd("start recording")["result"] == "ok");
+        CHECK(cmd("start recording")["warning"] == "the call is already being recorded");
+        talk(a, a_to, b, b_to, 11, 20);  // 11-30 recorded
+        CHECK(cmd("pause recording")["result"] == "ok");
+        talk(a, a_to, b, b_to, 31, 10);                   // 31-40 not
+        CHECK(cmd("start recording")["result"] == "ok");  // resumes the same file
+        talk(a, a_to, b, b_to, 41, 10);                   // 41-50 recorded
+        CHECK(cmd("stop recording")["result"] == "ok");
+        talk(a, a_to, b, b_to, 51, 10);  // after: not
+        json q = ng(client, {{"command", "query"}, {"call-id", "rec-cmd"}}, NgEncoding::json);
+        CHECK_FALSE(q.contains("recording"));
+        auto [pcap, meta] = files_of(dir.path, "rec-cmd");
+        for (int i = 0; i < 50 && meta.empty(); ++i) {
+            std::this_thread::sleep_for(20ms);
+            std::tie(pcap, meta) = files_of(dir.path, "rec-cmd");
+        }
+        REQUIRE(!meta.empty());
+        auto lines = decoded(pcap, 0xA);
+        std::vector<std::string> seqs;
+        for (const auto& l : lines) seqs.push_back(l.substr(0, l.find(' ')));
+        std::vector<std::string> want;
+        for (int s = 11; s <= 30; ++s) want.push_back(std::to_string(s));
+        for (int s = 41; s <= 50; ++s) want.push_back(std::to_string(s));
+        CHECK(seqs == want);
+        json m = read_json(meta);
+        CHECK(m["packets recorded"] == 60);
+        CHECK(m["ended by"] == "stopped");
+        CHECK(ng(client, {{"command", "delete"}, {"call-id", "rec-cmd"}},
+                 NgEncoding::json)["result"] == "ok");
+    }
+
+    SECTION("requests that cannot be served get a precise answer") {
+        for (NgEncoding e : {NgEncoding::bencode, NgEncoding::json}) {
+            json r = ng(client, {{"command", "start recording"}, {"call-id", "nobody"}}, e);
+            CHECK(r["result"] == "error");
+            CHECK(r["error-reason"] == "Unknown call-id");
+            r = ng(client, {{"command", "stop recording"}}, e);
+            CHECK(r["error-reason"] == "missing key 'call-id'");
+        }
+    }
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("without --recording-dir recording is refused with the reason; a bad one stops latchd",
+          "[recording][daemon]") {
+    {
+        DaemonProcess latchd({"--port-min", "29760", "--port-max", "29769"});
+        NgClient client(latchd.ng());
+        UdpPeer a, b;
+        set_up_call(client, "norec", a.local().port(), b.local().port(), NgEncoding::bencode);
+        json r =
+            ng(client, {{"command", "start recording"}, {"call-id", "norec"}}, NgEncoding::bencode);
+        CHECK(r["result"] == "error");
+        CHECK_THAT(r["error-reason"].get<std::string>(), Catch::Contains("--recording-dir"));
+        CHECK(latchd.stop() == 0);
+    }
+    auto missing = run_program(LATCHD_PATH, {"--recording-dir", "/nonexistent/latch-recordings"});
+    CHECK(missing.exit_code != 0);
+    CHECK_THAT(missing.output, Catch::Contains("--recording-dir: cannot write to"));
+    auto file = run_program(LATCHD_PATH, {"--recording-dir", "/etc/hostname"});
+    CHECK(file.exit_code != 0);
+    CHECK_THAT(file.output, Catch::Contains("is not a directory"));
+}
