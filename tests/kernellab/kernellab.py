@@ -11,7 +11,8 @@ phone B (.21, ::21) and a stranger (.66, ::66). latchd is controlled over its ow
 root namespace (198.51.100.16/30). Everything is created and removed here; traffic stays inside
 these namespaces. Exit 77 (skipped) without root, iproute2 or a kernel path that loads.
 """
-import argparse, json, os, select, shutil, socket, struct, subprocess, sys, time, urllib.request
+import argparse, json, os, select, shutil, socket, struct, subprocess, sys, tempfile, time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "natlab"))
 import natlab  # noqa: E402  (the namespaces, veths and latchd driving of the NAT lab)
@@ -204,12 +205,13 @@ class Latchd(natlab.Relay):
         return self.log
 
 
-def call(relay, call_id, fam, a_port, b_port, tos=TOS):
+def call(relay, call_id, fam, a_port, b_port, tos=TOS, offer_extra=None):
     ai, bi = (0, 0) if fam == 4 else (1, 1)
     a_addr, b_addr = PHONES["a"][ai], PHONES["b"][bi]
     iface = "v4" if fam == 4 else "v6"
     offer = relay.request({"command": "offer", "call-id": call_id, "from-tag": "A",
-                           "direction": [iface, iface], "TOS": tos, "sdp": sdp(a_addr, a_port)})
+                           "direction": [iface, iface], "TOS": tos, "sdp": sdp(a_addr, a_port),
+                           **(offer_extra or {})})
     assert offer.get("result") == "ok", offer
     answer = relay.request({"command": "answer", "call-id": call_id, "from-tag": "A", "to-tag": "B",
                             "direction": [iface, iface], "TOS": tos, "sdp": sdp(b_addr, b_port)})
@@ -314,6 +316,61 @@ def quality(relay, checks, kernel, a_port, b_port, count=400):
     c("rtpengine's SSRC entry has the cumulative loss and a MOS",
       ssrc.get("cumulative loss") == lost and ssrc.get("average MOS", {}).get("MOS", 0) > 10,
       f"{ssrc.get('cumulative loss')}, MOS {ssrc.get('average MOS', {}).get('MOS')}")
+    relay.request({"command": "delete", "call-id": name})
+
+
+def pcap_packets(path):
+    """Datagrams in a pcap file, by source port (libpcap's format: a 24-byte header, then a
+    16-byte header before each packet; raw IPv4 here)."""
+    by_port = {}
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 24
+    while at + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, at + 8)[0]
+        packet = data[at + 16:at + 16 + caplen]
+        port = struct.unpack_from("!H", packet, 20)[0]
+        by_port[port] = by_port.get(port, 0) + 1
+        at += 16 + caplen
+    return by_port
+
+
+def recorded(relay, checks, kernel, recdir, a_port, b_port, count=400):
+    """A recorded call stays in userspace, where every datagram can be copied, and goes to the
+    kernel path once the recording stops; the recording holds what was relayed meanwhile."""
+    name = f"recorded-{'kernel' if kernel else 'user'}"
+    (a_to, _, _), (b_to, _, _) = call(relay, name, 4, a_port, b_port,
+                                      offer_extra={"flags": ["record-call"]})
+    pa = start_media("a", PHONES["a"][0], a_port, a_to, 0xA8, count=count, delay_ms=300)
+    pb = start_media("b", PHONES["b"][0], b_port, b_to, 0xB8, count=count, delay_ms=300)
+    time.sleep(0.3 + count * 0.005 / 3)
+    _, during = streams(relay, name)
+    stop = relay.request({"command": "stop recording", "call-id": name})
+    time.sleep(count * 0.005 / 3)
+    _, after = streams(relay, name)
+    ra, rb = finish(pa), finish(pb)
+    c = lambda what, ok, detail="": checks.check(name, what, ok, detail)
+    c("while recorded, A's RTP is relayed in userspace", during[("A", 0)].get("path") == "userspace")
+    c("the recording stops", stop.get("result") == "ok", str(stop))
+    want = "kernel" if kernel else "userspace"
+    c(f"after it, A's RTP is on the {want} path", after[("A", 0)].get("path") == want)
+    c("B hears all of A's RTP, recorded or not", rb["rtp"] >= ra["sent_rtp"] - 10,
+      f"{rb['rtp']}/{ra['sent_rtp']}")
+    meta = [f for f in os.listdir(recdir) if f.startswith(name + "-") and f.endswith(".json")]
+    for _ in range(50):
+        if meta:
+            break
+        time.sleep(0.05)
+        meta = [f for f in os.listdir(recdir) if f.startswith(name + "-") and f.endswith(".json")]
+    if not meta:
+        return c("the recording's files are written", False)
+    with open(os.path.join(recdir, meta[0])) as f:
+        m = json.load(f)
+    by_port = pcap_packets(os.path.join(recdir, meta[0][:-5] + ".pcap"))
+    got = by_port.get(a_port, 0)
+    c("the pcap holds A's datagrams up to the stop, as many as the metadata counts",
+      count / 4 <= got <= count and sum(by_port.values()) == m.get("packets recorded"),
+      f"{got} of A's, {sum(by_port.values())} in all, metadata {m.get('packets recorded')}")
     relay.request({"command": "delete", "call-id": name})
 
 
@@ -493,16 +550,17 @@ def main():
         return 77
     lab = Lab()
     checks = Checks()
+    recdir = tempfile.mkdtemp(prefix="latch-kernellab-")
     try:
         lab.build()
         try:
-            relay = Latchd(args.latchd, "on")
+            relay = Latchd(args.latchd, "on", extra=("--recording-dir", recdir))
         except RuntimeError as e:
             print(f"kernel lab skipped: the kernel path does not start here: {e}")
             return 77
         for kernel, r in ((True, relay), (False, None)):
             if r is None:
-                r = Latchd(args.latchd, "off")
+                r = Latchd(args.latchd, "off", extra=("--recording-dir", recdir))
             tag = "kernel" if kernel else "user"
             ra, rb = media_call(r, checks, f"ipv4-{tag}", 4, kernel, 40000 + (0 if kernel else 10),
                                 42000 + (0 if kernel else 10))
@@ -512,6 +570,8 @@ def main():
                        42020 + (0 if kernel else 10))
             stranger(r, checks, kernel, 40100 + (0 if kernel else 10), 42100 + (0 if kernel else 10))
             quality(r, checks, kernel, 40200 + (0 if kernel else 10), 42200 + (0 if kernel else 10))
+            recorded(r, checks, kernel, recdir, 40900 + (0 if kernel else 10),
+                     42900 + (0 if kernel else 10))
             reoffer(r, checks, kernel)
             rebinding(r, checks, kernel)
             log = r.finish()
@@ -523,6 +583,7 @@ def main():
         no_capabilities(args.latchd, checks)
     finally:
         lab.teardown()
+        shutil.rmtree(recdir, ignore_errors=True)
     if args.report:
         with open(args.report, "w") as f:
             f.write("| scenario | check | result | detail |\n| --- | --- | --- | --- |\n")
