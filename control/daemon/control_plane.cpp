@@ -55,6 +55,7 @@ ControlPlane::ControlPlane(const DaemonConfig& config, uv_loop_t* loop)
     calls_.add_observer(rtpp_commands_);
     calls_.add_observer(recordings_);
     ng_commands_.set_recordings(&recordings_);
+    rtpp_commands_.set_recordings(&recordings_);
     ng_commands_.set_control_report([this] { return report(); });
 }
 

@@ -212,12 +212,20 @@ RtppCommand parse_rtpp(std::string_view line) {
             args(0, 0);
             c.op = RtppOp::delete_all;
             return c;
+        case 'R':
+            // R callid from_tag [to_tag]: record the session (into --recording-dir).
+            c.op = RtppOp::record;
+            args(2, 3);
+            if (!mods.empty()) fail(kRtppBadModifier, "unsupported modifier for R");
+            c.call_id = std::string(w[1]);
+            c.from = tag(w[2]);
+            if (w.size() > 3) c.to = tag(w[3]);
+            return c;
         case 'P':
         case 'S':
-        case 'R':
         case 'C':
         case 'N':
-            fail(kRtppUnsupported, "play, record and copy are not supported");
+            fail(kRtppUnsupported, "play and copy are not supported");
         default:
             fail(kRtppUnknownCommand, "unknown command '" + std::string(head) + "'");
     }

@@ -15,7 +15,7 @@ enum RtppErrorCode : int {
     kRtppUnknownCommand = 0,
     kRtppArgumentCount = 1,
     kRtppBadModifier = 2,
-    kRtppUnsupported = 3,  // a command latch does not do (play, record, copy)
+    kRtppUnsupported = 3,  // a command latch does not do (play, copy), or a record it cannot
     kRtppBadPort = 5,
     kRtppBadAddress = 6,
     kRtppBadMediaNumber = 7,
@@ -34,7 +34,18 @@ struct RtppError {
     std::string why;  // for the log
 };
 
-enum class RtppOp { version, feature, update, lookup, remove, query, info, get_stats, delete_all };
+enum class RtppOp {
+    version,
+    feature,
+    update,
+    lookup,
+    remove,
+    query,
+    info,
+    get_stats,
+    delete_all,
+    record
+};
 
 struct RtppTag {
     std::string tag;

@@ -130,6 +130,8 @@ void RtppCommands::execute(std::string_view line, const Respond& respond) {
             return get_stats(c, counted);
         case RtppOp::delete_all:
             return delete_all(counted);
+        case RtppOp::record:
+            return record(c, counted);
     }
 }
 
@@ -295,6 +297,18 @@ void RtppCommands::get_stats(const RtppCommand& c, const Respond& respond) {
             }
             respond(out);
         }));
+}
+
+void RtppCommands::record(const RtppCommand& c, const Respond& respond) {
+    if (recordings_ == nullptr || !recordings_->enabled()) {
+        log(LogLevel::debug, "rtpproxy R for {}: latchd records nothing (no --recording-dir)",
+            c.call_id);
+        return respond(rtpp_error(kRtppUnsupported));
+    }
+    if (calls_.find(c.call_id) == nullptr) return respond(rtpp_error(kRtppSessionUnknown));
+    recordings_->start(c.call_id, "", [respond](const RecordingReply& r) {
+        respond(r.ok() ? "0" : rtpp_error(kRtppInternal));
+    });
 }
 
 void RtppCommands::delete_all(const Respond& respond) {

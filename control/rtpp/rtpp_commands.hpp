@@ -13,6 +13,7 @@
 #include "call_control.hpp"
 #include "control_counters.hpp"
 #include "guard.hpp"
+#include "recordings.hpp"
 #include "rtpp_command.hpp"
 
 namespace latch {
@@ -31,6 +32,8 @@ class RtppCommands final : public CallObserver {
     const CommandResults& command_results() const { return results_; }
     uint64_t notifications_sent() const { return notifications_sent_; }
     void call_ended(const Call& call, const SessionSnapshot& final, CallEnd why) override;
+    // Where R goes; without it (or with a latchd that records nothing) R answers E3.
+    void set_recordings(Recordings* recordings) { recordings_ = recordings; }
 
   private:
     // `body` as a continuation that owes `respond` its reply: if it throws, the reply is E81.
@@ -45,10 +48,12 @@ class RtppCommands final : public CallObserver {
     void info(const RtppCommand& c, const Respond& respond);
     void get_stats(const RtppCommand& c, const Respond& respond);
     void delete_all(const Respond& respond);
+    void record(const RtppCommand& c, const Respond& respond);
     void notify(const Call& call);
 
     uv_loop_t* loop_;
     CallControl& calls_;
+    Recordings* recordings_ = nullptr;
     const std::vector<Interface>& interfaces_;
     uint32_t idle_timeout_ms_;
     CommandResults results_;

@@ -259,3 +259,40 @@ TEST_CASE("without --recording-dir recording is refused with the reason; a bad o
     CHECK(file.exit_code != 0);
     CHECK_THAT(file.output, Catch::Contains("is not a directory"));
 }
+
+TEST_CASE("rtpproxy's R records the session into the recording directory",
+          "[recording][daemon][rtpp]") {
+    TempDir dir;
+    DaemonProcess latchd(
+        {"--port-min", "29770", "--port-max", "29789", "--recording-dir", dir.path.string()});
+    REQUIRE(latchd.rtpp().is_set());
+    NgClient client(latchd.rtpp());
+    auto rtpp = [&](const std::string& cookie, const std::string& command) {
+        auto reply = client.exchange_raw(cookie + " " + command, 2s);
+        REQUIRE(reply);
+        REQUIRE(reply->rfind(cookie + " ", 0) == 0);
+        return reply->substr(cookie.size() + 1, reply->size() - cookie.size() - 2);
+    };
+    UdpPeer a, b;
+    auto port_of = [](const std::string& reply) {
+        return *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(reply)));
+    };
+    Endpoint b_to =
+        port_of(rtpp("r1", fmt::format("U rec-rtpp 127.0.0.1 {} ft;1", a.local().port())));
+    Endpoint a_to =
+        port_of(rtpp("r2", fmt::format("L rec-rtpp 127.0.0.1 {} ft;1 tt;1", b.local().port())));
+    CHECK(rtpp("r3", "R nobody ft tt") == "E50");
+    CHECK(rtpp("r4", "R rec-rtpp ft tt") == "0");
+    talk(a, a_to, b, b_to, 1, 30);
+    CHECK(rtpp("r5", "D rec-rtpp ft tt") == "0");
+    fs::path pcap, meta;
+    for (int i = 0; i < 50 && meta.empty(); ++i) {
+        std::tie(pcap, meta) = files_of(dir.path, "rec-rtpp");
+        if (meta.empty()) std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(!meta.empty());
+    json m = read_json(meta);
+    CHECK(m["packets recorded"] == 60);
+    CHECK(m["parties"][0]["tag"] == "ft");
+    CHECK(latchd.stop() == 0);
+}
