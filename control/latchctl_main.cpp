@@ -18,11 +18,12 @@ const char* kUsage = R"(usage: latchctl [--server ADDR:PORT] [--json] [--timeout
 
 commands:
   ping              check that latchd answers, and how fast
-  list [LIMIT]      the call-ids of active calls (at most LIMIT, default 1000)
+  list [LIMIT]      the call-ids of active calls (at most LIMIT, default 1000), and where
+                    the recorded ones are recorded
   query CALL-ID     one call: its parties, streams, learned addresses and counters, and each
                     RTP stream's loss, jitter, round trip and MOS
   delete CALL-ID    end a call now and print its final counters
-  statistics        calls, packets, drops and port use of the whole relay
+  statistics        calls, packets, drops, recordings and port use of the whole relay
 
 options:
   --server ADDR:PORT  latchd's ng control socket (default 127.0.0.1:2223)
@@ -132,6 +133,13 @@ void print_call(const json& reply) {
     }
     print_table(rows);
     print_quality(reply);
+    if (reply.contains("recording")) {
+        const json& r = reply["recording"];
+        std::printf("\nrecording: %s to %s, %llu packets recorded, %llu not (ring full)%s%s\n",
+                    r.value("state", "").c_str(), r.value("file", "").c_str(),
+                    r.value("packets recorded", 0ull), r.value("packets not recorded", 0ull),
+                    r.contains("error") ? ": " : "", r.value("error", "").c_str());
+    }
     const json& t = reply["totals"];
     std::printf("\ntotals: RTP %llu packets, %llu bytes; RTCP %llu packets\n",
                 t["RTP"].value("packets", 0ull), t["RTP"].value("bytes", 0ull),
@@ -168,6 +176,16 @@ void print_statistics(const json& s) {
         rows.push_back(
             {"stopped exceptions", std::to_string(control.value("stopped exceptions", 0ull)) +
                                        " (a defect: see latchd's log)"});
+    }
+    const json rec = s.value("recording", json::object());
+    if (rec.contains("files opened")) {
+        rows.push_back(
+            {"recordings",
+             fmt::format("{} active, {} opened, {} failed; {} packets written, {} not "
+                         "(ring full)",
+                         rec.value("active", 0ull), rec.value("files opened", 0ull),
+                         rec.value("files failed", 0ull), rec.value("packets written", 0ull),
+                         rec.value("packets not recorded (ring full)", 0ull))});
     }
     for (const auto& w : s.value("workers", json::array())) {
         rows.push_back({fmt::format("worker {}", w.value("worker", 0)),
@@ -244,7 +262,16 @@ int main(int argc, char* argv[]) {
         } else if (command == "list") {
             const json& calls = (*reply)["calls"];
             std::printf("%zu active call%s\n", calls.size(), calls.size() == 1 ? "" : "s");
-            for (const auto& id : calls) std::puts(id.get<std::string>().c_str());
+            const json recorded = reply->value("recorded", json::object());
+            for (const auto& id : calls) {
+                const std::string& name = id.get<std::string>();
+                if (recorded.contains(name))
+                    std::printf("%s  (%s to %s)\n", name.c_str(),
+                                recorded[name].value("state", "").c_str(),
+                                recorded[name].value("file", "").c_str());
+                else
+                    std::puts(name.c_str());
+            }
         } else if (command == "query" || command == "delete") {
             if (reply->contains("warning"))
                 return fail(words[1] + ": " + (*reply)["warning"].get<std::string>());

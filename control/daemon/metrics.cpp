@@ -136,6 +136,24 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
         single(gauge ? metric : metric + "_total", "Call state in Redis: " + name,
                gauge ? MetricType::Gauge : MetricType::Counter, static_cast<double>(value));
     }
+    if (!s.control.recording.empty()) {
+        auto value = [&](const char* name) {
+            auto it = s.control.recording.find(name);
+            return it == s.control.recording.end() ? 0.0 : static_cast<double>(it->second);
+        };
+        single("latch_recordings_active", "Calls being recorded", MetricType::Gauge,
+               value("active"));
+        single("latch_recording_files_total", "Recordings opened", MetricType::Counter,
+               value("files opened"));
+        single("latch_recording_failures_total",
+               "Recordings that could not be created or written (a full disk...)",
+               MetricType::Counter, value("files failed"));
+        single("latch_recording_packets_total", "Datagrams written to recordings",
+               MetricType::Counter, value("packets written"));
+        single("latch_recording_ring_drops_total",
+               "Datagrams relayed but not recorded: the worker's ring to the recorder was full",
+               MetricType::Counter, static_cast<double>(all.recording_drops));
+    }
     single("latch_call_observer_failures_total",
            "Call observers (logging, notifications...) that failed", MetricType::Counter,
            static_cast<double>(s.control.observer_failures));

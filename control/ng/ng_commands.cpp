@@ -223,7 +223,19 @@ void NgCommands::recording(NgParams& p, const Respond& respond, const char* what
 }
 
 void NgCommands::list(const NgParams& p, const Respond& respond) {
-    respond({{"result", "ok"}, {"calls", calls_.list(static_cast<std::size_t>(p.limit))}});
+    nlohmann::json reply = {{"result", "ok"},
+                            {"calls", calls_.list(static_cast<std::size_t>(p.limit))}};
+    // latch's own key: which of the calls are recorded, and to which file.
+    if (recordings_ != nullptr && recordings_->active() != 0) {
+        nlohmann::json recorded = nlohmann::json::object();
+        for (const auto& id : reply["calls"]) {
+            if (const RecordingInfo* r = recordings_->find(id.get<std::string>()))
+                recorded[id.get<std::string>()] = {{"file", r->file},
+                                                   {"state", r->paused ? "paused" : "recording"}};
+        }
+        reply["recorded"] = std::move(recorded);
+    }
+    respond(reply);
 }
 
 void NgCommands::statistics(const NgParams&, const Respond& respond) {

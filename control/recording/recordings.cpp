@@ -43,9 +43,12 @@ uint64_t fnv1a(const std::string& text) {
     return h;
 }
 
-// Written next to the pcap file, 0640, never over an existing file. The recorder's thread.
+// Written next to the pcap file, 0640, never over an existing file, and whole or not at all:
+// under a temporary name first, then linked to its own (a reader never sees half of it). The
+// recorder's thread.
 void write_metadata(const std::string& path, const std::string& text) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    std::string partial = path + ".partial";
+    int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
     bool ok = fd >= 0;
     if (ok) {
         ::fchmod(fd, 0640);
@@ -57,8 +60,11 @@ void write_metadata(const std::string& path, const std::string& text) {
             if (ok) done += static_cast<std::size_t>(n);
         }
         ok = ::close(fd) == 0 && ok;
+        ok = ok && ::link(partial.c_str(), path.c_str()) == 0;
     }
-    if (!ok) log(LogLevel::warning, "recording metadata {}: {}", path, std::strerror(errno));
+    int error = errno;
+    if (fd >= 0) ::unlink(partial.c_str());
+    if (!ok) log(LogLevel::warning, "recording metadata {}: {}", path, std::strerror(error));
 }
 
 }  // namespace

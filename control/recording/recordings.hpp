@@ -54,6 +54,8 @@ class Recordings : public CallObserver {
     // Every recording still open (latchd shuts down): closed, its metadata written.
     void close_all();
     std::size_t active() const { return active_.size(); }
+    // Every recorded call (paused ones too), by call-id.
+    const std::map<std::string, RecordingInfo>& all() const { return active_; }
     RecorderTotals totals() const;
 
     // The call is over: its recording is closed.

@@ -135,8 +135,10 @@ TEST_CASE("calls recorded through ng are pcap files tshark reads as what was rel
         return;
     }
     TempDir dir;
-    DaemonProcess latchd(
-        {"--port-min", "29720", "--port-max", "29759", "--recording-dir", dir.path.string()});
+    DaemonProcess latchd({"--port-min", "29720", "--port-max", "29759", "--recording-dir",
+                          dir.path.string(), "--metrics", "127.0.0.1:0"});
+    auto metrics_port = latchd.wait_for_log("metrics on http://127.0.0.1:([0-9]+)/metrics");
+    REQUIRE(metrics_port);
     NgClient client(latchd.ng());
 
     SECTION("from the offer's record-call flag, with metadata (bencode)") {
@@ -150,6 +152,14 @@ TEST_CASE("calls recorded through ng are pcap files tshark reads as what was rel
         CHECK(q["recording"]["state"] == "recording");
         CHECK(q["recording"]["metadata"] == "customer=42");
         CHECK(q["recording"]["file"].get<std::string>().rfind(dir.path.string(), 0) == 0);
+        // latchctl says which calls are recorded, and where.
+        auto list = run_program(LATCHCTL_PATH, {"--server", latchd.ng().to_string(), "list"});
+        CHECK(list.exit_code == 0);
+        CHECK_THAT(list.output, Catch::Contains("rec-flag  (recording to " + dir.path.string()));
+        auto table =
+            run_program(LATCHCTL_PATH, {"--server", latchd.ng().to_string(), "query", "rec-flag"});
+        CHECK_THAT(table.output, Catch::Contains("recording: recording to " + dir.path.string()));
+        CHECK_THAT(table.output, Catch::Contains("100 packets recorded"));
         CHECK(ng(client, {{"command", "delete"}, {"call-id", "rec-flag"}},
                  NgEncoding::bencode)["result"] == "ok");
         fs::path pcap, meta;
@@ -184,6 +194,21 @@ TEST_CASE("calls recorded through ng are pcap files tshark reads as what was rel
         CHECK(m["parties"][0]["media"][0]["codecs"] == "0 PCMU/8000");
         CHECK(m["parties"][0]["media"][0]["rtp from"] == a.local().to_string());
         CHECK(m["parties"][1]["media"][0]["rtp from"] == b.local().to_string());
+
+        json stats = ng(client, {{"command", "statistics"}}, NgEncoding::bencode);
+        CHECK(stats["statistics"]["recording"]["packets copied"] == 100);
+        CHECK(stats["statistics"]["recording"]["files opened"] == 1);
+        Endpoint metrics =
+            *Endpoint::parse("127.0.0.1", static_cast<uint16_t>(std::stoi(*metrics_port)));
+        std::string body;
+        for (int i = 0; i < 40; ++i) {  // published once a second
+            body = http_get(metrics, "/metrics");
+            if (body.find("latch_recording_packets_total 100") != std::string::npos) break;
+            std::this_thread::sleep_for(100ms);
+        }
+        CHECK_THAT(body, Catch::Contains("latch_recording_packets_total 100"));
+        CHECK_THAT(body, Catch::Contains("latch_recording_files_total 1"));
+        CHECK_THAT(body, Catch::Contains("latch_recording_ring_drops_total 0"));
     }
 
     SECTION("started, paused, resumed and stopped by command mid-call (JSON)") {
