@@ -3,7 +3,8 @@
 # SIPp as both phones, and checks signalling, SDP rewriting and latchd's per-call counters.
 #
 #   run_interop.sh SCENARIO LATCHD LATCHCTL
-#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat | relayset | quality
+#   SCENARIO: basic | manage | nat | hold | load | rtpproxy | rtpproxy-nat | relayset | quality |
+#             recording | recording-start | rtpproxy-recording
 #
 # Exit 0: pass; 1: fail; 77: skipped (kamailio or sipp missing and not installable).
 # Every process it starts it stops by PID; all traffic stays on 127.0.0.0/8.
@@ -32,6 +33,7 @@ fi
 
 # --- per-scenario settings (distinct ports, so scenarios may run in parallel) ----------------
 calls=1; rate=1; uac=uac.xml; manage=""; sdp_port="[media_port] RTP\/AVP 8"; per_call=1; relays=1
+record=0
 case "$scenario" in
   basic)  n=0 ;;
   manage) n=1; manage="#!define MANAGE" ;;
@@ -51,6 +53,11 @@ case "$scenario" in
   # The rtpengine module's MOS pseudo-variables, filled from latch's delete reply, each side's
   # by its label.
   quality) n=8; manage="#!define QUALITY" ;;
+  # Recordings: from the offer's record-call=on (with metadata), from the rtpengine module's
+  # start_recording() on the 200 OK, and from the rtpproxy module's (rtpproxy's R).
+  recording) n=9; manage="#!define RECORD_CALL"; record=1 ;;
+  recording-start) n=10; manage="#!define RECORD_START"; record=1 ;;
+  rtpproxy-recording) n=11; manage="#!define RTPPROXY\n#!define RECORD_START"; record=1 ;;
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
 sip_port=$((15060 + 10 * n)); uas_port=$((sip_port + 1)); uac_port=$((sip_port + 2))
@@ -85,11 +92,13 @@ active_calls() {  # calls left on every latchd of the scenario
 
 # --- latchd (one, or two for a relay set: each its own ng port and half the port range) ------
 ng_socks=""
+recording=()
+if [ "$record" = 1 ]; then mkdir -p "$work/rec"; recording=(--recording-dir "$work/rec"); fi
 for r in $(seq 0 $((relays - 1))); do
   half=$(((port_max - port_min + 1) / relays))
   lo=$((port_min + r * half)); hi=$((lo + half - 1)); ng=$((ng_port + 10 * r))
   "$LATCHD" --listen-ng "127.0.0.1:$ng" --listen-rtpp "127.0.0.1:$((rtpp_port + 10 * r))" --interface "default=$relay_addr" \
-    --workers 2 --port-min "$lo" --port-max "$hi" --idle-timeout 60 >"$work/latchd-$r.log" 2>&1 &
+    --workers 2 --port-min "$lo" --port-max "$hi" --idle-timeout 60 "${recording[@]}" >"$work/latchd-$r.log" 2>&1 &
   pids+=($!)
   wait_for 10 grep -q "ng control on" "$work/latchd-$r.log" || fail "latchd $r did not start"
   ng_socks="$ng_socks udp:127.0.0.1:$ng=1"
@@ -178,6 +187,33 @@ if len(rows) != calls: bad.append(f"{len(rows)} calls logged, {calls} placed")
 for b in bad[:10]: print("  " + b)
 sys.exit(1 if bad else 0)
 PY
+if [ "$record" = 1 ]; then
+  # One recording per call, every packet latch relayed in it (the pcap both ways, 236 each),
+  # read back by tshark where it is installed.
+  python3 - "$work/rec" "$pcap_packets" "$scenario" <<'PY' || fail "the recording is not what latch relayed"
+import glob, json, os, re, shutil, subprocess, sys
+rec, per_way, scenario = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+metas = glob.glob(os.path.join(rec, "*.json"))
+pcaps = glob.glob(os.path.join(rec, "*.pcap"))
+bad = []
+if len(metas) != 1 or len(pcaps) != 1: bad.append(f"{len(pcaps)} pcap and {len(metas)} metadata files, one each wanted")
+else:
+    m = json.load(open(metas[0]))
+    print(f"  recording: {os.path.basename(pcaps[0])}, {m['packets recorded']} packets, ended by {m['ended by']}")
+    if m["packets recorded"] != 2 * per_way: bad.append(f"{m['packets recorded']} packets recorded, {2 * per_way} relayed")
+    if m["failed"]: bad.append(f"failed: {m.get('error')}")
+    if scenario == "recording" and m["metadata"] != "ticket-7": bad.append(f"metadata {m['metadata']!r}")
+    if oct(os.stat(pcaps[0]).st_mode & 0o777) != "0o640": bad.append("the pcap is not 0640")
+    if shutil.which("tshark"):
+        out = subprocess.run(["tshark", "-r", pcaps[0], "-q", "-o", "rtp.heuristic_rtp:TRUE", "-z", "rtp,streams"],
+                             capture_output=True, text=True).stdout
+        counts = [int(c) for c in re.findall(r"0x[0-9A-Fa-f]{8}\s+\S+\s+(\d+)", out)]
+        print(f"  tshark: RTP streams with {counts} packets")
+        if sorted(counts) != [per_way, per_way]: bad.append(f"tshark reads streams of {counts} packets")
+for b in bad: print("  " + b)
+sys.exit(1 if bad else 0)
+PY
+fi
 if [ "$scenario" = quality ]; then
   # SIPp's pcap is G.711 without loss, echoed back: a clean call, both sides, each found by its
   # label in the reply.
