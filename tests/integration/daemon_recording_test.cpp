@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -319,5 +321,69 @@ TEST_CASE("rtpproxy's R records the session into the recording directory",
     json m = read_json(meta);
     CHECK(m["packets recorded"] == 60);
     CHECK(m["parties"][0]["tag"] == "ft");
+    CHECK(latchd.stop() == 0);
+}
+
+TEST_CASE("a full disk fails the recordings, once each, and every call goes on",
+          "[recording][daemon]") {
+    if (geteuid() != 0) {
+        WARN("mounting a small tmpfs needs root: the full-disk case is not run");
+        return;
+    }
+    TempDir dir;
+    // 64 KiB: a few hundred packets of recording, then the disk is full.
+    REQUIRE(std::system(
+                ("mount -t tmpfs -o size=64k,mode=0755 latch-test " + dir.path.string()).c_str()) ==
+            0);
+    struct Unmount {
+        std::string path;
+        ~Unmount() {
+            if (std::system(("umount " + path).c_str()) != 0)
+                std::fprintf(stderr, "could not unmount %s\n", path.c_str());
+        }
+    } unmount{dir.path.string()};
+    DaemonProcess latchd(
+        {"--port-min", "29790", "--port-max", "29799", "--recording-dir", dir.path.string()});
+    NgClient client(latchd.ng());
+    UdpPeer a, b, c, d;
+    auto [a_to, b_to] = set_up_call(client, "full-1", a.local().port(), b.local().port(),
+                                    NgEncoding::bencode, "", "", {{"flags", {"record-call"}}});
+    auto [c_to, d_to] = set_up_call(client, "full-2", c.local().port(), d.local().port(),
+                                    NgEncoding::json, "", "", {{"flags", {"record-call"}}});
+    // 300 packets each way on both calls: far more than 64 KiB of recording.
+    int heard = 0;
+    for (uint16_t seq = 1; seq <= 300; ++seq) {
+        a.send_to(a_to, make_rtp(0xA, seq, seq));
+        b.send_to(b_to, make_rtp(0xB, seq, seq));
+        c.send_to(c_to, make_rtp(0xC, seq, seq));
+        d.send_to(d_to, make_rtp(0xD, seq, seq));
+        if (seq % 10 == 0) std::this_thread::sleep_for(2ms);
+        while (b.receive(0ms)) ++heard;
+        while (a.receive(0ms)) ++heard;
+        while (c.receive(0ms)) ++heard;
+        while (d.receive(0ms)) ++heard;
+    }
+    for (const UdpPeer* p : {&a, &b, &c, &d})
+        while (p->receive(100ms)) ++heard;
+    CHECK(heard == 1200);  // every call relayed everything
+    for (const char* id : {"full-1", "full-2"}) {
+        json q = ng(client, {{"command", "query"}, {"call-id", id}}, NgEncoding::json);
+        REQUIRE(q.contains("recording"));
+        CHECK(q["recording"]["state"] == "failed");
+        CHECK_THAT(q["recording"]["error"].get<std::string>(),
+                   Catch::Contains("No space left on device"));
+        CHECK(q["totals"]["RTP"]["packets"] == 600);
+    }
+    json stats = ng(client, {{"command", "statistics"}}, NgEncoding::json);
+    CHECK(stats["statistics"]["recording"]["files failed"] == 2);
+    // One log line for each failed recording, not one per packet.
+    const std::string& log = latchd.log();
+    std::size_t lines = 0;
+    for (std::size_t at = log.find("failed: No space left"); at != std::string::npos;
+         at = log.find("failed: No space left", at + 1))
+        ++lines;
+    CHECK(lines == 2);
+    CHECK(ng(client, {{"command", "delete"}, {"call-id", "full-1"}}, NgEncoding::json)["result"] ==
+          "ok");
     CHECK(latchd.stop() == 0);
 }
