@@ -54,7 +54,7 @@ const char* kUsage =
     "[--json FILE]\n"
     "                           [--caller-addr A] [--callee-addr A] [--callee-netns NAME] "
     "[--direction I,I]\n"
-    "                           [--direct]\n"
+    "                           [--direct] [--record]\n"
     "       latch-bench control [--server ADDR:PORT] [--cycles N] [--inflight K] [--calls-up N] "
     "[--ping]\n"
     "                           [--label NAME] [--json FILE]\n";
@@ -79,6 +79,7 @@ struct Options {
     std::string callee_netns;  // the callee's socket opened in this network namespace
     std::string direction;     // "a,b": the ng offer's and answer's interfaces
     bool direct = false;       // no relay: each phone sends to the other (the routing floor)
+    bool record = false;       // media: every call recorded (the offer's record-call flag)
     int tick_us = 100;         // the generator sends what is due, then sleeps at least this long
     int cycles = 5000;
     int inflight = 1;
@@ -99,6 +100,10 @@ Options parse_options(int argc, char** argv) {
         std::string k = argv[i];
         if (k == "--both") {
             o.both = true;
+            continue;
+        }
+        if (k == "--record") {
+            o.record = true;
             continue;
         }
         if (k == "--ping") {
@@ -575,6 +580,7 @@ int run_media(const Options& o) {
                       {"sdp", step == 0 ? phone_sdp(o.caller_addr, caller_ep.port())
                                         : phone_sdp(o.callee_addr, callee_ep.port())}};
             if (step == 1) r["to-tag"] = "callee";
+            if (step == 0 && o.record) r["flags"] = {"record-call"};
             if (auto comma = o.direction.find(','); comma != std::string::npos) {
                 r["direction"] = {o.direction.substr(0, comma), o.direction.substr(comma + 1)};
             }

@@ -135,6 +135,29 @@ void Recordings::start(const std::string& call_id, const std::string& metadata, 
     });
 }
 
+void Recordings::start_copy(const std::string& call_id, const Endpoint& to, Done done) {
+    if (!enabled()) {
+        return done({"recording is not configured here (latchd records with --recording-dir)", ""});
+    }
+    const Call* call = calls_.find(call_id);
+    if (call == nullptr) return done({"Unknown call-id", ""});
+    if (active_.count(call_id) != 0) return done({"", "the call is already being recorded"});
+    RecordingInfo info;
+    info.id = next_id_++;
+    info.remote = true;
+    info.started_us = wall_now_us();
+    info.file = "udp:" + to.to_string();
+    Endpoint from = call->interfaces[0] != nullptr ? call->interfaces[0]->bind : Endpoint{};
+    recorder_->open_remote(info.id, to, from);
+    active_.emplace(call_id, info);
+    log(LogLevel::info, "call {} copied to {}", call_id, info.file);
+    calls_.set_recording(call_id, info.id, [this, call_id, done](const CallResult& r) {
+        if (r.error == CallError::none) return done({});
+        finish(call_id, r.call, nullptr, "refused");
+        done({r.message.empty() ? "the call could not be copied" : r.message, ""});
+    });
+}
+
 void Recordings::pause(const std::string& call_id, Done done) {
     if (!enabled()) {
         return done({"recording is not configured here (latchd records with --recording-dir)", ""});
@@ -183,6 +206,10 @@ void Recordings::finish(const std::string& call_id, const Call* call, const Sess
     if (it == active_.end()) return;
     RecordingInfo info = it->second;
     active_.erase(it);
+    if (info.remote) {  // nothing on disk to describe
+        log(LogLevel::info, "call {}: copy to {} stopped ({})", call_id, info.file, why);
+        return recorder_->close(info.id);
+    }
     int64_t now = wall_now_us();
     nlohmann::json meta = {{"call-id", call_id},
                            {"file", info.file.substr(info.file.rfind('/') + 1)},

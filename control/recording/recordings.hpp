@@ -20,6 +20,7 @@ struct RecordingInfo {
     std::string file;      // the pcap file's path
     std::string metadata;  // the signalling's metadata string
     bool paused = false;
+    bool remote = false;     // a live copy to a collector ("udp:ADDR:PORT" in file), no files
     int64_t started_us = 0;  // wall clock
 };
 
@@ -43,6 +44,9 @@ class Recordings : public CallObserver {
     // Starts recording the call into a new file, or resumes a paused recording. `metadata`
     // (when not empty) is kept with the recording.
     void start(const std::string& call_id, const std::string& metadata, Done done);
+    // A live copy of the call's relayed datagrams to a remote collector over UDP (RTP to `to`,
+    // RTCP to its port + 1), sent from the relay's address, instead of files.
+    void start_copy(const std::string& call_id, const Endpoint& to, Done done);
     // Stops copying: paused keeps the file open for a later start, stop closes it.
     void pause(const std::string& call_id, Done done);
     void stop(const std::string& call_id, Done done);

@@ -221,11 +221,20 @@ RtppCommand parse_rtpp(std::string_view line) {
             c.from = tag(w[2]);
             if (w.size() > 3) c.to = tag(w[3]);
             return c;
+        case 'C':
+            // C callid target from_tag [to_tag]: a copy to "udp:ADDR:PORT", or a recording.
+            c.op = RtppOp::copy;
+            args(3, 4);
+            if (!mods.empty()) fail(kRtppBadModifier, "unsupported modifier for C");
+            c.call_id = std::string(w[1]);
+            c.copy_target = std::string(w[2]);
+            c.from = tag(w[3]);
+            if (w.size() > 4) c.to = tag(w[4]);
+            return c;
         case 'P':
         case 'S':
-        case 'C':
         case 'N':
-            fail(kRtppUnsupported, "play and copy are not supported");
+            fail(kRtppUnsupported, "play is not supported");
         default:
             fail(kRtppUnknownCommand, "unknown command '" + std::string(head) + "'");
     }

@@ -44,7 +44,8 @@ enum class RtppOp {
     info,
     get_stats,
     delete_all,
-    record
+    record,
+    copy
 };
 
 struct RtppTag {
@@ -65,6 +66,7 @@ struct RtppCommand {
     std::string from_interface, to_interface;  // from e/i bridging or an l{label} modifier
     std::string local_address;                 // l<address>: the interface bound on it
     std::string notify_socket, notify_tag;     // U: where to tell of an idle timeout
+    std::string copy_target;                   // C: "udp:ADDR:PORT", or a recording's name
     // VF
     std::string feature;
     // Q, G

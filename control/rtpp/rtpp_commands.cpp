@@ -131,6 +131,7 @@ void RtppCommands::execute(std::string_view line, const Respond& respond) {
         case RtppOp::delete_all:
             return delete_all(counted);
         case RtppOp::record:
+        case RtppOp::copy:
             return record(c, counted);
     }
 }
@@ -306,9 +307,17 @@ void RtppCommands::record(const RtppCommand& c, const Respond& respond) {
         return respond(rtpp_error(kRtppUnsupported));
     }
     if (calls_.find(c.call_id) == nullptr) return respond(rtpp_error(kRtppSessionUnknown));
-    recordings_->start(c.call_id, "", [respond](const RecordingReply& r) {
+    auto done = [respond](const RecordingReply& r) {
         respond(r.ok() ? "0" : rtpp_error(kRtppInternal));
-    });
+    };
+    if (c.op == RtppOp::copy && c.copy_target.rfind("udp:", 0) == 0) {
+        auto to = Endpoint::parse(c.copy_target.substr(4));
+        if (!to || to->port() == 0) return respond(rtpp_error(kRtppBadAddress));
+        return recordings_->start_copy(c.call_id, *to, done);
+    }
+    // R, or C to a file: recorded into --recording-dir, whatever name C gave (a path from the
+    // network never decides where latchd writes).
+    recordings_->start(c.call_id, "", done);
 }
 
 void RtppCommands::delete_all(const Respond& respond) {

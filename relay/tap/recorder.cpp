@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,12 +92,15 @@ std::size_t build_packet(const TapPacket& p, uint8_t* out) {
 struct Recorder::File {
     pcap_t* dead = nullptr;
     pcap_dumper_t* dumper = nullptr;
+    int udp = -1;  // a remote copy's socket
+    Endpoint to;   // and where it sends
     std::string path;
     RecordingStatus status;
     bool dirty = false;
     ~File() {
         if (dumper) pcap_dump_close(dumper);
         if (dead) pcap_close(dead);
+        if (udp >= 0) ::close(udp);
     }
 };
 
@@ -117,7 +121,18 @@ Recorder::~Recorder() {
 void Recorder::open(uint64_t id, std::string path) {
     {
         std::lock_guard lock(mutex_);
-        requests_.push_back({Request::Kind::open, id, std::move(path), {}, 0});
+        requests_.push_back({Request::Kind::open, id, std::move(path), {}, 0, {}, {}});
+        RecordingStatus& s = status_[id];
+        s = RecordingStatus{};
+        s.known = true;
+    }
+    wake_.notify_all();
+}
+
+void Recorder::open_remote(uint64_t id, Endpoint to, Endpoint from) {
+    {
+        std::lock_guard lock(mutex_);
+        requests_.push_back({Request::Kind::open, id, {}, {}, 0, to, from});
         RecordingStatus& s = status_[id];
         s = RecordingStatus{};
         s.known = true;
@@ -128,7 +143,7 @@ void Recorder::open(uint64_t id, std::string path) {
 void Recorder::close(uint64_t id, Epilogue epilogue) {
     {
         std::lock_guard lock(mutex_);
-        requests_.push_back({Request::Kind::close, id, {}, std::move(epilogue), 0});
+        requests_.push_back({Request::Kind::close, id, {}, std::move(epilogue), 0, {}, {}});
     }
     wake_.notify_all();
 }
@@ -147,7 +162,7 @@ RecorderTotals Recorder::totals() const {
 void Recorder::drain() {
     std::unique_lock lock(mutex_);
     uint64_t ticket = ++tickets_;
-    requests_.push_back({Request::Kind::drain, 0, {}, {}, ticket});
+    requests_.push_back({Request::Kind::drain, 0, {}, {}, ticket, {}, {}});
     wake_.notify_all();
     drained_.wait(lock, [&] { return done_tickets_ >= ticket || stop_; });
 }
@@ -177,7 +192,15 @@ void Recorder::run() {
                 ring->pop();
             }
         }
-        flush_all();
+        // Files are flushed every kFlushMs (and before they close): a system call per file
+        // every pass would cost more than the copies themselves.
+        auto now = std::chrono::steady_clock::now();
+        if (now - flushed_ >= std::chrono::milliseconds(kFlushMs) || !requests.empty()) {
+            flush_all();
+            flushed_ = now;
+        }
+        if (packets_written_ != published_packets_ || failed_since_publish_ || !requests.empty())
+            publish();
         for (Request& r : requests)
             if (r.kind != Request::Kind::open) handle(r);
         requests.clear();
@@ -190,6 +213,7 @@ void Recorder::run() {
 void Recorder::handle(Request& r) {
     switch (r.kind) {
         case Request::Kind::open: {
+            if (r.path.empty()) return open_remote_copy(r);
             auto f = std::make_unique<File>();
             f->path = r.path;
             f->status.known = f->status.open = true;
@@ -201,6 +225,8 @@ void Recorder::handle(Request& r) {
                 fp = ::fdopen(fd, "wb");
                 if (fp == nullptr) ::close(fd);
             }
+            // A recording's datagrams leave in writes of a few dozen (see flush_all()).
+            if (fp != nullptr) std::setvbuf(fp, nullptr, _IOFBF, kFileBuffer);
             std::string error = fp == nullptr ? std::strerror(errno) : "";
             if (fp != nullptr) {
                 f->dead = pcap_open_dead(DLT_RAW, 65535);
@@ -248,6 +274,30 @@ void Recorder::handle(Request& r) {
     }
 }
 
+void Recorder::open_remote_copy(const Request& r) {
+    auto f = std::make_unique<File>();
+    f->path = "udp:" + r.to.to_string();
+    f->to = r.to;
+    f->status.known = f->status.open = true;
+    std::string error;
+    f->udp = ::socket(r.to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (f->udp < 0) {
+        error = std::strerror(errno);
+    } else if (r.from.family() == r.to.family()) {
+        Endpoint any_port = r.from.with_port(0);
+        if (::bind(f->udp, any_port.sockaddr_ptr(), any_port.sockaddr_len()) != 0)
+            error = std::string("cannot send from ") + r.from.address_string() + ": " +
+                    std::strerror(errno);
+    }
+    File& file = *f;
+    files_[r.id] = std::move(f);
+    {
+        std::lock_guard lock(mutex_);
+        ++totals_.opened;
+    }
+    if (!error.empty()) fail(file, error);
+}
+
 void Recorder::write_one(const TapPacket& p) {
     auto it = files_.find(p.recording);
     if (it == files_.end()) {
@@ -256,6 +306,20 @@ void Recorder::write_one(const TapPacket& p) {
         return;
     }
     File& f = *it->second;
+    if (f.udp >= 0) {
+        // RTCP (RFC 5761's packet types) to the collector's next port, as rtpproxy's copies go.
+        bool rtcp = p.len >= 2 && p.data[1] >= 192 && p.data[1] <= 223;
+        Endpoint to = rtcp ? f.to.with_port(static_cast<uint16_t>(f.to.port() + 1)) : f.to;
+        if (::sendto(f.udp, p.data, p.len, 0, to.sockaddr_ptr(), to.sockaddr_len()) ==
+            static_cast<ssize_t>(p.len)) {
+            if (f.status.packets == 0) f.status.first_ns = p.at_ns;
+            f.status.last_ns = p.at_ns;
+            ++f.status.packets;
+            f.status.bytes += p.len;
+            ++packets_written_;
+        }
+        return;
+    }
     if (f.dumper == nullptr) return;  // failed: the copies go nowhere
     uint8_t packet[40 + 8 + TapPacket::kSnap];
     std::size_t n = build_packet(p, packet);
@@ -288,6 +352,9 @@ void Recorder::flush_all() {
             (pcap_dump_flush(f->dumper) != 0 || std::ferror(pcap_dump_file(f->dumper))))
             fail(*f, errno != 0 ? std::strerror(errno) : "write failed");
     }
+}
+
+void Recorder::publish() {
     std::lock_guard lock(mutex_);
     uint64_t open = 0;
     for (auto& [id, f] : files_) {
@@ -296,15 +363,22 @@ void Recorder::flush_all() {
     }
     totals_.open = open;
     totals_.packets = packets_written_;
+    published_packets_ = packets_written_;
+    failed_since_publish_ = false;
 }
 
 void Recorder::fail(File& f, const std::string& why) {
     if (f.status.failed) return;
     f.status.failed = true;
     f.status.error = why;
+    failed_since_publish_ = true;
     if (f.dumper != nullptr) {
         pcap_dump_close(f.dumper);  // what was written stays
         f.dumper = nullptr;
+    }
+    if (f.udp >= 0) {
+        ::close(f.udp);
+        f.udp = -1;
     }
     log(LogLevel::warning, "recording {} failed: {}", f.path, why);
     std::lock_guard lock(mutex_);

@@ -321,6 +321,25 @@ TEST_CASE("rtpproxy's R records the session into the recording directory",
     json m = read_json(meta);
     CHECK(m["packets recorded"] == 60);
     CHECK(m["parties"][0]["tag"] == "ft");
+
+    // C to udp:ADDR:PORT: a live copy of every datagram to a collector, from the relay's address.
+    UdpPeer c, d, collector;
+    Endpoint d_to =
+        port_of(rtpp("c1", fmt::format("U copy-rtpp 127.0.0.1 {} ft;1", c.local().port())));
+    Endpoint c_to =
+        port_of(rtpp("c2", fmt::format("L copy-rtpp 127.0.0.1 {} ft;1 tt;1", d.local().port())));
+    CHECK(rtpp("c3", "C copy-rtpp udp:nowhere:5 ft tt") == "E6");
+    CHECK(rtpp("c4", fmt::format("C copy-rtpp udp:{} ft tt", collector.local().to_string())) ==
+          "0");
+    talk(c, c_to, d, d_to, 1, 20);
+    int copies = 0;
+    while (auto got = collector.receive(200ms)) {
+        ++copies;
+        CHECK(got->from.address_string() == "127.0.0.1");
+        CHECK(got->data.size() == 172);
+    }
+    CHECK(copies == 40);
+    CHECK(rtpp("c5", "D copy-rtpp ft tt") == "0");
     CHECK(latchd.stop() == 0);
 }
 

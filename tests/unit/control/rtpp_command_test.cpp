@@ -106,7 +106,11 @@ TEST_CASE("malformed rtpproxy commands get the protocol's error codes", "[rtpp]"
     CHECK(error_code("U c1 10.0.0.1 4000 ft;x") == kRtppBadMediaNumber);
     CHECK(error_code("U c1 10.0.0.1 4000 ;1") == kRtppBadTag);
     CHECK(error_code("P c1 prompt session ft") == kRtppUnsupported);
-    CHECK(error_code("C c1 udp:192.0.2.1:5000 ft") == kRtppUnsupported);
+    CHECK(error_code("C c1 udp:192.0.2.1:5000") == kRtppArgumentCount);
+    auto copy = parse_rtpp("C c1 udp:192.0.2.1:5000 ft tt");
+    CHECK(copy.op == RtppOp::copy);
+    CHECK(copy.copy_target == "udp:192.0.2.1:5000");
+    CHECK(copy.from.tag == "ft");
     CHECK(error_code("R c1") == kRtppArgumentCount);
     CHECK(error_code("Rx c1 ft") == kRtppBadModifier);
     auto r = parse_rtpp("R c1 ft;1 tt");
