@@ -11,8 +11,8 @@ set -eu
 # Build and run (catch2 too: the default build configures the tests; mimalloc is latchd's malloc;
 # liburing gives the packet path io_uring; hiredis keeps call state in Redis; clang's BPF
 # target, bpftool's skeleton and libbpf build the kernel path into latchd; libpcap writes
-# recordings).
-pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2 clang bpftool libbpf-dev libpcap-dev"
+# recordings; libsystemd tells systemd when latchd is ready, and that it is alive).
+pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2 clang bpftool libbpf-dev libpcap-dev libsystemd-dev"
 # `make deb` (CPack) reads the binaries' library dependencies with dpkg-shlibdeps.
 package="dpkg-dev"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the

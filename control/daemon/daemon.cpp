@@ -5,12 +5,17 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 #include "control_plane.hpp"
 #include "guard.hpp"
 #include "log.hpp"
+#include "service_notify.hpp"
+#include "timer.hpp"
 
 namespace latch {
 
@@ -46,6 +51,18 @@ void report_capacity(const RelayConfig& relay, uint64_t descriptors) {
         by_fds < by_ports ? ", fewer by the descriptor limit: raise LimitNOFILE" : "");
 }
 
+// With LATCH_TEST_HOOKS in the environment (tests only): ng "test hang" blocks the control loop
+// for its "limit" in milliseconds (at most 10 s), as a hung control thread would, then answers.
+void add_test_hooks(ControlPlane& plane) {
+    log(LogLevel::warning, "test hooks enabled (LATCH_TEST_HOOKS): not for production");
+    plane.ng_commands().add_command("test hang",
+                                    [](NgParams& p, const NgCommands::Respond& respond) {
+                                        auto ms = std::clamp<int64_t>(p.limit, 0, 10000);
+                                        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+                                        respond({{"result", "ok"}});
+                                    });
+}
+
 }  // namespace
 
 void run_daemon(const DaemonConfig& config) {
@@ -71,6 +88,8 @@ void run_daemon(const DaemonConfig& config) {
         }
     } loop_closer{&loop};
     ControlPlane plane(config, &loop);
+    ServiceNotify notify(&loop);
+    if (std::getenv("LATCH_TEST_HOOKS") != nullptr) add_test_hooks(plane);
     plane.start();
     if (auto rtpp = plane.rtpp_local())
         log(LogLevel::info, "rtpproxy control on udp {}", rtpp->to_string());
@@ -85,16 +104,38 @@ void run_daemon(const DaemonConfig& config) {
         plane.relay().packet_io(), config.relay.port_min, config.relay.port_max);
     report_capacity(config.relay, descriptors);
 
+    // systemd (Type=notify): ready now that every socket is bound and the workers run; the
+    // status line kept current once a second.
+    auto status_line = [&plane] {
+        std::string kernel;
+        if (const KernelPath* k = plane.relay().kernel_path()) {
+            for (const auto& device : k->devices()) kernel += (kernel.empty() ? "" : ", ") + device;
+        }
+        return service_status(plane.calls().calls(), plane.relay().worker_count(),
+                              plane.relay().packet_io(), kernel);
+    };
+    Timer status_timer;
+    if (notify.enabled()) {
+        notify.ready(status_line());
+        status_timer.start(&loop, 1000, 1000, "service status",
+                           [&] { notify.status(status_line()); });
+    }
+
     struct Stopper {
         ControlPlane* plane;
+        ServiceNotify* notify;
+        Timer* status_timer;
         UvPtr<uv_signal_t> sigint, sigterm;
         void stop(int signum) {
             log(LogLevel::info, "signal {}: shutting down", signum);
+            notify->stopping();
+            status_timer->stop();
             plane->stop();
             sigint.reset();
             sigterm.reset();
         }
-    } stopper{&plane, make_uv_handle<uv_signal_t>(), make_uv_handle<uv_signal_t>()};
+    } stopper{&plane, &notify, &status_timer, make_uv_handle<uv_signal_t>(),
+              make_uv_handle<uv_signal_t>()};
     for (uv_signal_t* sig : {stopper.sigint.get(), stopper.sigterm.get()}) {
         uv_signal_init(&loop, sig);
         sig->data = &stopper;
