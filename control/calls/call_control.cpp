@@ -349,7 +349,11 @@ void CallControl::query(const std::string& call_id, CallDone done) {
     if (found == calls_.end())
         return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
     if (wait_if_busy(*found->second, [this, call_id, done]() { query(call_id, done); })) return;
-    send(*found->second, Op::query, [this, call_id, done](WorkerReply& r) {
+    send(*found->second, Op::query, snapshot_reply(call_id, std::move(done)));
+}
+
+CallControl::Then CallControl::snapshot_reply(const std::string& call_id, CallDone done) {
+    return [this, call_id, done = std::move(done)](WorkerReply& r) {
         auto it = calls_.find(call_id);
         if (it == calls_.end())
             return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
@@ -362,7 +366,7 @@ void CallControl::query(const std::string& call_id, CallDone done) {
             deliver(done, result);
         }
         release(call_id);
-    });
+    };
 }
 
 void CallControl::set_recording(const std::string& call_id, uint64_t recording, CallDone done) {
@@ -374,20 +378,7 @@ void CallControl::set_recording(const std::string& call_id, uint64_t recording, 
         }))
         return;
     found->second->spec.recording = recording;
-    send(*found->second, Op::record, [this, call_id, done](WorkerReply& r) {
-        auto it = calls_.find(call_id);
-        if (it == calls_.end())
-            return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
-        if (r.status != ReplyStatus::ok) {
-            deliver(done, CallResult::relay_failed(r.failure));
-        } else {
-            CallResult result;
-            result.call = it->second.get();
-            result.snapshot = std::move(r.snapshot);
-            deliver(done, result);
-        }
-        release(call_id);
-    });
+    send(*found->second, Op::record, snapshot_reply(call_id, std::move(done)));
 }
 
 void CallControl::close() {

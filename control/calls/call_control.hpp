@@ -133,6 +133,9 @@ class CallControl {
     static void deliver(const CallDone& done, const CallResult& result) noexcept;
     void signal(Signal s, bool is_offer, CallDone done);
     void send(const Call& call, Op op, Then then);
+    // For a command whose reply carries the session's snapshot (query, record): the call's
+    // result with it, or the failure; the call is released after.
+    Then snapshot_reply(const std::string& call_id, CallDone done);
     // Runs `retry` after the call's current command when one is under way; false otherwise
     // (and the call is then marked busy for the caller's command).
     bool wait_if_busy(Call& call, std::function<void()> retry);

@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -18,12 +17,6 @@
 
 namespace latch {
 namespace {
-
-int64_t wall_now_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string iso_time(int64_t us) {
     std::time_t t = static_cast<std::time_t>(us / 1'000'000);
@@ -117,7 +110,7 @@ void Recordings::start(const std::string& call_id, const std::string& metadata, 
     if (!resume) {
         RecordingInfo info;
         info.id = id;
-        info.started_us = wall_now_us();
+        info.started_us = calls_.clocks().wall_us;
         info.file = dir_ + "/" + recording_file_name(call_id, info.started_us / 1000) + ".pcap";
         info.metadata = metadata;
         recorder_->open(id, info.file);
@@ -145,7 +138,7 @@ void Recordings::start_copy(const std::string& call_id, const Endpoint& to, Done
     RecordingInfo info;
     info.id = next_id_++;
     info.remote = true;
-    info.started_us = wall_now_us();
+    info.started_us = calls_.clocks().wall_us;
     info.file = "udp:" + to.to_string();
     Endpoint from = call->interfaces[0] != nullptr ? call->interfaces[0]->bind : Endpoint{};
     recorder_->open_remote(info.id, to, from);
@@ -210,7 +203,7 @@ void Recordings::finish(const std::string& call_id, const Call* call, const Sess
         log(LogLevel::info, "call {}: copy to {} stopped ({})", call_id, info.file, why);
         return recorder_->close(info.id);
     }
-    int64_t now = wall_now_us();
+    int64_t now = calls_.clocks().wall_us;
     nlohmann::json meta = {{"call-id", call_id},
                            {"file", info.file.substr(info.file.rfind('/') + 1)},
                            {"metadata", info.metadata},
