@@ -193,13 +193,15 @@ void ControlPlane::restore_calls() {
 void ControlPlane::restore(std::shared_ptr<CallRecord> record, int attempt) {
     calls_.restore(*record, [this, record, attempt](const CallResult& r) {
         // The process before may have just died: the kernel lets go of its sockets a little
-        // later (an io_uring is torn down after its process). Tried again for a short while
-        // before the port counts as taken.
+        // later (an io_uring is torn down after its process). Tried again for a while (see
+        // kRestoreAttempts) before the port counts as taken.
         if (r.relay_error == WorkerError::port_unavailable && attempt < kRestoreAttempts &&
             !stopped_) {
             restore_later_.emplace_back(record, attempt + 1);
             if (!restore_timer_.active()) {
-                restore_timer_.start(loop_, kRestoreRetryMs, 0, "restore retry", [this] {
+                uint64_t delay =
+                    attempt < kRestoreQuickAttempts ? kRestoreRetryMs : kRestoreSlowRetryMs;
+                restore_timer_.start(loop_, delay, 0, "restore retry", [this] {
                     auto again = std::move(restore_later_);
                     restore_later_.clear();
                     for (auto& [rec, n] : again) restore(rec, n);

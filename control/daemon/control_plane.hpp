@@ -94,8 +94,12 @@ class ControlPlane {
     Timer restore_timer_;
     std::size_t restoring_ = 0;  // restores not yet finished
     uint64_t restore_began_ns_ = 0;
-    static constexpr int kRestoreAttempts = 200;
+    // A port the process before still holds is tried every 5 ms for the first second, then
+    // every 50 ms for ten more: under load the kernel has taken over a second to let go.
+    static constexpr int kRestoreAttempts = 400;
+    static constexpr int kRestoreQuickAttempts = 200;
     static constexpr uint64_t kRestoreRetryMs = 5;
+    static constexpr uint64_t kRestoreSlowRetryMs = 50;
     Timer refresh_timer_;
     uint64_t last_relayed_ = 0, last_sample_ms_ = 0;
     bool started_ = false, stopped_ = false;

