@@ -175,14 +175,7 @@ class Lab(natlab.Lab):
             natlab.run("ip", "addr", "add", f"{v6}/64", "dev", dev, "nodad", ns=name)
             self.dev[name] = dev
         natlab.run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", ns="wan")
-        self.links += 1
-        x, y = f"{natlab.PREFIX}c{self.links}", f"{natlab.PREFIX}d{self.links}"
-        natlab.run("ip", "link", "add", x, "type", "veth", "peer", "name", y, "netns",
-                   f"{natlab.PREFIX}-relay")
-        natlab.run("ip", "addr", "add", "198.51.100.17/30", "dev", x)
-        natlab.run("ip", "link", "set", x, "up")
-        natlab.run("ip", "addr", "add", "198.51.100.18/30", "dev", y, ns="relay")
-        natlab.run("ip", "link", "set", y, "up", ns="relay")
+        self.control_link("relay", "198.51.100.17/30", "198.51.100.18/30")
 
 
 

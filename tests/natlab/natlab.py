@@ -143,15 +143,19 @@ table ip nat {{
   }}
 }}""")
         # Control links from the test (root namespace) to each latchd.
-        for name, ours, theirs in (("relay", "198.51.100.1/30", "198.51.100.2/30"),
-                                   ("relaypriv", "198.51.100.5/30", "198.51.100.6/30")):
-            self.links += 1
-            x, y = f"{PREFIX}c{self.links}", f"{PREFIX}d{self.links}"
-            run("ip", "link", "add", x, "type", "veth", "peer", "name", y, "netns", f"{PREFIX}-{name}")
-            run("ip", "addr", "add", ours, "dev", x)
-            run("ip", "link", "set", x, "up")
-            run("ip", "addr", "add", theirs, "dev", y, ns=name)
-            run("ip", "link", "set", y, "up", ns=name)
+        self.control_link("relay", "198.51.100.1/30", "198.51.100.2/30")
+        self.control_link("relaypriv", "198.51.100.5/30", "198.51.100.6/30")
+
+    def control_link(self, name, ours, theirs):
+        """A veth from the root namespace (address `ours`) into namespace `name` (`theirs`),
+        over which the test drives that namespace's latchd."""
+        self.links += 1
+        x, y = f"{PREFIX}c{self.links}", f"{PREFIX}d{self.links}"
+        run("ip", "link", "add", x, "type", "veth", "peer", "name", y, "netns", f"{PREFIX}-{name}")
+        run("ip", "addr", "add", ours, "dev", x)
+        run("ip", "link", "set", x, "up")
+        run("ip", "addr", "add", theirs, "dev", y, ns=name)
+        run("ip", "link", "set", y, "up", ns=name)
 
     def nft(self, ns, ruleset):
         run("nft", "flush", "ruleset", ns=ns)

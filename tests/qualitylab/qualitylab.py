@@ -217,13 +217,6 @@ def sdp(addr, port):
             f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n")
 
 
-def relay_port(sdp_text):
-    lines = sdp_text.split("\r\n")
-    c = [l for l in lines if l.startswith("c=")][0].split()[2]
-    m = int([l for l in lines if l.startswith("m=")][0].split()[1])
-    return f"{c}:{m}"
-
-
 class Lab(natlab.Lab):
     def build(self):
         self.ns("wan")
@@ -232,14 +225,7 @@ class Lab(natlab.Lab):
         for name, addr in (("relay", RELAY), ("a", PHONE_A), ("b", PHONE_B), ("box", BOX)):
             self.ns(name)
             self.on_wan(name, f"{addr}/24")
-        self.links += 1
-        x, y = f"{natlab.PREFIX}c{self.links}", f"{natlab.PREFIX}d{self.links}"
-        natlab.run("ip", "link", "add", x, "type", "veth", "peer", "name", y, "netns",
-                   f"{natlab.PREFIX}-relay")
-        natlab.run("ip", "addr", "add", "198.51.100.17/30", "dev", x)
-        natlab.run("ip", "link", "set", x, "up")
-        natlab.run("ip", "addr", "add", "198.51.100.18/30", "dev", y, ns="relay")
-        natlab.run("ip", "link", "set", y, "up", ns="relay")
+        self.control_link("relay", "198.51.100.17/30", "198.51.100.18/30")
 
     def drop_share(self, port, percent):
         """nftables on the box drops `percent` % of phone A's RTP to `port`, at random."""
@@ -300,7 +286,7 @@ def call(relay, call_id, a_sdp, b_sdp):
     answer = relay.request({"command": "answer", "call-id": call_id, "from-tag": "A",
                             "to-tag": "B", "sdp": b_sdp})
     assert answer.get("result") == "ok", answer
-    return relay_port(answer["sdp"]), relay_port(offer["sdp"])  # where A sends, where B sends
+    return natlab.sdp_target(answer["sdp"]), natlab.sdp_target(offer["sdp"])  # where A sends, where B sends
 
 
 def round_(lab, latchd, kernel, checks, table):
