@@ -9,10 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 
 #include "log.hpp"
 
@@ -298,12 +300,32 @@ void Recorder::open_remote_copy(const Request& r) {
     if (!error.empty()) fail(file, error);
 }
 
+bool Recorder::take_pending_opens() {
+    std::vector<Request> opens;
+    {
+        std::lock_guard lock(mutex_);
+        auto first =
+            std::stable_partition(requests_.begin(), requests_.end(),
+                                  [](const Request& r) { return r.kind != Request::Kind::open; });
+        opens.assign(std::make_move_iterator(first), std::make_move_iterator(requests_.end()));
+        requests_.erase(first, requests_.end());
+    }
+    for (Request& r : opens) handle(r);
+    return !opens.empty();
+}
+
 void Recorder::write_one(const TapPacket& p) {
     auto it = files_.find(p.recording);
     if (it == files_.end()) {
-        std::lock_guard lock(mutex_);
-        ++totals_.unmatched;
-        return;
+        // An open requested after this pass took its requests: it was asked for before any
+        // worker could copy for it, so it waits in requests_ now. Opened here, the first
+        // copies are kept; what is left unmatched belongs to a closed (or unknown) recording.
+        if (take_pending_opens()) it = files_.find(p.recording);
+        if (it == files_.end()) {
+            std::lock_guard lock(mutex_);
+            ++totals_.unmatched;
+            return;
+        }
     }
     File& f = *it->second;
     if (f.udp >= 0) {

@@ -78,6 +78,8 @@ class Recorder {
     void handle(Request& r);
     void open_remote_copy(const Request& r);
     void write_one(const TapPacket& p);
+    // Handles the opens still waiting in requests_ (the others stay in order); false if none.
+    bool take_pending_opens();
     void fail(File& f, const std::string& why);
     void flush_all();
     // What the control thread reads (status(), totals()), brought up to date.

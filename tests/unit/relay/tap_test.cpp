@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "recorder.hpp"
@@ -177,6 +178,31 @@ TEST_CASE("the recorder writes each recording's datagrams as IP packets libpcap 
     CHECK(be16(q, 40) == 5004);
     CHECK(be16(q, 42) == 30002);
     CHECK(be16(q, 46) != 0);  // IPv6's UDP checksum is mandatory
+}
+
+TEST_CASE("copies pushed right after an open are written, however the recorder's pass falls",
+          "[tap][recorder]") {
+    // The control thread opens a recording, then a worker copies for it at once: the recorder
+    // may be in the middle of a pass that took its requests before that open.
+    TempDir dir;
+    TapRing ring(64);
+    Recorder recorder({&ring});
+    Endpoint a = ep("192.0.2.7:4000"), relay_a = ep("203.0.113.1:30000");
+    auto d = payload(160, 1);
+    int lost = 0;
+    for (uint64_t id = 1; id <= 300; ++id) {
+        recorder.open(id, (dir.path / ("r" + std::to_string(id) + ".pcap")).string());
+        REQUIRE(ring.push(id, id, a, relay_a, d.data(), d.size()));
+        if (id % 3 == 0) std::this_thread::yield();
+        recorder.close(id, [&](const RecordingStatus& s) {
+            if (s.packets != 1) ++lost;
+        });
+        if (id % 50 == 0) recorder.drain();
+    }
+    recorder.drain();
+    CHECK(lost == 0);
+    CHECK(recorder.totals().unmatched == 0);
+    CHECK(recorder.totals().packets == 300);
 }
 
 TEST_CASE("a recording that cannot be created or written fails alone, and says why",
