@@ -27,7 +27,7 @@ int main(int argc, char* argv[]) {
 #endif
             return 0;
         }
-        latch::run_daemon(cl.config);
+        latch::run_daemon(cl.config, [args] { return latch::parse_command_line(args).config; });
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "latchd: %s\n", e.what());

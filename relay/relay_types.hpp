@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,6 +91,9 @@ struct SessionSpec {
     bool standby = false;
     // The recording the session's relayed datagrams are copied to (relay/tap); 0: none.
     uint64_t recording = 0;
+    // How long after this signalling a source may be learned; unset: the relay's configured
+    // window (the control plane sets it once a reload changed it).
+    std::optional<uint32_t> learning_window_ms = std::nullopt;
 };
 
 struct FlowSnapshot {

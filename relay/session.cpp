@@ -144,7 +144,7 @@ WorkerFailure Session::apply(const SessionSpec& spec, SessionEnv& env, uint64_t 
             return error;
         }
     }
-    uint64_t window = env.config->learning_window_ms;
+    uint64_t window = spec.learning_window_ms.value_or(env.config->learning_window_ms);
     std::size_t n = std::min(media_.size(), spec.media.size());
     for (std::size_t i = 0; i < n; ++i) {
         Media& media = *media_[i];

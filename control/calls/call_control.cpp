@@ -120,7 +120,10 @@ void CallControl::erase(const std::string& call_id) {
 void CallControl::send(const Call& call, Op op, Then then) {
     uint64_t request = next_request_++;
     SessionSpec spec;
-    if (op == Op::create || op == Op::update) spec = call.spec;
+    if (op == Op::create || op == Op::update) {
+        spec = call.spec;
+        spec.learning_window_ms = learning_window_ms_;
+    }
     if (op == Op::standby) spec.standby = call.spec.standby;
     if (op == Op::record) spec.recording = call.spec.recording;
     WorkerCommand command{request, op, call.session, std::move(spec)};

@@ -115,6 +115,12 @@ class CallControl {
         max_calls_ = max_calls;
         max_packet_rate_ = max_packet_rate;
     }
+    // For offers and answers from now on (a reload): the learning mode where a request names
+    // none, and the learning window.
+    void set_learning_defaults(LearningMode mode, uint32_t window_ms) {
+        default_learning_ = mode;
+        learning_window_ms_ = window_ms;
+    }
     // The relayed packet rate, as last measured (once a second, from the workers' counters).
     void report_packet_rate(double packets_per_second) { packet_rate_ = packets_per_second; }
     double packet_rate() const { return packet_rate_; }
@@ -160,7 +166,8 @@ class CallControl {
     SessionId next_session_ = 1;
     unsigned next_worker_ = 0;
     LearningMode default_learning_;
-    bool standby_ = false;  // a standby takes no new calls (set_standby)
+    std::optional<uint32_t> learning_window_ms_;  // unset: the relay's configured window
+    bool standby_ = false;                        // a standby takes no new calls (set_standby)
     uint64_t max_calls_ = 0;
     uint64_t max_packet_rate_ = 0;
     double packet_rate_ = 0;

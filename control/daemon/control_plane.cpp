@@ -99,6 +99,14 @@ void ControlPlane::stop() {
     restore_timer_.stop();
 }
 
+void ControlPlane::apply_live(const DaemonConfig& next) {
+    set_log_level(next.log_level);
+    ng_.set_allow(next.control_allow);
+    if (rtpp_) rtpp_->set_allow(next.control_allow);
+    calls_.set_limits(next.max_sessions, next.max_packet_rate);
+    calls_.set_learning_defaults(next.learning, next.relay.learning_window_ms);
+}
+
 std::optional<uint16_t> ControlPlane::metrics_port() const {
     if (!metrics_) return std::nullopt;
     return metrics_->port();

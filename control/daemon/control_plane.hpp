@@ -58,6 +58,10 @@ class ControlPlane {
     Relay& relay() { return relay_; }
     // Every listener's counters and the control plane's own, as statistics and metrics show them.
     ControlReport report() const;
+    // A reload: takes over what `next` says of the settings that may change while latchd runs
+    // (log level, control allow-list, load limits, learning defaults); the others are left
+    // as they are (config_changes() tells which differ).
+    void apply_live(const DaemonConfig& next);
     // Whether this instance serves its calls (it holds the floating address, or has none).
     bool active() const { return active_; }
 

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "control_plane.hpp"
 #include "guard.hpp"
 #include "log.hpp"
@@ -63,9 +65,56 @@ void add_test_hooks(ControlPlane& plane) {
                                     });
 }
 
+// SIGHUP (systemctl reload): the configuration read again and what may change applied.
+class Reloader {
+  public:
+    Reloader(const DaemonConfig& config, ConfigReader reread, ControlPlane& plane,
+             ServiceNotify& notify)
+        : running_(config), reread_(std::move(reread)), plane_(plane), notify_(notify) {}
+
+    void reload() {
+        notify_.reloading();
+        if (!reread_) {
+            log(LogLevel::info, "reload: nothing to read again");
+            notify_.reloaded("reloaded: nothing to read again");
+            return;
+        }
+        DaemonConfig next;
+        try {
+            next = reread_();
+        } catch (const std::exception& e) {
+            log(LogLevel::error, "reload refused, the running configuration stays: {}", e.what());
+            notify_.reloaded(std::string("reload refused: ") + e.what());
+            return;
+        }
+        ConfigChanges changes = config_changes(running_, next);
+        plane_.apply_live(next);
+        running_.log_level = next.log_level;
+        running_.control_allow = next.control_allow;
+        running_.max_sessions = next.max_sessions;
+        running_.max_packet_rate = next.max_packet_rate;
+        running_.learning = next.learning;
+        running_.relay.learning_window_ms = next.relay.learning_window_ms;
+        for (const auto& c : changes.live) log(LogLevel::info, "reload: {} (in force now)", c);
+        for (const auto& c : changes.restart)
+            log(LogLevel::warning, "reload: {} needs a restart (unchanged until then)", c);
+        if (changes.empty()) log(LogLevel::info, "reload: nothing changed");
+        notify_.reloaded(fmt::format("reloaded: {} setting{} changed, {} need{} a restart",
+                                     changes.live.size(), changes.live.size() == 1 ? "" : "s",
+                                     changes.restart.size(),
+                                     changes.restart.size() == 1 ? "s" : ""));
+    }
+
+  private:
+    DaemonConfig running_;  // the settings in force (what needs a restart as at start-up)
+    ConfigReader reread_;
+    ControlPlane& plane_;
+    ServiceNotify& notify_;
+};
+
 }  // namespace
 
-void run_daemon(const DaemonConfig& config) {
+void run_daemon(const DaemonConfig& config, ConfigReader reread) {
     set_log_level(config.log_level);
     // A peer that closed its end (Redis restarted, a notify socket gone) makes a write fail
     // with EPIPE, which every caller handles; the signal would end the process instead.
@@ -121,11 +170,23 @@ void run_daemon(const DaemonConfig& config) {
                            [&] { notify.status(status_line()); });
     }
 
+    Reloader reloader(config, std::move(reread), plane, notify);
+    auto sighup = make_uv_handle<uv_signal_t>();
+    uv_signal_init(&loop, sighup.get());
+    sighup->data = &reloader;
+    uv_signal_start(
+        sighup.get(),
+        [](uv_signal_t* s, int) noexcept {
+            if (auto* r = static_cast<Reloader*>(s->data)) guarded("reload", [&] { r->reload(); });
+        },
+        SIGHUP);
+
     struct Stopper {
         ControlPlane* plane;
         ServiceNotify* notify;
         Timer* status_timer;
         UvPtr<uv_signal_t> sigint, sigterm;
+        UvPtr<uv_signal_t>* sighup;
         void stop(int signum) {
             log(LogLevel::info, "signal {}: shutting down", signum);
             notify->stopping();
@@ -133,9 +194,14 @@ void run_daemon(const DaemonConfig& config) {
             plane->stop();
             sigint.reset();
             sigterm.reset();
+            sighup->reset();
         }
-    } stopper{&plane, &notify, &status_timer, make_uv_handle<uv_signal_t>(),
-              make_uv_handle<uv_signal_t>()};
+    } stopper{&plane,
+              &notify,
+              &status_timer,
+              make_uv_handle<uv_signal_t>(),
+              make_uv_handle<uv_signal_t>(),
+              &sighup};
     for (uv_signal_t* sig : {stopper.sigint.get(), stopper.sigterm.get()}) {
         uv_signal_init(&loop, sig);
         sig->data = &stopper;

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 namespace latch {
@@ -89,10 +90,13 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
 )";
 }
 
-std::vector<std::string> read_config_file(const std::string& path) {
+std::vector<ConfigArgument> read_config_file(const std::string& path) {
     std::ifstream in(path);
-    if (!in) throw std::invalid_argument("--config: cannot read '" + path + "'");
-    std::vector<std::string> args;
+    if (!in) {
+        throw std::invalid_argument(
+            fmt::format("--config: cannot read '{}': {}", path, std::strerror(errno)));
+    }
+    std::vector<ConfigArgument> args;
     std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
         auto trim = [](std::string s) {
@@ -102,37 +106,166 @@ std::vector<std::string> read_config_file(const std::string& path) {
         };
         line = trim(line.substr(0, line.find('#')));
         if (line.empty()) continue;
+        std::string origin = fmt::format("{} line {}", path, number);
         auto eq = line.find('=');
-        if (eq == std::string::npos) {
-            throw std::invalid_argument(
-                fmt::format("{} line {}: expected 'option = value'", path, number));
+        std::string name = eq == std::string::npos ? "" : trim(line.substr(0, eq));
+        if (name.empty() || name.rfind("-", 0) == 0 || name.find_first_of(" \t") != name.npos) {
+            throw std::invalid_argument(origin + ": expected 'option = value'");
         }
-        args.push_back("--" + trim(line.substr(0, eq)));
-        args.push_back(trim(line.substr(eq + 1)));
+        if (name == "config" || name == "help" || name == "version")
+            throw std::invalid_argument(origin + ": '" + name + "' has no place in a config file");
+        args.push_back({"--" + name, origin});
+        args.push_back({trim(line.substr(eq + 1)), origin});
+    }
+    if (in.bad()) {
+        throw std::invalid_argument(
+            fmt::format("--config: cannot read '{}': {}", path, std::strerror(errno)));
     }
     return args;
 }
 
+namespace {
+
+std::string join(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+    return out.empty() ? "none" : out;
+}
+
+std::string show(const std::optional<Endpoint>& ep) {
+    return ep ? ep->to_string() : "off";
+}
+
+std::string yes_no(bool b) {
+    return b ? "yes" : "no";
+}
+
+const char* packet_io_name(PacketIo io) {
+    switch (io) {
+        case PacketIo::io_uring:
+            return "io_uring";
+        case PacketIo::epoll:
+            return "epoll";
+        default:
+            return "auto";
+    }
+}
+
+struct Setting {
+    const char* name;
+    bool live;
+    std::function<std::string(const DaemonConfig&)> show;
+    // What tells two values apart when it is not what is shown (a Redis password).
+    std::function<std::string(const DaemonConfig&)> key = {};
+};
+
+const std::vector<Setting>& settings() {
+    static const std::vector<Setting> all = {
+        {"log-level", true, [](const DaemonConfig& c) { return log_level_name(c.log_level); }},
+        {"control-allow", true,
+         [](const DaemonConfig& c) { return describe_networks(c.control_allow); }},
+        {"max-sessions", true,
+         [](const DaemonConfig& c) { return std::to_string(c.max_sessions); }},
+        {"max-packet-rate", true,
+         [](const DaemonConfig& c) { return std::to_string(c.max_packet_rate); }},
+        {"learning", true, [](const DaemonConfig& c) { return learning_mode_name(c.learning); }},
+        {"learning-window", true,
+         [](const DaemonConfig& c) { return std::to_string(c.relay.learning_window_ms); }},
+        {"listen-ng", false, [](const DaemonConfig& c) { return c.listen_ng.to_string(); }},
+        {"interface", false,
+         [](const DaemonConfig& c) {
+             std::vector<std::string> parts;
+             for (const Interface& i : c.interfaces) {
+                 parts.push_back(i.name + "=" + i.bind.address_string() +
+                                 (i.advertised.empty() ? "" : "!" + i.advertised));
+             }
+             return join(parts);
+         }},
+        {"listen-rtpp", false, [](const DaemonConfig& c) { return show(c.listen_rtpp); }},
+        {"listen-rtpp-unix", false,
+         [](const DaemonConfig& c) {
+             return c.listen_rtpp_unix.empty() ? std::string("off") : c.listen_rtpp_unix;
+         }},
+        {"metrics", false, [](const DaemonConfig& c) { return show(c.metrics); }},
+        {"workers", false,
+         [](const DaemonConfig& c) {
+             return c.relay.workers == 0 ? std::string("one per core")
+                                         : std::to_string(c.relay.workers);
+         }},
+        {"packet-io", false,
+         [](const DaemonConfig& c) { return std::string(packet_io_name(c.relay.packet_io)); }},
+        {"kernel-path", false,
+         [](const DaemonConfig& c) { return std::string(kernel_mode_name(c.relay.kernel_path)); }},
+        {"connected-sockets", false,
+         [](const DaemonConfig& c) { return yes_no(c.relay.connected_sockets); }},
+        {"quality-figures", false,
+         [](const DaemonConfig& c) { return yes_no(c.relay.quality_figures); }},
+        {"port-min", false, [](const DaemonConfig& c) { return std::to_string(c.relay.port_min); }},
+        {"port-max", false, [](const DaemonConfig& c) { return std::to_string(c.relay.port_max); }},
+        {"idle-timeout", false,
+         [](const DaemonConfig& c) { return std::to_string(c.relay.idle_timeout_ms / 1000); }},
+        {"redis", false,
+         [](const DaemonConfig& c) { return c.redis ? c.redis->to_string() : std::string("off"); },
+         [](const DaemonConfig& c) {
+             return c.redis ? c.redis->to_string() + "\n" + c.redis->password : std::string();
+         }},
+        {"instance-id", false, [](const DaemonConfig& c) { return c.instance_id; }},
+        {"floating-address", false,
+         [](const DaemonConfig& c) {
+             std::vector<std::string> parts;
+             for (const Endpoint& f : c.relay.floating) parts.push_back(f.address_string());
+             return join(parts);
+         }},
+        {"recording-dir", false,
+         [](const DaemonConfig& c) {
+             return c.recording_dir.empty() ? std::string("off") : c.recording_dir;
+         }},
+    };
+    return all;
+}
+
+}  // namespace
+
+std::string describe_networks(const AllowList& allow) {
+    std::vector<std::string> parts;
+    for (const Network& n : allow.networks())
+        parts.push_back(fmt::format("{}/{}", n.address.address_string(), n.prefix));
+    return join(parts);
+}
+
+ConfigChanges config_changes(const DaemonConfig& running, const DaemonConfig& next) {
+    ConfigChanges changes;
+    for (const Setting& s : settings()) {
+        const auto& key = s.key ? s.key : s.show;
+        if (key(running) == key(next)) continue;
+        std::string was = s.show(running), now = s.show(next);
+        std::string line = was == now ? fmt::format("{} changed", s.name)
+                                      : fmt::format("{}: {} -> {}", s.name, was, now);
+        (s.live ? changes.live : changes.restart).push_back(std::move(line));
+    }
+    return changes;
+}
+
 CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
     // The config file's options go first, so that the command line overrides them.
-    std::vector<std::string> args;
+    std::vector<ConfigArgument> args;
     std::size_t from_files = 0;  // args[0, from_files) came from config files
+    auto insert_file = [&](const std::string& path) {
+        auto from_file = read_config_file(path);
+        args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(),
+                    from_file.end());
+        from_files += from_file.size();
+    };
     for (std::size_t i = 0; i < cli_args.size(); ++i) {
         const std::string& a = cli_args[i];
         if (a == "--config" && i + 1 < cli_args.size()) {
-            auto from_file = read_config_file(cli_args[++i]);
-            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(),
-                        from_file.end());
-            from_files += from_file.size();
+            insert_file(cli_args[++i]);
         } else if (a.rfind("--config=", 0) == 0) {
-            auto from_file = read_config_file(a.substr(9));
-            args.insert(args.begin() + static_cast<long>(from_files), from_file.begin(),
-                        from_file.end());
-            from_files += from_file.size();
+            insert_file(a.substr(9));
         } else if (a == "--config") {
             throw std::invalid_argument("--config needs a value");
         } else {
-            args.push_back(a);
+            args.push_back({a, {}});
         }
     }
     CommandLine cl;
@@ -142,152 +275,161 @@ CommandLine parse_command_line(const std::vector<std::string>& cli_args) {
     bool allow_from_cli = false;  // the first --control-allow replaces the default
     std::vector<Network> allowed = AllowList::loopback().networks();
     for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string option = args[i];
-        std::string value;
-        bool inline_value = false;
-        if (auto eq = option.find('='); option.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = option.substr(eq + 1);
-            option = option.substr(0, eq);
-            inline_value = true;
-        }
-        auto take = [&]() -> const std::string& {
-            if (inline_value) return value;
-            if (i + 1 >= args.size()) throw std::invalid_argument(option + " needs a value");
-            value = args[++i];
-            return value;
-        };
-        if (option == "--help" || option == "-h") {
-            cl.show_help = true;
-        } else if (option == "--version") {
-            cl.show_version = true;
-        } else if (option == "--listen-ng") {
-            auto ep = Endpoint::parse(take());
-            if (!ep)
-                throw std::invalid_argument("--listen-ng: '" + value + "' is not ADDRESS:PORT");
-            c.listen_ng = *ep;
-        } else if (option == "--interface") {
-            if (i >= from_files && !cli_interfaces) {
-                c.interfaces.clear();
-                cli_interfaces = true;
+        // An error in a config file's setting names the file and line.
+        const std::string origin = args[i].origin;
+        try {
+            std::string option = args[i].text;
+            std::string value;
+            bool inline_value = false;
+            if (auto eq = option.find('='); option.rfind("--", 0) == 0 && eq != std::string::npos) {
+                value = option.substr(eq + 1);
+                option = option.substr(0, eq);
+                inline_value = true;
             }
-            c.interfaces.push_back(parse_interface(take()));
-        } else if (option == "--listen-rtpp") {
-            if (take() == "off") {
-                c.listen_rtpp.reset();
-            } else {
-                auto ep = Endpoint::parse(value);
+            auto take = [&]() -> const std::string& {
+                if (inline_value) return value;
+                if (i + 1 >= args.size()) throw std::invalid_argument(option + " needs a value");
+                value = args[++i].text;
+                return value;
+            };
+            if (option == "--help" || option == "-h") {
+                cl.show_help = true;
+            } else if (option == "--version") {
+                cl.show_version = true;
+            } else if (option == "--listen-ng") {
+                auto ep = Endpoint::parse(take());
                 if (!ep)
-                    throw std::invalid_argument("--listen-rtpp: '" + value +
-                                                "' is not ADDRESS:PORT or off");
-                c.listen_rtpp = *ep;
+                    throw std::invalid_argument("--listen-ng: '" + value + "' is not ADDRESS:PORT");
+                c.listen_ng = *ep;
+            } else if (option == "--interface") {
+                if (i >= from_files && !cli_interfaces) {
+                    c.interfaces.clear();
+                    cli_interfaces = true;
+                }
+                c.interfaces.push_back(parse_interface(take()));
+            } else if (option == "--listen-rtpp") {
+                if (take() == "off") {
+                    c.listen_rtpp.reset();
+                } else {
+                    auto ep = Endpoint::parse(value);
+                    if (!ep)
+                        throw std::invalid_argument("--listen-rtpp: '" + value +
+                                                    "' is not ADDRESS:PORT or off");
+                    c.listen_rtpp = *ep;
+                }
+            } else if (option == "--listen-rtpp-unix") {
+                c.listen_rtpp_unix = take();
+                if (c.listen_rtpp_unix == "off") c.listen_rtpp_unix.clear();
+            } else if (option == "--control-allow") {
+                if (!allow_from_cli) {
+                    allowed.clear();
+                    allow_from_cli = true;
+                }
+                try {
+                    allowed.push_back(parse_network(take()));
+                } catch (const std::invalid_argument& e) {
+                    throw std::invalid_argument(std::string("--control-allow: ") + e.what());
+                }
+            } else if (option == "--max-sessions") {
+                c.max_sessions = number<uint64_t>(option, take(), 0, 10000000);
+            } else if (option == "--max-packet-rate") {
+                c.max_packet_rate = number<uint64_t>(option, take(), 0, 1000000000);
+            } else if (option == "--metrics") {
+                auto ep = Endpoint::parse(take());
+                if (!ep)
+                    throw std::invalid_argument("--metrics: '" + value + "' is not ADDRESS:PORT");
+                c.metrics = *ep;
+            } else if (option == "--workers") {
+                c.relay.workers = number<unsigned>(option, take(), 1, 256);
+            } else if (option == "--packet-io") {
+                auto mode = parse_packet_io(take());
+                if (!mode)
+                    throw std::invalid_argument("--packet-io: '" + value +
+                                                "' is not auto, io_uring or epoll");
+                c.relay.packet_io = *mode;
+            } else if (option == "--kernel-path") {
+                auto mode = parse_kernel_mode(take());
+                if (!mode)
+                    throw std::invalid_argument("--kernel-path: '" + value +
+                                                "' is not auto, on or off");
+                c.relay.kernel_path = *mode;
+            } else if (option == "--connected-sockets") {
+                if (take() == "yes")
+                    c.relay.connected_sockets = true;
+                else if (value == "no")
+                    c.relay.connected_sockets = false;
+                else
+                    throw std::invalid_argument("--connected-sockets: '" + value +
+                                                "' is not yes or no");
+            } else if (option == "--recording-dir") {
+                c.recording_dir = take();
+                while (c.recording_dir.size() > 1 && c.recording_dir.back() == '/')
+                    c.recording_dir.pop_back();
+                if (c.recording_dir.empty())
+                    throw std::invalid_argument("--recording-dir: a directory is needed");
+                struct stat st {};
+                if (::stat(c.recording_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+                    throw std::invalid_argument("--recording-dir: '" + c.recording_dir +
+                                                "' is not a directory");
+                if (::access(c.recording_dir.c_str(), W_OK | X_OK) != 0)
+                    throw std::invalid_argument("--recording-dir: cannot write to '" +
+                                                c.recording_dir + "': " + std::strerror(errno));
+                // Room for a few hundred milliseconds of a busy worker's recorded media.
+                c.relay.tap_slots = 4096;
+            } else if (option == "--quality-figures") {
+                if (take() == "yes")
+                    c.relay.quality_figures = true;
+                else if (value == "no")
+                    c.relay.quality_figures = false;
+                else
+                    throw std::invalid_argument("--quality-figures: '" + value +
+                                                "' is not yes or no");
+            } else if (option == "--port-min") {
+                c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
+            } else if (option == "--port-max") {
+                c.relay.port_max = number<uint16_t>(option, take(), 1024, 65535);
+            } else if (option == "--idle-timeout") {
+                c.relay.idle_timeout_ms = number<uint32_t>(option, take(), 1, 86400) * 1000;
+            } else if (option == "--learning") {
+                auto mode = parse_learning_mode(take());
+                if (!mode) {
+                    throw std::invalid_argument("--learning: '" + value +
+                                                "' is not heuristic, immediate or off");
+                }
+                c.learning = *mode;
+            } else if (option == "--learning-window") {
+                c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
+            } else if (option == "--redis") {
+                try {
+                    c.redis = parse_redis_url(take());
+                } catch (const std::invalid_argument& e) {
+                    throw std::invalid_argument(std::string("--redis: ") + e.what());
+                }
+            } else if (option == "--floating-address") {
+                auto ep = Endpoint::parse(take(), 0);
+                if (!ep)
+                    throw std::invalid_argument("--floating-address: '" + value +
+                                                "' is not an IP address");
+                c.relay.floating.push_back(*ep);
+            } else if (option == "--instance-id") {
+                c.instance_id = take();
+                if (c.instance_id.empty() ||
+                    c.instance_id.find_first_of(" :\t\n") != std::string::npos) {
+                    throw std::invalid_argument("--instance-id: '" + c.instance_id +
+                                                "' must be a word without ':'");
+                }
+            } else if (option == "--log-level") {
+                auto level = parse_log_level(take());
+                if (!level)
+                    throw std::invalid_argument("--log-level: '" + value +
+                                                "' is not error, warning, info or debug");
+                c.log_level = *level;
+            } else {
+                throw std::invalid_argument("unknown option '" + args[i].text + "' (see --help)");
             }
-        } else if (option == "--listen-rtpp-unix") {
-            c.listen_rtpp_unix = take();
-            if (c.listen_rtpp_unix == "off") c.listen_rtpp_unix.clear();
-        } else if (option == "--control-allow") {
-            if (!allow_from_cli) {
-                allowed.clear();
-                allow_from_cli = true;
-            }
-            try {
-                allowed.push_back(parse_network(take()));
-            } catch (const std::invalid_argument& e) {
-                throw std::invalid_argument(std::string("--control-allow: ") + e.what());
-            }
-        } else if (option == "--max-sessions") {
-            c.max_sessions = number<uint64_t>(option, take(), 0, 10000000);
-        } else if (option == "--max-packet-rate") {
-            c.max_packet_rate = number<uint64_t>(option, take(), 0, 1000000000);
-        } else if (option == "--metrics") {
-            auto ep = Endpoint::parse(take());
-            if (!ep) throw std::invalid_argument("--metrics: '" + value + "' is not ADDRESS:PORT");
-            c.metrics = *ep;
-        } else if (option == "--workers") {
-            c.relay.workers = number<unsigned>(option, take(), 1, 256);
-        } else if (option == "--packet-io") {
-            auto mode = parse_packet_io(take());
-            if (!mode)
-                throw std::invalid_argument("--packet-io: '" + value +
-                                            "' is not auto, io_uring or epoll");
-            c.relay.packet_io = *mode;
-        } else if (option == "--kernel-path") {
-            auto mode = parse_kernel_mode(take());
-            if (!mode)
-                throw std::invalid_argument("--kernel-path: '" + value +
-                                            "' is not auto, on or off");
-            c.relay.kernel_path = *mode;
-        } else if (option == "--connected-sockets") {
-            if (take() == "yes")
-                c.relay.connected_sockets = true;
-            else if (value == "no")
-                c.relay.connected_sockets = false;
-            else
-                throw std::invalid_argument("--connected-sockets: '" + value +
-                                            "' is not yes or no");
-        } else if (option == "--recording-dir") {
-            c.recording_dir = take();
-            while (c.recording_dir.size() > 1 && c.recording_dir.back() == '/')
-                c.recording_dir.pop_back();
-            if (c.recording_dir.empty())
-                throw std::invalid_argument("--recording-dir: a directory is needed");
-            struct stat st {};
-            if (::stat(c.recording_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
-                throw std::invalid_argument("--recording-dir: '" + c.recording_dir +
-                                            "' is not a directory");
-            if (::access(c.recording_dir.c_str(), W_OK | X_OK) != 0)
-                throw std::invalid_argument("--recording-dir: cannot write to '" + c.recording_dir +
-                                            "': " + std::strerror(errno));
-            // Room for a few hundred milliseconds of a busy worker's recorded media.
-            c.relay.tap_slots = 4096;
-        } else if (option == "--quality-figures") {
-            if (take() == "yes")
-                c.relay.quality_figures = true;
-            else if (value == "no")
-                c.relay.quality_figures = false;
-            else
-                throw std::invalid_argument("--quality-figures: '" + value + "' is not yes or no");
-        } else if (option == "--port-min") {
-            c.relay.port_min = number<uint16_t>(option, take(), 1024, 65535);
-        } else if (option == "--port-max") {
-            c.relay.port_max = number<uint16_t>(option, take(), 1024, 65535);
-        } else if (option == "--idle-timeout") {
-            c.relay.idle_timeout_ms = number<uint32_t>(option, take(), 1, 86400) * 1000;
-        } else if (option == "--learning") {
-            auto mode = parse_learning_mode(take());
-            if (!mode) {
-                throw std::invalid_argument("--learning: '" + value +
-                                            "' is not heuristic, immediate or off");
-            }
-            c.learning = *mode;
-        } else if (option == "--learning-window") {
-            c.relay.learning_window_ms = number<uint32_t>(option, take(), 0, 60000);
-        } else if (option == "--redis") {
-            try {
-                c.redis = parse_redis_url(take());
-            } catch (const std::invalid_argument& e) {
-                throw std::invalid_argument(std::string("--redis: ") + e.what());
-            }
-        } else if (option == "--floating-address") {
-            auto ep = Endpoint::parse(take(), 0);
-            if (!ep)
-                throw std::invalid_argument("--floating-address: '" + value +
-                                            "' is not an IP address");
-            c.relay.floating.push_back(*ep);
-        } else if (option == "--instance-id") {
-            c.instance_id = take();
-            if (c.instance_id.empty() ||
-                c.instance_id.find_first_of(" :\t\n") != std::string::npos) {
-                throw std::invalid_argument("--instance-id: '" + c.instance_id +
-                                            "' must be a word without ':'");
-            }
-        } else if (option == "--log-level") {
-            auto level = parse_log_level(take());
-            if (!level)
-                throw std::invalid_argument("--log-level: '" + value +
-                                            "' is not error, warning, info or debug");
-            c.log_level = *level;
-        } else {
-            throw std::invalid_argument("unknown option '" + args[i] + "' (see --help)");
+        } catch (const std::invalid_argument& e) {
+            if (origin.empty()) throw;
+            throw std::invalid_argument(origin + ": " + e.what());
         }
     }
     if (c.interfaces.empty()) c.interfaces.push_back(parse_interface("default=127.0.0.1"));

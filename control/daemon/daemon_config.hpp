@@ -1,5 +1,6 @@
-// DaemonConfig: latchd's settings, read from the command line. Built once at start-up on the
-// main thread, then immutable and shared as const&.
+// DaemonConfig: latchd's settings, read from the command line and the config file. Built at
+// start-up on the main thread, then immutable and shared as const&; a reload (SIGHUP) builds a
+// new one beside it and applies what may change while latchd runs (config_changes()).
 #pragma once
 
 #include <optional>
@@ -49,11 +50,29 @@ struct CommandLine {
 // the command line override it.
 CommandLine parse_command_line(const std::vector<std::string>& args);
 
-// A config file's settings as command-line arguments ("--option", "value"...). Throws
-// std::invalid_argument naming the file and line.
-std::vector<std::string> read_config_file(const std::string& path);
+// A config file's settings as command-line arguments ("--option", "value"...), each with where
+// it came from ("FILE line N"). Throws std::invalid_argument naming the file and line.
+struct ConfigArgument {
+    std::string text;
+    std::string origin;  // empty: the command line
+};
+std::vector<ConfigArgument> read_config_file(const std::string& path);
+
+// What a reload would change, setting by setting, as "name: old -> new".
+struct ConfigChanges {
+    std::vector<std::string> live;     // applied at once (see apply_live() in the daemon)
+    std::vector<std::string> restart;  // read, but in force only after a restart
+    bool empty() const { return live.empty() && restart.empty(); }
+};
+// The settings a running latchd can take over: log level, control allow-list, session and
+// packet-rate limits, learning mode and window (for signalling from then on).
+ConfigChanges config_changes(const DaemonConfig& running, const DaemonConfig& next);
+std::string describe_networks(const AllowList& allow);
 
 std::string usage_text();
-inline constexpr const char* kLatchVersion = "0.1.0";
+#ifndef LATCH_VERSION
+#define LATCH_VERSION "unknown"
+#endif
+inline constexpr const char* kLatchVersion = LATCH_VERSION;
 
 }  // namespace latch

@@ -5,6 +5,8 @@
 #include <systemd/sd-daemon.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 
 #include "log.hpp"
 
@@ -39,6 +41,18 @@ void ServiceNotify::status(const std::string& status) {
     if (status == last_status_) return;
     last_status_ = status;
     send("STATUS=" + status);
+}
+
+void ServiceNotify::reloading() {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
+                     static_cast<uint64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000));
+}
+
+void ServiceNotify::reloaded(const std::string& outcome) {
+    last_status_ = outcome;
+    send("READY=1\nSTATUS=" + outcome);
 }
 
 void ServiceNotify::stopping() {

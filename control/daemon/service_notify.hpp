@@ -29,6 +29,10 @@ class ServiceNotify {
     // A new status line (sent only when it changed).
     void status(const std::string& status);
     void stopping();
+    // A reload (SIGHUP) begins: "RELOADING=1"; reloaded() says it is over (READY=1, with what
+    // came of it in the status line, which the next status() replaces).
+    void reloading();
+    void reloaded(const std::string& outcome);
     // The keep-alive interval in use; 0: no watchdog.
     uint64_t watchdog_interval_ms() const { return watchdog_ms_; }
 

@@ -1,5 +1,5 @@
 // AllowList: the networks whose datagrams the control sockets answer (default: loopback).
-// Immutable after start-up; read on the control thread.
+// Read on the control thread; a reload replaces it there.
 #pragma once
 
 #include <string_view>

@@ -37,6 +37,8 @@ class NgServer {
     const Endpoint& local() const { return local_; }
     const ListenerCounters& counters() const { return counters_; }
     void close() { socket_.reset(); }
+    // Who may send requests from now on (a reload).
+    void set_allow(AllowList allow) { allow_ = std::move(allow); }
 
   private:
     struct Pending;

@@ -40,6 +40,8 @@ class RtppServer {
     std::optional<Endpoint> udp_local() const { return udp_local_; }
     const ListenerCounters& counters() const { return counters_; }
     void close();
+    // Who may send commands over UDP from now on (a reload).
+    void set_allow(AllowList allow) { allow_ = std::move(allow); }
 
     static constexpr std::size_t kMaxCommand = 4096;
 

@@ -14,6 +14,7 @@ namespace latch {
 enum class LogLevel : int { error = 0, warning = 1, info = 2, debug = 3 };
 
 std::optional<LogLevel> parse_log_level(std::string_view name);
+const char* log_level_name(LogLevel level);
 void set_log_level(LogLevel level);
 bool log_enabled(LogLevel level);
 void log_line(LogLevel level, std::string_view message);
