@@ -37,9 +37,16 @@ test: test-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-# The Debian package (binaries, systemd unit, config, documentation) in $(BUILD)/.
-deb: package-deps build
-	cd $(BUILD) && cpack -G DEB
+# The Debian package (debian/: binaries, systemd unit, config, manual pages, examples), built
+# by dpkg-buildpackage and moved from the parent directory, where it puts them, into $(BUILD)/.
+deb: package-deps
+	dpkg-buildpackage -b -us -uc -j$(JOBS)
+	mkdir -p $(BUILD)
+	v=$$(dpkg-parsechangelog -S Version) && a=$$(dpkg-architecture -q DEB_HOST_ARCH) && \
+	  mv ../latch_$${v}_$$a.deb ../latch_$${v}_$$a.buildinfo ../latch_$${v}_$$a.changes $(BUILD)/ && \
+	  for f in ../latch-dbgsym_$${v}_$$a.*deb; do [ ! -e "$$f" ] || mv "$$f" $(BUILD)/; done && \
+	  echo "lintian $(BUILD)/latch_$${v}_$$a.deb:" && \
+	  lintian --fail-on error,warning --display-info $(BUILD)/latch_$${v}_$$a.deb && echo "lintian: clean"
 
 # latchd against rtpengine and ref-relay, side by side (bench/README.md); about 30 minutes.
 bench: bench-deps $(BUILD)/CMakeCache.txt

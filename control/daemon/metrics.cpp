@@ -130,7 +130,8 @@ std::vector<MetricFamily> metric_families(const MetricsSnapshot& s) {
            "report)",
            MetricType::Counter, static_cast<double>(s.control.stopped_exceptions));
     for (const auto& [name, value] : s.control.replication) {
-        bool gauge = name == "connected" || name == "records" || name == "waiting";
+        bool gauge =
+            name == "connected" || name == "active" || name == "records" || name == "waiting";
         std::string metric = "latch_replication_" + name;
         std::replace(metric.begin(), metric.end(), ' ', '_');
         single(gauge ? metric : metric + "_total", "Call state in Redis: " + name,
