@@ -2,8 +2,9 @@
 # The Debian package's life as dpkg lives it, checked step by step (as root; .ci/run):
 #   install      the latch user, the files, the unit (systemd-analyze verify), the service
 #                enabled and started by the maintainer scripts, latchd answering;
-#   upgrade      from the version before (this package relabelled with debian/changelog's
-#                previous version): the operator's config edit kept, the service restarted;
+#   upgrade      from the version before (debian/changelog's previous version, with that
+#                release's maintainer scripts): the operator's config edit kept, the service
+#                restarted;
 #   remove       the service stopped, the programs gone, the config and the user kept;
 #   purge        the config, the user and /var/lib/latch gone, the service's enablement too.
 # Where systemd is not PID 1 (a container, a CI machine), a stand-in for systemctl and
@@ -49,7 +50,8 @@ if [ -z "$real_systemd" ]; then
 #!/bin/sh
 # systemctl / deb-systemd-invoke for latchd.service, without systemd: starts, restarts and
 # stops the unit's process and notes each action. Anything else (enable, preset: files under
-# /etc/systemd) goes to the real systemctl, which does that without systemd running.
+# /etc/systemd) goes to the real systemctl, told that systemd does not run (the directory
+# /run/systemd/system, which maintainer scripts look for, is the stand-in's).
 w="$work"
 action=""
 for a in "\$@"; do
@@ -60,7 +62,8 @@ for a in "\$@"; do
 done
 case \$action in
   start|restart|try-restart|stop|reload|daemon-reload) ;;
-  *) [ "\$(basename "\$0")" = systemctl ] && exec "$real_systemctl" "\$@"; exit 0 ;;
+  *) [ "\$(basename "\$0")" = systemctl ] && SYSTEMD_OFFLINE=1 exec "$real_systemctl" "\$@"
+     exit 0 ;;
 esac
 echo "\$action \${unit:-}" >>"\$w/actions"
 [ "\${unit:-}" = latchd.service ] || exit 0
@@ -116,11 +119,21 @@ answers() {
   return 1
 }
 
-# The version before, from the changelog: this package, relabelled.
+# The version before, from the changelog: this package's files under that version, with
+# that release's own maintainer scripts (tests/packaging/previous-VERSION: they are what runs
+# on the operator's machine when it upgrades from it).
 previous=$(dpkg-parsechangelog -l "$here/../debian/changelog" -o 1 -c 1 -S Version)
 version=$(dpkg-deb -f "$deb" Version)
+scripts="$here/../tests/packaging/previous-$previous"
+[ -d "$scripts" ] || fail "no maintainer scripts of $previous in $scripts"
 dpkg-deb -R "$deb" "$work/old"
 sed -i "s/^Version: .*/Version: $previous/" "$work/old/DEBIAN/control"
+rm -f "$work/old/DEBIAN/preinst" "$work/old/DEBIAN/postinst" "$work/old/DEBIAN/prerm" \
+  "$work/old/DEBIAN/postrm" "$work/old/DEBIAN/conffiles"
+for f in preinst postinst prerm postrm conffiles; do
+  [ ! -f "$scripts/$f" ] || install -m "$([ $f = conffiles ] && echo 644 || echo 755)" \
+    "$scripts/$f" "$work/old/DEBIAN/$f"
+done
 dpkg-deb -b "$work/old" "$work/latch_${previous}.deb" >/dev/null
 [ "$(dpkg --compare-versions "$previous" lt "$version" && echo yes)" = yes ] ||
   fail "previous version $previous is not below $version"
