@@ -87,6 +87,9 @@ RTP media relay driven by a SIP proxy over the ng control protocol.
   --log-level LEVEL         error, warning, info or debug (default info)
   --help                    this text
   --version                 the version
+
+SIGHUP (systemctl reload) reads the config file again: log level, control allow-list, load
+limits and learning take effect at once, the rest at the next restart (latchd.conf(5)).
 )";
 }
 
