@@ -266,7 +266,7 @@ TEST_CASE("calls recorded through ng are pcap files tshark reads as what was rel
     CHECK(latchd.stop() == 0);
 }
 
-TEST_CASE("without --recording-dir recording is refused with the reason; a bad one stops latchd",
+TEST_CASE("without --recording-dir recording is refused with the reason, a bad one stops latchd",
           "[recording][daemon]") {
     {
         DaemonProcess latchd({"--port-min", "29760", "--port-max", "29769"});

@@ -256,7 +256,7 @@ TEST_CASE("bad ng requests get precise error reasons", "[ng][errors]") {
     CHECK(latchd.stop() == 0);
 }
 
-TEST_CASE("re-offers keep the ports; hold and resume keep media flowing", "[ng][reinvite]") {
+TEST_CASE("re-offers keep the ports, hold and resume keep media flowing", "[ng][reinvite]") {
     DaemonProcess latchd(daemon_args("25800", "25999"));
     NgClient client(latchd.ng());
     UdpPeer uac, uas;

@@ -246,7 +246,7 @@ TEST_CASE("re-signalling a new address forgets the learned source", "[latch]") {
     CHECK(latch.destination()->to_string() == "10.0.0.2:5002");
 }
 
-TEST_CASE("a NAT rebinding is followed; a stranger copying the stream is not", "[latch]") {
+TEST_CASE("a NAT rebinding is followed, a stranger copying the stream is not", "[latch]") {
     auto confirmed = [](const LatchPolicy& policy) {
         Latch latch;
         latch.reset(ep("10.0.0.1:5000"), policy, kStart, kWindow);

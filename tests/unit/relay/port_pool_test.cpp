@@ -72,7 +72,7 @@ TEST_CASE("the pool refuses to release what it did not hand out", "[ports]") {
     CHECK(pool.available() == 2);
 }
 
-TEST_CASE("a restored call claims the very pair it had; the others are handed out as before",
+TEST_CASE("a restored call claims the very pair it had, the others are handed out as before",
           "[ports]") {
     PortPool pool({40000, 40007});  // four pairs
     CHECK(pool.claim(40004));

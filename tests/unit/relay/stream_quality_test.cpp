@@ -96,7 +96,7 @@ TEST_CASE("reordered packets are late, not lost", "[quality]") {
     CHECK(f.longest_gap == 1);  // each pair's first leaves one behind, for a moment
 }
 
-TEST_CASE("a jump the stream keeps to is a restart; a lone stray is not counted", "[quality]") {
+TEST_CASE("a jump the stream keeps to is a restart, a lone stray is not counted", "[quality]") {
     Sender s;
     s.run(100, 50);
     s.send(40000, 2000 * kMs);  // a stray: nothing follows it
@@ -178,7 +178,7 @@ TEST_CASE("jitter needs the payload type's clock: static, from the SDP, or none"
     CHECK(opus.q.figures().jitter_us == Approx(2000).epsilon(0.01));
 }
 
-TEST_CASE("jitter is timed on the stream's first media type; events between leave it alone",
+TEST_CASE("jitter is timed on the stream's first media type, events between leave it alone",
           "[quality]") {
     Sender s;
     ClockRates rates;
@@ -216,7 +216,7 @@ TEST_CASE("a clock-rate table holds a handful of types and refuses more", "[qual
     CHECK(rates.size() == ClockRates::kMax);
 }
 
-TEST_CASE("MOS samples rate each interval's loss; the call keeps lowest, highest, average",
+TEST_CASE("MOS samples rate each interval's loss, the call keeps lowest, highest, average",
           "[quality][emodel]") {
     Sender s;
     uint64_t t = kMs;
