@@ -119,6 +119,8 @@ void run_daemon(const DaemonConfig& config, ConfigReader reread) {
     // A peer that closed its end (Redis restarted, a notify socket gone) makes a write fail
     // with EPIPE, which every caller handles; the signal would end the process instead.
     ::signal(SIGPIPE, SIG_IGN);
+    // A SIGHUP before the reload handler below is in place would end the process.
+    ::signal(SIGHUP, SIG_IGN);
     uint64_t descriptors = raise_descriptor_limit();
 
     uv_loop_t loop;
@@ -138,6 +140,17 @@ void run_daemon(const DaemonConfig& config, ConfigReader reread) {
     } loop_closer{&loop};
     ControlPlane plane(config, &loop);
     ServiceNotify notify(&loop);
+    // Ready for SIGHUP before systemd hears READY (and may send a reload).
+    Reloader reloader(config, std::move(reread), plane, notify);
+    auto sighup = make_uv_handle<uv_signal_t>();
+    uv_signal_init(&loop, sighup.get());
+    sighup->data = &reloader;
+    uv_signal_start(
+        sighup.get(),
+        [](uv_signal_t* s, int) noexcept {
+            if (auto* r = static_cast<Reloader*>(s->data)) guarded("reload", [&] { r->reload(); });
+        },
+        SIGHUP);
     if (std::getenv("LATCH_TEST_HOOKS") != nullptr) add_test_hooks(plane);
     plane.start();
     if (auto rtpp = plane.rtpp_local())
@@ -169,17 +182,6 @@ void run_daemon(const DaemonConfig& config, ConfigReader reread) {
         status_timer.start(&loop, 1000, 1000, "service status",
                            [&] { notify.status(status_line()); });
     }
-
-    Reloader reloader(config, std::move(reread), plane, notify);
-    auto sighup = make_uv_handle<uv_signal_t>();
-    uv_signal_init(&loop, sighup.get());
-    sighup->data = &reloader;
-    uv_signal_start(
-        sighup.get(),
-        [](uv_signal_t* s, int) noexcept {
-            if (auto* r = static_cast<Reloader*>(s->data)) guarded("reload", [&] { r->reload(); });
-        },
-        SIGHUP);
 
     struct Stopper {
         ControlPlane* plane;
