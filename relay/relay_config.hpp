@@ -24,6 +24,16 @@ inline std::optional<PacketIo> parse_packet_io(std::string_view word) {
     if (word == "epoll") return PacketIo::epoll;
     return std::nullopt;
 }
+inline const char* packet_io_name(PacketIo io) {
+    switch (io) {
+        case PacketIo::io_uring:
+            return "io_uring";
+        case PacketIo::epoll:
+            return "epoll";
+        default:
+            return "auto";
+    }
+}
 
 // Whether established streams are forwarded by the kernel path (offload/kernel_path.hpp).
 enum class KernelMode : uint8_t {

@@ -66,7 +66,7 @@ def check_latchd(args, src):
         names = re.findall(r"\*([a-z][a-z-]*)\* =", entry)
         if "Reloadable." in entry:
             reloadable.update(names)
-    code = open(os.path.join(src, "control/daemon/daemon_config.cpp")).read()
+    code = open(os.path.join(src, "control/daemon/config_changes.cpp")).read()
     table = dict(re.findall(r'\{"([a-z-]+)",\s*(true|false),', code))
     live = {name for name, is_live in table.items() if is_live == "true"}
     check(set(table) == file_options,
