@@ -13,9 +13,9 @@ set -eu
 # target, bpftool's skeleton and libbpf build the kernel path into latchd; libpcap writes
 # recordings; libsystemd tells systemd when latchd is ready, and that it is alive).
 pkgs="g++ cmake make pkg-config libuv1-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev libmimalloc-dev liburing-dev libhiredis-dev catch2 clang bpftool libbpf-dev libpcap-dev libsystemd-dev"
-# `make deb`: dpkg-buildpackage with debhelper, scdoc for the manual pages, lintian to check the
-# package (the tests check the manual pages against --help too).
-package="dpkg-dev debhelper scdoc lintian"
+# `make deb`: dpkg-buildpackage (which wants build-essential) with debhelper, scdoc for the
+# manual pages, lintian to check the package (the tests check the pages against --help too).
+package="dpkg-dev build-essential debhelper scdoc lintian"
 # The interop tests place real calls through Kamailio with SIPp and baresip as the phones; the
 # NAT lab builds its networks from namespaces and nftables; the Redis tests and the HA lab run
 # redis-server, and the HA lab keepalived (with arping for its manual address moves); tshark
