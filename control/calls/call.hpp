@@ -47,6 +47,16 @@ struct CallMedia {
     }
 };
 
+// That a call is recorded, as a restart or a standby's take-over needs to go on recording it.
+// The control plane's recordings keep it (control/recording); Redis records carry it.
+struct CallRecording {
+    bool on = false;      // asked to be recorded (start recording, record-call, rtpproxy R/C)
+    bool paused = false;  // pause recording: nothing copied until a start
+    std::string metadata;
+    std::string remote;  // a live copy to "udp:ADDR:PORT" instead of files
+    std::string file;    // the file it was written to last (where a continuation points back)
+};
+
 struct Call {
     std::string call_id;
     SessionId session = 0;
@@ -59,6 +69,7 @@ struct Call {
     int64_t created_us = 0;      // wall clock
     int64_t last_signal_us = 0;  // wall clock
     bool on_worker = false;      // the worker has created the session
+    CallRecording recording;     // spec.recording is the recorder's id for it while it copies
 
     // Commands for one call run one at a time: those arriving meanwhile wait here.
     bool busy = false;

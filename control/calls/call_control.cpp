@@ -372,16 +372,26 @@ CallControl::Then CallControl::snapshot_reply(const std::string& call_id, CallDo
     };
 }
 
-void CallControl::set_recording(const std::string& call_id, uint64_t recording, CallDone done) {
+void CallControl::set_recording(const std::string& call_id, uint64_t recording, CallRecording state,
+                                CallDone done) {
     auto found = calls_.find(call_id);
     if (found == calls_.end())
         return deliver(done, CallResult::failed(CallError::unknown_call, "Unknown call-id"));
-    if (wait_if_busy(*found->second, [this, call_id, recording, done]() {
-            set_recording(call_id, recording, done);
+    if (wait_if_busy(*found->second, [this, call_id, recording, state, done]() {
+            set_recording(call_id, recording, state, done);
         }))
         return;
-    found->second->spec.recording = recording;
-    send(*found->second, Op::record, snapshot_reply(call_id, std::move(done)));
+    Call& call = *found->second;
+    call.spec.recording = recording;
+    call.recording = std::move(state);
+    // Observers (the call's record in Redis) hear of it once the worker copies, or stopped.
+    send(call, Op::record,
+         snapshot_reply(call_id, [this, done = std::move(done)](const CallResult& r) {
+             if (r.error == CallError::none && r.call != nullptr)
+                 notify("call recording",
+                        [&](CallObserver& o) { o.call_recording_changed(*r.call, r.snapshot); });
+             deliver(done, r);
+         }));
 }
 
 void CallControl::close() {

@@ -86,9 +86,11 @@ class CallControl {
     // they are now). An unknown call is CallError::unknown_call.
     void remove(const std::string& call_id, int64_t delay_seconds, CallDone done);
     void query(const std::string& call_id, CallDone done);
-    // Copies the call's relayed datagrams to `recording` from now on (0: no more); the result
-    // carries the session's snapshot (its recording counters).
-    void set_recording(const std::string& call_id, uint64_t recording, CallDone done);
+    // Copies the call's relayed datagrams to `recording` from now on (0: no more), and keeps
+    // `state` with the call (its record carries it); observers hear of it once the worker has
+    // done so. The result carries the session's snapshot (its recording counters).
+    void set_recording(const std::string& call_id, uint64_t recording, CallRecording state,
+                       CallDone done);
     // Rebuilds a call kept elsewhere (its record, read back from Redis): its session on the
     // worker that owns its ports, on those very ports, with the sources it had learned. The
     // observers hear of it as created. A call of that call-id already here is left alone.

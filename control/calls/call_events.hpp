@@ -27,6 +27,8 @@ class CallObserver {
     virtual void call_signalled(const Call&, int /*leg*/, const SessionSnapshot&) {}
     // A stream of the call learned its source, or re-latched to a new one.
     virtual void call_learned(const Call&, const SessionSnapshot&) {}
+    // The call's recording started, paused, resumed or stopped (Call::recording).
+    virtual void call_recording_changed(const Call&, const SessionSnapshot&) {}
     // The call is over; `final` holds its last counters. The call is forgotten right after.
     virtual void call_ended(const Call&, const SessionSnapshot& /*final*/, CallEnd /*why*/) {}
 };

@@ -22,6 +22,7 @@ bool CallControl::adopt(Call& call, const CallRecord& record) {
     call.last_signal_us = record.last_signal_us;
     call.notify_socket = record.notify_socket;
     call.notify_tag = record.notify_tag;
+    call.recording = record.recording;
     return true;
 }
 

@@ -153,6 +153,11 @@ void ControlPlane::set_active(bool active) {
     active_ = active;
     calls_.set_standby(!active);
     replicator_->set_active(active);
+    // Recorded calls go on being recorded where the address is.
+    if (active)
+        recordings_.take_over();
+    else
+        recordings_.hand_over();
     log(LogLevel::warning, "{}: {} calls of '{}' {}",
         active ? "the floating address is here" : "the floating address is gone", calls_.calls(),
         replicator_->instance(),

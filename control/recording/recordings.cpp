@@ -120,12 +120,14 @@ void Recordings::start(const std::string& call_id, const std::string& metadata, 
         it->second.paused = false;
         set_metadata(call_id, metadata);
     }
-    calls_.set_recording(call_id, id, [this, call_id, done, resume](const CallResult& r) {
-        if (r.error == CallError::none) return done({});
-        // The call went (or its worker refused) before the copies began.
-        if (!resume) finish(call_id, r.call, nullptr, "refused");
-        done({r.message.empty() ? "the call could not be recorded" : r.message, ""});
-    });
+    const RecordingInfo& current = active_.at(call_id);
+    calls_.set_recording(
+        call_id, id, state_of(current), [this, call_id, done, resume](const CallResult& r) {
+            if (r.error == CallError::none) return done({});
+            // The call went (or its worker refused) before the copies began.
+            if (!resume) finish(call_id, r.call, nullptr, "refused");
+            done({r.message.empty() ? "the call could not be recorded" : r.message, ""});
+        });
 }
 
 void Recordings::start_copy(const std::string& call_id, const Endpoint& to, Done done) {
@@ -144,11 +146,12 @@ void Recordings::start_copy(const std::string& call_id, const Endpoint& to, Done
     recorder_->open_remote(info.id, to, from);
     active_.emplace(call_id, info);
     log(LogLevel::info, "call {} copied to {}", call_id, info.file);
-    calls_.set_recording(call_id, info.id, [this, call_id, done](const CallResult& r) {
-        if (r.error == CallError::none) return done({});
-        finish(call_id, r.call, nullptr, "refused");
-        done({r.message.empty() ? "the call could not be copied" : r.message, ""});
-    });
+    calls_.set_recording(
+        call_id, info.id, state_of(info), [this, call_id, done](const CallResult& r) {
+            if (r.error == CallError::none) return done({});
+            finish(call_id, r.call, nullptr, "refused");
+            done({r.message.empty() ? "the call could not be copied" : r.message, ""});
+        });
 }
 
 void Recordings::pause(const std::string& call_id, Done done) {
@@ -160,7 +163,7 @@ void Recordings::pause(const std::string& call_id, Done done) {
     if (it == active_.end()) return done({"", "the call is not being recorded"});
     if (it->second.paused) return done({"", "the recording is paused already"});
     it->second.paused = true;
-    calls_.set_recording(call_id, 0, [done](const CallResult& r) {
+    calls_.set_recording(call_id, 0, state_of(it->second), [done](const CallResult& r) {
         done(r.error == CallError::none ? RecordingReply{} : RecordingReply{r.message, ""});
     });
 }
@@ -171,7 +174,7 @@ void Recordings::stop(const std::string& call_id, Done done) {
     }
     if (calls_.find(call_id) == nullptr) return done({"Unknown call-id", ""});
     if (active_.find(call_id) == active_.end()) return done({"", "the call is not being recorded"});
-    calls_.set_recording(call_id, 0, [this, call_id, done](const CallResult& r) {
+    calls_.set_recording(call_id, 0, CallRecording{}, [this, call_id, done](const CallResult& r) {
         // Whatever the worker said, the copies stop here: the file is complete.
         finish(call_id, r.call, r.error == CallError::none ? &r.snapshot : nullptr, "stopped");
         done({});
@@ -184,6 +187,77 @@ void Recordings::call_ended(const Call& call, const SessionSnapshot& final, Call
            why == CallEnd::deleted     ? "call deleted"
            : why == CallEnd::timed_out ? "call timed out"
                                        : "call failed");
+}
+
+CallRecording Recordings::state_of(const RecordingInfo& info) {
+    CallRecording s;
+    s.on = true;
+    s.paused = info.paused;
+    s.metadata = info.metadata;
+    if (info.remote)
+        s.remote = info.file;
+    else
+        s.file = info.file;
+    return s;
+}
+
+void Recordings::call_created(const Call& call, const SessionSnapshot&) {
+    // New calls are not recorded yet; a standby's copies are recorded where they are served.
+    if (call.recording.on && !call.spec.standby) resume(call);
+}
+
+void Recordings::take_over() {
+    for (const auto& call_id : calls_.list(calls_.calls())) {
+        const Call* call = calls_.find(call_id);
+        if (call != nullptr && call->recording.on && !call->spec.standby) resume(*call);
+    }
+}
+
+void Recordings::hand_over() {
+    std::vector<std::string> ids;
+    for (const auto& [call_id, info] : active_) ids.push_back(call_id);
+    for (const auto& call_id : ids)
+        finish(call_id, calls_.find(call_id), nullptr, "the floating address moved away");
+}
+
+void Recordings::resume(const Call& call) {
+    const std::string& call_id = call.call_id;
+    if (active_.count(call_id) != 0) return;
+    const CallRecording& was = call.recording;
+    const std::string before = was.remote.empty() ? was.file : was.remote;
+    if (!enabled()) {
+        log(LogLevel::warning,
+            "call {} was recorded ({}); it goes on unrecorded: latchd records with "
+            "--recording-dir",
+            call_id, before);
+        return;
+    }
+    RecordingInfo info;
+    info.id = next_id_++;
+    info.started_us = calls_.clocks().wall_us;
+    info.metadata = was.metadata;
+    info.paused = was.paused;
+    if (!was.remote.empty()) {
+        auto to = Endpoint::parse(was.remote.substr(4));
+        if (!to) return;  // the record's parser let no other through
+        info.remote = true;
+        info.file = was.remote;
+        Endpoint from = call.interfaces[0] != nullptr ? call.interfaces[0]->bind : Endpoint{};
+        recorder_->open_remote(info.id, *to, from);
+    } else {
+        info.file = dir_ + "/" + recording_file_name(call_id, info.started_us / 1000) + ".pcap";
+        info.continues = was.file;
+        recorder_->open(info.id, info.file);
+    }
+    active_.emplace(call_id, info);
+    log(LogLevel::info, "call {}: recording goes on {} {}{} (it was {} before)", call_id,
+        info.remote ? "as a copy to" : "in", info.file, info.paused ? ", paused" : "", before);
+    if (info.paused) return;  // the file waits for a start, as it did
+    calls_.set_recording(call_id, info.id, state_of(info), [this, call_id](const CallResult& r) {
+        if (r.error == CallError::none) return;
+        log(LogLevel::warning, "call {}: recording not resumed: {}", call_id, r.message);
+        finish(call_id, r.call, nullptr, "refused");
+    });
 }
 
 void Recordings::close_all() {
@@ -212,6 +286,8 @@ void Recordings::finish(const std::string& call_id, const Call* call, const Sess
                            {"started unix ms", info.started_us / 1000},
                            {"stopped unix ms", now / 1000},
                            {"ended by", why}};
+    if (!info.continues.empty())
+        meta["continues"] = info.continues.substr(info.continues.rfind('/') + 1);
     if (call != nullptr) {
         nlohmann::json parties = nlohmann::json::array();
         for (int leg = 0; leg < kLegs; ++leg) {

@@ -22,6 +22,7 @@ struct RecordingInfo {
     bool paused = false;
     bool remote = false;     // a live copy to a collector ("udp:ADDR:PORT" in file), no files
     int64_t started_us = 0;  // wall clock
+    std::string continues;   // the file this one goes on from (a restart, a take-over)
 };
 
 // The answer to a request: an error (the request did nothing), or done with a warning
@@ -64,8 +65,21 @@ class Recordings : public CallObserver {
 
     // The call is over: its recording is closed.
     void call_ended(const Call& call, const SessionSnapshot& final, CallEnd why) override;
+    // A call restored from its record (a restart) that was recorded goes on being recorded, in
+    // a new file whose metadata names the one before.
+    void call_created(const Call& call, const SessionSnapshot& snapshot) override;
+    // This instance took its calls over from a standby's copies: the recorded ones go on
+    // being recorded here.
+    void take_over();
+    // This instance lost the floating address: the instance that took the calls records them
+    // from now on; the files here are closed (the calls' records still say they are recorded).
+    void hand_over();
 
   private:
+    // Goes on recording `call` as its Call::recording says (restored or taken over).
+    void resume(const Call& call);
+    // What the call's record keeps of this recording.
+    static CallRecording state_of(const RecordingInfo& info);
     void finish(const std::string& call_id, const Call* call, const SessionSnapshot* final,
                 const char* why);
 

@@ -76,6 +76,8 @@ CallRecord record_of(const Call& call, const SessionSnapshot& snap, const std::s
     r.notify_tag = call.notify_tag;
     r.media = call.media;
     r.spec = call.spec;
+    r.spec.recording = 0;
+    r.recording = call.recording;
     for (std::size_t i = 0; i < r.spec.media.size(); ++i) {
         MediaSpec& m = r.spec.media[i];
         for (int leg = 0; leg < kLegs; ++leg) {
@@ -139,6 +141,12 @@ std::string to_json(const CallRecord& r) {
               {"last signal us", r.last_signal_us},
               {"notify", {{"socket", r.notify_socket}, {"tag", r.notify_tag}}},
               {"media", std::move(media)}};
+    if (r.recording.on) {
+        j["recording"] = {{"paused", r.recording.paused},
+                          {"metadata", r.recording.metadata},
+                          {"remote", r.recording.remote},
+                          {"file", r.recording.file}};
+    }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -179,6 +187,17 @@ CallRecord parse_call_record(std::string_view text_form) {
     if (!notify.is_object()) bad("'notify' is not an object");
     r.notify_socket = text(notify, "socket");
     r.notify_tag = text(notify, "tag");
+    if (auto rec = j.find("recording"); rec != j.end()) {
+        if (!rec->is_object()) bad("'recording' is not an object");
+        r.recording.on = true;
+        r.recording.paused = flag(*rec, "paused");
+        r.recording.metadata = text(*rec, "metadata");
+        r.recording.remote = text(*rec, "remote");
+        r.recording.file = text(*rec, "file");
+        if (!r.recording.remote.empty() && (r.recording.remote.rfind("udp:", 0) != 0 ||
+                                            !Endpoint::parse(r.recording.remote.substr(4))))
+            bad("'remote' is not udp:ADDRESS:PORT");
+    }
     const json& media = at(j, "media");
     if (!media.is_array() || media.empty()) bad("'media' is not a list of streams");
     for (const json& m : media) {

@@ -36,6 +36,9 @@ struct CallRecord {
     // (MediaSpec::ports) and the learned sources (LegSpec::learned). Local addresses are left
     // unset: they come from the restoring instance's interfaces of the same names.
     SessionSpec spec;
+    // A recorded call goes on being recorded where it is restored (a new file that names the
+    // one before). spec.recording, the recorder's id in the instance that wrote it, is not kept.
+    CallRecording recording;
 };
 
 // The record of `call` as its session is now.

@@ -80,6 +80,9 @@ class Replicator final : public CallObserver {
     void call_learned(const Call& call, const SessionSnapshot& snapshot) override {
         write(call, snapshot);
     }
+    void call_recording_changed(const Call& call, const SessionSnapshot& snapshot) override {
+        write(call, snapshot);
+    }
     void call_ended(const Call& call, const SessionSnapshot&, CallEnd) override;
 
     ReplicationCounters counters() const;

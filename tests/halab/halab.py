@@ -21,8 +21,10 @@ Scenarios, each with RTP both ways on every call, 20 ms apart, and every stream'
   5  a port the standby needs is held by another program: that call is reported, others go on
   6  a corrupt record in Redis: skipped and logged
   7  a burst of new calls, the address moved a second after the last: the standby had them all
+  8  a recorded call, the address moved: the old holder closes its file, the new one goes on
+     recording in a file whose metadata names the first
 """
-import argparse, json, os, re, select, signal, socket, statistics, struct, subprocess, sys, time
+import argparse, json, os, re, select, shutil, signal, socket, statistics, struct, subprocess, sys, time
 
 PREFIX = f"ha{os.getpid() % 100000}"
 VIP = "198.18.0.50"
@@ -123,6 +125,11 @@ def phones(args):
             s.setblocking(False)
         streams.append([a, (VIP, pa), 0xA000 + i, []])
         streams.append([b, (VIP, pb), 0xB000 + i, []])
+    if args.record:  # the first call only
+        rec = ng(ctl, {"command": "start recording", "call-id": f"{args.tag}-0", "metadata": "halab"})
+        if not rec or rec.get("result") != "ok":
+            print(json.dumps({"error": f"recording not started: {rec}"}), flush=True)
+            return 1
     print("READY", flush=True)
     interval = args.interval
     by_fd = {}
@@ -220,8 +227,12 @@ class Lab:
         for name in reversed(self.namespaces):
             run("ip", "netns", "del", f"{PREFIX}-{name}", check=False)
         for f in os.listdir("/tmp"):
+            path = os.path.join("/tmp", f)
             if f.startswith(PREFIX + "-") and not f.endswith(".log"):
-                os.remove(os.path.join("/tmp", f))
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
 
     # processes ------------------------------------------------------------------------------
     def start(self, key, ns, *cmd, **kw):
@@ -250,9 +261,14 @@ class Lab:
     def redis_cli(self, *args):
         return run("redis-cli", "-h", REDIS, *args, ns="ph", check=False).stdout.strip()
 
+    def recordings(self, name):
+        return f"/tmp/{PREFIX}-{name}-recordings"
+
     def relay(self, name, wait=True):
         log = self.log1 if name == "r1" else self.log2
+        os.makedirs(self.recordings(name), exist_ok=True)
         p = self.start(name, name, self.latchd, "--listen-ng", f"{VIP}:{NG_PORT}", "--interface", f"default={VIP}",
+                       "--recording-dir", self.recordings(name),
                        "--floating-address", VIP, "--redis", f"redis://{REDIS}:6379", "--instance-id", "vip1",
                        "--control-allow", "198.18.0.0/24", "--workers", "2", "--port-min", "40000", "--port-max", "49999",
                        "--log-level", "info", stderr=open(log, "a"))
@@ -301,10 +317,11 @@ class Lab:
                        "-c", f"/tmp/{PREFIX}-{name}-c.pid", stdout=open(f"/tmp/{PREFIX}-{name}-keepalived.log", "a"),
                        stderr=subprocess.STDOUT)
 
-    def phones(self, tag, calls, seconds, finish=True):
+    def phones(self, tag, calls, seconds, finish=True, record=False):
         interval = 0.02 if calls <= 200 else 0.05  # Python paces 20 ms for a few hundred streams
         p = spawn("ph", sys.executable, os.path.abspath(__file__), "phones", "--tag", tag, "--calls", str(calls),
                   "--seconds", str(seconds), "--interval", str(interval), *(["--finish"] if finish else []),
+                  *(["--record"] if record else []),
                   stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         line = p.stdout.readline().strip()
         if line != "READY":
@@ -399,6 +416,44 @@ def scenario_burst(lab, calls):
     r = lab.result(p)
     row = summarize(f"7 {calls} new calls in {set_up:.1f} s, the address moved 1 s after the last", calls, r)
     return row
+
+
+def scenario_recorded_move(lab, calls=2):
+    """Call s8-0 recorded on r1; the address moves to r2 1.5 s later, both relays alive."""
+    lab.vip("r1")
+    lab.wait_active("r1")
+    p = lab.phones("s8", calls, seconds=4, record=True)
+    time.sleep(1.5)
+    lab.vip("r2")
+    r = lab.result(p)
+
+    def metadata(name):
+        found = {}
+        deadline = time.time() + 3  # written by the recorder thread once the file is complete
+        while time.time() < deadline:
+            found = {}
+            for f in os.listdir(lab.recordings(name)):
+                if f.endswith(".json"):
+                    with open(os.path.join(lab.recordings(name), f)) as fh:
+                        found[f] = json.load(fh)
+            if found:
+                break
+            time.sleep(0.1)
+        return found
+
+    first, second = metadata("r1"), metadata("r2")
+    one = next(iter(first.values()), {})
+    two = next(iter(second.values()), {})
+    files = sorted(os.listdir(lab.recordings("r1")) + os.listdir(lab.recordings("r2")))
+    return summarize("8 a recorded call, the address moved: recording goes on at the new holder", calls, r, extra={
+        f"r1 closed its recording ({one.get('ended by')}, {one.get('packets recorded')} packets)":
+            len(first) == 1 and one.get("call-id") == "s8-0" and one.get("packets recorded", 0) > 0
+            and "moved" in one.get("ended by", ""),
+        f"r2 went on recording it ({two.get('packets recorded')} packets, continues {two.get('continues')})":
+            len(second) == 1 and two.get("call-id") == "s8-0" and two.get("packets recorded", 0) > 0
+            and two.get("continues") == one.get("file") and two.get("metadata") == "halab",
+        f"only the recorded call has files: {files}": all(f.startswith("s8-0-") for f in files) and len(files) == 4,
+    })
 
 
 def scenario_corrupt(lab):
@@ -512,6 +567,7 @@ def main():
         ph.add_argument("--seconds", type=float, default=5)
         ph.add_argument("--finish", action="store_true")
         ph.add_argument("--interval", type=float, default=0.02)
+        ph.add_argument("--record", action="store_true")
         return phones(ph.parse_args())
     ap = argparse.ArgumentParser()
     ap.add_argument("latchd")
@@ -540,6 +596,7 @@ def main():
         steps = [] if o.only_failovers else [
             lambda: scenario_moves(lab, o.calls, o.moves),
             lambda: scenario_burst(lab, o.calls),
+            lambda: scenario_recorded_move(lab),
             lambda: scenario_corrupt(lab),
             lambda: scenario_port_taken(lab, o.calls),
             lambda: scenario_redis_away(lab, o.calls),

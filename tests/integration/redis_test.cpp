@@ -1,9 +1,15 @@
 // Calls that outlive the process: the real latchd with --redis against a redis-server of the
 // test's own. Restarts (kill -9 and SIGTERM), Redis going away and coming back, records that do
-// not parse, and a port another program took meanwhile.
+// not parse, a port another program took meanwhile, and recorded calls that go on being
+// recorded.
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -323,4 +329,113 @@ TEST_CASE("a standby copies the active instance's calls, follows their end, and 
     CHECK_THAT((*refused)["error-reason"].get<std::string>(), Catch::Contains("standby"));
     CHECK(standby.stop() == 0);
     CHECK(active.stop() == 0);
+}
+
+TEST_CASE("a recorded call goes on being recorded after a restart, in a file naming the one before",
+          "[redis][restart][recording]") {
+    if (!RedisServer::available()) {
+        WARN("redis-server is not installed: skipped");
+        return;
+    }
+    RedisServer redis(16405);
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / fmt::format("latch-redis-rec-{}", ::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    auto with_dir = [&] {
+        auto a = args(redis, "34400", "34499");
+        a.insert(a.end(), {"--recording-dir", dir.string()});
+        return a;
+    };
+    auto metadata_files = [&] {
+        std::map<std::string, json> found;  // by pcap file name
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            if (e.path().extension() != ".json") continue;
+            json j = json::parse(std::ifstream(e.path()));
+            found[j["file"].get<std::string>()] = j;
+        }
+        return found;
+    };
+    auto recorded_file = [](NgClient& c, const std::string& id) {
+        auto q = c.request({{"command", "query"}, {"call-id", id}}, NgEncoding::json, 3s);
+        REQUIRE(q);
+        return (*q).value("recording", json::object()).value("file", std::string());
+    };
+    auto latchd = std::make_unique<DaemonProcess>(with_dir());
+    NgClient client(latchd->ng());
+    MediaCall recorded(client, "rec-1"), plain(client, "plain-1");
+    auto start = client.request(
+        {{"command", "start recording"}, {"call-id", "rec-1"}, {"metadata", "ticket-9"}},
+        NgEncoding::bencode, 3s);
+    REQUIRE(start);
+    REQUIRE((*start)["result"] == "ok");
+    CHECK(recorded.talk(10) == 20);
+    CHECK(plain.talk(2) == 4);
+    std::string first = recorded_file(client, "rec-1");
+    REQUIRE_FALSE(first.empty());
+    // The record says so (written a moment after the worker copies).
+    CHECK(eventually([&] {
+        auto r = redis.command({"GET", "latch:test-a:call:rec-1"});
+        return r && r->find("\"recording\"") != std::string::npos &&
+               r->find("ticket-9") != std::string::npos;
+    }));
+
+    // A clean stop closes the file; the next start goes on in a new one.
+    CHECK(latchd->stop() == 0);
+    latchd = std::make_unique<DaemonProcess>(with_dir());
+    CHECK(recorded.until_media() < 2s);
+    CHECK(recorded.talk(10) == 20);
+    CHECK(plain.talk(2) == 4);
+    std::string second = recorded_file(client, "rec-1");
+    CHECK_FALSE(second.empty());
+    CHECK(second != first);
+    CHECK(recorded_file(client, "plain-1").empty());
+    CHECK(latchd->wait_for_log("call rec-1: recording goes on in .* \\(it was .* before\\)"));
+
+    // A kill -9 (once the record names the second file): the next start goes on in a third.
+    CHECK(eventually([&] {
+        auto r = redis.command({"GET", "latch:test-a:call:rec-1"});
+        return r && r->find(second.substr(second.rfind('/') + 1)) != std::string::npos;
+    }));
+    latchd->kill();
+    latchd = std::make_unique<DaemonProcess>(with_dir());
+    CHECK(recorded.until_media(5s) < 3s);
+    // The copies start a moment after the session is back (a command of their own): once a
+    // query (which its worker answers after that command) names the file, every packet is in.
+    std::string third = recorded_file(client, "rec-1");
+    CHECK(recorded.talk(10) == 20);
+    CHECK_FALSE(third.empty());
+    CHECK(third != second);
+    auto stop =
+        client.request({{"command", "stop recording"}, {"call-id", "rec-1"}}, NgEncoding::json, 3s);
+    REQUIRE(stop);
+    CHECK((*stop)["result"] == "ok");
+    // Stopped: the record no longer carries it, and a restart would not record it again.
+    CHECK(eventually([&] {
+        auto r = redis.command({"GET", "latch:test-a:call:rec-1"});
+        return r && r->find("\"recording\"") == std::string::npos;
+    }));
+    CHECK(latchd->stop() == 0);
+
+    auto name = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
+    auto meta = metadata_files();
+    // The first two closed cleanly; the killed process's file has no metadata, as it died.
+    REQUIRE(meta.count(name(first)) == 1);
+    REQUIRE(meta.count(name(third)) == 1);
+    CHECK(meta.count(name(second)) == 0);
+    CHECK(meta.size() == 2);
+    const json& one = meta[name(first)];
+    CHECK(one["ended by"] == "latchd stopped");
+    CHECK(one["metadata"] == "ticket-9");
+    CHECK(one["packets recorded"].get<int>() >= 20);
+    CHECK_FALSE(one.contains("continues"));
+    const json& three = meta[name(third)];
+    CHECK(three["continues"] == name(second));
+    CHECK(three["metadata"] == "ticket-9");
+    CHECK(three["ended by"] == "stopped");
+    CHECK(three["packets recorded"].get<int>() >= 20);
+    // Only the recorded call has files.
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        CHECK(e.path().filename().string().rfind("rec-1-", 0) == 0);
+    std::filesystem::remove_all(dir);
 }

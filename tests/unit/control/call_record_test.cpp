@@ -100,6 +100,34 @@ TEST_CASE("a call record holds what a restore needs, and reads back the same", "
     CHECK(parse_call_record(old.dump()).labels == std::array<std::string, 2>{});
     // Written the same way twice: a record is a function of the call.
     CHECK(to_json(back) == to_json(r));
+    // Not recorded: nothing about recording in it.
+    CHECK_FALSE(back.recording.on);
+    CHECK(json::parse(to_json(r)).count("recording") == 0);
+}
+
+TEST_CASE("a recorded call's record says so, without the recorder's id of the instance",
+          "[record]") {
+    Sample s;
+    s.call.spec.recording = 7;  // this instance's recorder id: meaningless elsewhere
+    s.call.recording = CallRecording{true, true, "ticket \"9\"", "", "/var/lib/latch/r/x.pcap"};
+    CallRecord back = parse_call_record(to_json(record_of(s.call, s.snap, "relay-1")));
+    CHECK(back.spec.recording == 0);
+    CHECK(back.recording.on);
+    CHECK(back.recording.paused);
+    CHECK(back.recording.metadata == "ticket \"9\"");
+    CHECK(back.recording.file == "/var/lib/latch/r/x.pcap");
+    CHECK(back.recording.remote.empty());
+    s.call.recording = CallRecording{true, false, "", "udp:192.0.2.1:9000", ""};
+    back = parse_call_record(to_json(record_of(s.call, s.snap, "relay-1")));
+    CHECK(back.recording.remote == "udp:192.0.2.1:9000");
+    CHECK_FALSE(back.recording.paused);
+    // A collector that is not udp:ADDRESS:PORT is refused.
+    json bad = json::parse(to_json(record_of(s.call, s.snap, "relay-1")));
+    bad["recording"]["remote"] = "tcp:192.0.2.1:9000";
+    CHECK_THROWS_WITH(parse_call_record(bad.dump()), Catch::Contains("'remote' is not udp:"));
+    bad["recording"] = "yes";
+    CHECK_THROWS_WITH(parse_call_record(bad.dump()),
+                      Catch::Contains("'recording' is not an object"));
 }
 
 TEST_CASE("a record that cannot be restored says why", "[record]") {
