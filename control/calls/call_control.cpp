@@ -394,6 +394,12 @@ void CallControl::set_recording(const std::string& call_id, uint64_t recording, 
          }));
 }
 
+void CallControl::set_recording_metadata(const std::string& call_id, const std::string& metadata) {
+    auto found = calls_.find(call_id);
+    if (found != calls_.end() && found->second->recording.on)
+        found->second->recording.metadata = metadata;
+}
+
 void CallControl::close() {
     for (auto& [id, call] : calls_) call->delete_timer.stop();
 }

@@ -91,6 +91,9 @@ class CallControl {
     // done so. The result carries the session's snapshot (its recording counters).
     void set_recording(const std::string& call_id, uint64_t recording, CallRecording state,
                        CallDone done);
+    // A recorded call's metadata string changed (an offer or answer carried a new one): its
+    // record takes it with the next write, which that signalling causes anyway.
+    void set_recording_metadata(const std::string& call_id, const std::string& metadata);
     // Rebuilds a call kept elsewhere (its record, read back from Redis): its session on the
     // worker that owns its ports, on those very ports, with the sources it had learned. The
     // observers hear of it as created. A call of that call-id already here is left alone.

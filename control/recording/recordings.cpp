@@ -92,7 +92,9 @@ RecorderTotals Recordings::totals() const {
 
 void Recordings::set_metadata(const std::string& call_id, const std::string& metadata) {
     auto it = active_.find(call_id);
-    if (it != active_.end() && !metadata.empty()) it->second.metadata = metadata;
+    if (it == active_.end() || metadata.empty()) return;
+    it->second.metadata = metadata;
+    calls_.set_recording_metadata(call_id, metadata);  // the call's record says it too
 }
 
 void Recordings::start(const std::string& call_id, const std::string& metadata, Done done) {

@@ -392,10 +392,20 @@ TEST_CASE("a recorded call goes on being recorded after a restart, in a file nam
     CHECK(recorded_file(client, "plain-1").empty());
     CHECK(latchd->wait_for_log("call rec-1: recording goes on in .* \\(it was .* before\\)"));
 
+    // A re-offer brings new metadata: the record keeps it for the next instance.
+    auto reoffer = client.request({{"command", "offer"},
+                                   {"call-id", "rec-1"},
+                                   {"from-tag", "A"},
+                                   {"sdp", audio_sdp(recorded.a.local().port())},
+                                   {"metadata", "ticket-10"}},
+                                  NgEncoding::json, 3s);
+    REQUIRE(reoffer);
+    CHECK((*reoffer)["result"] == "ok");
     // A kill -9 (once the record names the second file): the next start goes on in a third.
     CHECK(eventually([&] {
         auto r = redis.command({"GET", "latch:test-a:call:rec-1"});
-        return r && r->find(second.substr(second.rfind('/') + 1)) != std::string::npos;
+        return r && r->find(second.substr(second.rfind('/') + 1)) != std::string::npos &&
+               r->find("ticket-10") != std::string::npos;
     }));
     latchd->kill();
     latchd = std::make_unique<DaemonProcess>(with_dir());
@@ -431,7 +441,7 @@ TEST_CASE("a recorded call goes on being recorded after a restart, in a file nam
     CHECK_FALSE(one.contains("continues"));
     const json& three = meta[name(third)];
     CHECK(three["continues"] == name(second));
-    CHECK(three["metadata"] == "ticket-9");
+    CHECK(three["metadata"] == "ticket-10");
     CHECK(three["ended by"] == "stopped");
     CHECK(three["packets recorded"].get<int>() >= 20);
     // Only the recorded call has files.
