@@ -106,6 +106,17 @@ std::string describe_networks(const AllowList& allow) {
     return join(parts);
 }
 
+// The table's live settings, one by one (a test holds the two lists together).
+DaemonConfig with_live_settings(DaemonConfig running, const DaemonConfig& next) {
+    running.log_level = next.log_level;
+    running.control_allow = next.control_allow;
+    running.max_sessions = next.max_sessions;
+    running.max_packet_rate = next.max_packet_rate;
+    running.learning = next.learning;
+    running.relay.learning_window_ms = next.relay.learning_window_ms;
+    return running;
+}
+
 ConfigChanges config_changes(const DaemonConfig& running, const DaemonConfig& next) {
     ConfigChanges changes;
     for (const Setting& s : settings()) {

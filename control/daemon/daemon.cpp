@@ -89,12 +89,7 @@ class Reloader {
         }
         ConfigChanges changes = config_changes(running_, next);
         plane_.apply_live(next);
-        running_.log_level = next.log_level;
-        running_.control_allow = next.control_allow;
-        running_.max_sessions = next.max_sessions;
-        running_.max_packet_rate = next.max_packet_rate;
-        running_.learning = next.learning;
-        running_.relay.learning_window_ms = next.relay.learning_window_ms;
+        running_ = with_live_settings(running_, next);
         for (const auto& c : changes.live) log(LogLevel::info, "reload: {} (in force now)", c);
         for (const auto& c : changes.restart)
             log(LogLevel::warning, "reload: {} needs a restart (unchanged until then)", c);

@@ -67,6 +67,8 @@ struct ConfigChanges {
 // The settings a running latchd can take over: log level, control allow-list, session and
 // packet-rate limits, learning mode and window (for signalling from then on).
 ConfigChanges config_changes(const DaemonConfig& running, const DaemonConfig& next);
+// `running` with those live settings taken from `next`: what is in force after a reload.
+DaemonConfig with_live_settings(DaemonConfig running, const DaemonConfig& next);
 std::string describe_networks(const AllowList& allow);
 
 std::string usage_text();

@@ -171,6 +171,10 @@ TEST_CASE("a reload tells what it takes over at once from what needs a restart",
                                              "learning: heuristic -> immediate",
                                              "learning-window: 3000 -> 500"});
     REQUIRE(c.restart.size() == 3);
+    // What is in force after the reload: every live setting taken, nothing else.
+    ConfigChanges after = config_changes(with_live_settings(running, next), next);
+    CHECK(after.live.empty());
+    CHECK(after.restart == c.restart);
     CHECK(c.restart[0] == "workers: one per core -> 4");
     CHECK(c.restart[1] == "port-min: 20000 -> 20002");
     CHECK_THAT(c.restart[2], Catch::StartsWith("redis: off -> "));
