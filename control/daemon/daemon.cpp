@@ -146,38 +146,9 @@ void run_daemon(const DaemonConfig& config, ConfigReader reread) {
             if (auto* r = static_cast<Reloader*>(s->data)) guarded("reload", [&] { r->reload(); });
         },
         SIGHUP);
-    if (std::getenv("LATCH_TEST_HOOKS") != nullptr) add_test_hooks(plane);
-    plane.start();
-    if (auto rtpp = plane.rtpp_local())
-        log(LogLevel::info, "rtpproxy control on udp {}", rtpp->to_string());
-    if (!config.listen_rtpp_unix.empty())
-        log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
-    if (auto port = plane.metrics_port()) {
-        log(LogLevel::info, "metrics on http://{}/metrics",
-            config.metrics->with_port(*port).to_string());
-    }
-    log(LogLevel::info, "latchd {}: ng control on {}, {} workers ({}), media ports {}-{}",
-        kLatchVersion, plane.ng_local().to_string(), plane.relay().worker_count(),
-        plane.relay().packet_io(), config.relay.port_min, config.relay.port_max);
-    report_capacity(config.relay, descriptors);
-
-    // systemd (Type=notify): ready now that every socket is bound and the workers run; the
-    // status line kept current once a second.
-    auto status_line = [&plane] {
-        std::string kernel;
-        if (const KernelPath* k = plane.relay().kernel_path()) {
-            for (const auto& device : k->devices()) kernel += (kernel.empty() ? "" : ", ") + device;
-        }
-        return service_status(plane.calls().calls(), plane.relay().worker_count(),
-                              plane.relay().packet_io(), kernel);
-    };
+    // SIGINT and SIGTERM stop latchd cleanly from here on: before its start-up line and READY,
+    // after which a supervisor may send them at any moment.
     Timer status_timer;
-    if (notify.enabled()) {
-        notify.ready(status_line());
-        status_timer.start(&loop, 1000, 1000, "service status",
-                           [&] { notify.status(status_line()); });
-    }
-
     struct Stopper {
         ControlPlane* plane;
         ServiceNotify* notify;
@@ -210,6 +181,37 @@ void run_daemon(const DaemonConfig& config, ConfigReader reread) {
             },
             sig == stopper.sigint.get() ? SIGINT : SIGTERM);
     }
+    if (std::getenv("LATCH_TEST_HOOKS") != nullptr) add_test_hooks(plane);
+    plane.start();
+    if (auto rtpp = plane.rtpp_local())
+        log(LogLevel::info, "rtpproxy control on udp {}", rtpp->to_string());
+    if (!config.listen_rtpp_unix.empty())
+        log(LogLevel::info, "rtpproxy control on unix:{}", config.listen_rtpp_unix);
+    if (auto port = plane.metrics_port()) {
+        log(LogLevel::info, "metrics on http://{}/metrics",
+            config.metrics->with_port(*port).to_string());
+    }
+    log(LogLevel::info, "latchd {}: ng control on {}, {} workers ({}), media ports {}-{}",
+        kLatchVersion, plane.ng_local().to_string(), plane.relay().worker_count(),
+        plane.relay().packet_io(), config.relay.port_min, config.relay.port_max);
+    report_capacity(config.relay, descriptors);
+
+    // systemd (Type=notify): ready now that every socket is bound and the workers run; the
+    // status line kept current once a second.
+    auto status_line = [&plane] {
+        std::string kernel;
+        if (const KernelPath* k = plane.relay().kernel_path()) {
+            for (const auto& device : k->devices()) kernel += (kernel.empty() ? "" : ", ") + device;
+        }
+        return service_status(plane.calls().calls(), plane.relay().worker_count(),
+                              plane.relay().packet_io(), kernel);
+    };
+    if (notify.enabled()) {
+        notify.ready(status_line());
+        status_timer.start(&loop, 1000, 1000, "service status",
+                           [&] { notify.status(status_line()); });
+    }
+
     uv_run(&loop, UV_RUN_DEFAULT);
     if (!plane.relay().closed_cleanly())
         log(LogLevel::error, "a worker left handles open at shutdown");
