@@ -73,6 +73,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
   done
+  rm -rf "$work"  # a failure has printed the logs' tails already
 }
 trap cleanup EXIT
 fail() { echo "FAIL ($scenario): $*"; echo "--- latchd log (tail)"; cat "$work"/latchd-*.log | tail -20; \
