@@ -113,7 +113,7 @@ void Recordings::start(const std::string& call_id, const std::string& metadata, 
         RecordingInfo info;
         info.id = id;
         info.started_us = calls_.clocks().wall_us;
-        info.file = dir_ + "/" + recording_file_name(call_id, info.started_us / 1000) + ".pcap";
+        info.file = file_for(call_id, info.started_us);
         info.metadata = metadata;
         recorder_->open(id, info.file);
         active_.emplace(call_id, info);
@@ -144,8 +144,7 @@ void Recordings::start_copy(const std::string& call_id, const Endpoint& to, Done
     info.remote = true;
     info.started_us = calls_.clocks().wall_us;
     info.file = "udp:" + to.to_string();
-    Endpoint from = call->interfaces[0] != nullptr ? call->interfaces[0]->bind : Endpoint{};
-    recorder_->open_remote(info.id, to, from);
+    recorder_->open_remote(info.id, to, copy_source(*call));
     active_.emplace(call_id, info);
     log(LogLevel::info, "call {} copied to {}", call_id, info.file);
     calls_.set_recording(
@@ -189,6 +188,15 @@ void Recordings::call_ended(const Call& call, const SessionSnapshot& final, Call
            why == CallEnd::deleted     ? "call deleted"
            : why == CallEnd::timed_out ? "call timed out"
                                        : "call failed");
+}
+
+std::string Recordings::file_for(const std::string& call_id, int64_t started_us) const {
+    return dir_ + "/" + recording_file_name(call_id, static_cast<uint64_t>(started_us / 1000)) +
+           ".pcap";
+}
+
+Endpoint Recordings::copy_source(const Call& call) {
+    return call.interfaces[0] != nullptr ? call.interfaces[0]->bind : Endpoint{};
 }
 
 CallRecording Recordings::state_of(const RecordingInfo& info) {
@@ -244,10 +252,9 @@ void Recordings::resume(const Call& call) {
         if (!to) return;  // the record's parser let no other through
         info.remote = true;
         info.file = was.remote;
-        Endpoint from = call.interfaces[0] != nullptr ? call.interfaces[0]->bind : Endpoint{};
-        recorder_->open_remote(info.id, *to, from);
+        recorder_->open_remote(info.id, *to, copy_source(call));
     } else {
-        info.file = dir_ + "/" + recording_file_name(call_id, info.started_us / 1000) + ".pcap";
+        info.file = file_for(call_id, info.started_us);
         info.continues = was.file;
         recorder_->open(info.id, info.file);
     }

@@ -80,6 +80,9 @@ class Recordings : public CallObserver {
     void resume(const Call& call);
     // What the call's record keeps of this recording.
     static CallRecording state_of(const RecordingInfo& info);
+    // A new recording's pcap file in the directory; a live copy's source address (any port).
+    std::string file_for(const std::string& call_id, int64_t started_us) const;
+    static Endpoint copy_source(const Call& call);
     void finish(const std::string& call_id, const Call* call, const SessionSnapshot* final,
                 const char* why);
 
